@@ -1,0 +1,21 @@
+//! gyre's domain: ids, entities, the parsed project spec and error codes.
+//!
+//! Architecture invariant: this crate does no I/O and knows nothing of tokio, sqlx or axum.
+//! Everything here takes values and returns values, so it is tested with plain values.
+
+pub mod dataset;
+pub mod error;
+pub mod hash;
+pub mod profile;
+pub mod spec;
+
+pub use dataset::{
+    DatasetName, DatasetRef, DatasetVersion, FileEntry, FileFormat, Manifest, NewDatasetVersion,
+    ReadOptions, VersionRef, is_safe_relative_path,
+};
+pub use error::{CoreError, ErrorCode};
+pub use hash::ContentHash;
+pub use profile::{
+    ColumnProfile, ColumnType, DatasetProfile, Histogram, NumericStats, Quantile, ValueCount,
+};
+pub use spec::{DatasetSpec, ProjectSpec};

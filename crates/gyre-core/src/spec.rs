@@ -1,0 +1,112 @@
+//! The parsed project file, `gyre.toml`. It says what the project *is*; flags only say how to
+//! run it now. Unknown keys are errors, so a typo is reported with its line instead of being
+//! silently ignored.
+
+use crate::{CoreError, ReadOptions};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectSpec {
+    pub project: ProjectSection,
+    #[serde(default)]
+    pub store: StoreSection,
+    #[serde(default)]
+    pub datasets: BTreeMap<String, DatasetSpec>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectSection {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// Where the project's state lives. Both default to the embedded store under `.gyre/`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    /// Metadata store URL: `sqlite://…` or `postgres://…`. `GYRE_STORE_URL` overrides it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// How one dataset is read. Every key is optional; `gyre data add` flags override them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetSpec {
+    /// The file or folder the dataset is added from, relative to the project root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub columns: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delimiter: Option<char>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quote: Option<char>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub null_values: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_initial_space: Option<bool>,
+}
+
+impl DatasetSpec {
+    /// Lays this spec over `opts`: keys that are set win.
+    pub fn apply(&self, opts: &mut ReadOptions) {
+        if let Some(h) = self.header {
+            opts.header = h;
+        }
+        if let Some(c) = &self.columns {
+            opts.columns = Some(c.clone());
+        }
+        if let Some(d) = self.delimiter {
+            opts.delimiter = d;
+        }
+        if let Some(q) = self.quote {
+            opts.quote = q;
+        }
+        if let Some(n) = &self.null_values {
+            opts.null_values = n.clone();
+        }
+        if let Some(s) = self.skip_initial_space {
+            opts.skip_initial_space = s;
+        }
+    }
+}
+
+impl ProjectSpec {
+    /// Parses `gyre.toml` text; `file` names it in errors, which carry the line and column.
+    pub fn parse(text: &str, file: &str) -> Result<Self, CoreError> {
+        toml::from_str(text).map_err(|e| CoreError::Spec {
+            file: file.to_string(),
+            message: e.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_dataset_and_rejects_typos() {
+        let spec = ProjectSpec::parse(
+            "[project]\nname = \"x\"\n[datasets.adult]\nheader = false\nnull_values = [\"?\"]\nskip_initial_space = true\n",
+            "gyre.toml",
+        )
+        .unwrap();
+        let mut opts = ReadOptions::default();
+        spec.datasets["adult"].apply(&mut opts);
+        assert!(!opts.header && opts.skip_initial_space);
+        assert_eq!(opts.null_values, vec!["?".to_string()]);
+
+        let err = ProjectSpec::parse("[project]\nname = \"x\"\nnmae = 1\n", "gyre.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("gyre.toml") && err.contains("line 3"), "{err}");
+    }
+}

@@ -1,0 +1,290 @@
+//! The content-addressed blob store.
+//!
+//! Architecture invariant: an object is named by the BLAKE3 hash of its bytes, is never
+//! modified after it is written, is never visible half-written, and is verified against its
+//! name every time it is read.
+
+use crate::{Result, StoreError};
+use async_trait::async_trait;
+use fs_err as fs;
+use gyre_core::ContentHash;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+/// What [`BlobStore::put_file`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// The bytes were new and are now stored.
+    Stored,
+    /// An object with this hash was already stored; nothing was written.
+    AlreadyPresent,
+}
+
+/// A content-addressed, immutable object store.
+///
+/// The trait is async so that an S3-compatible implementation (`object_store`) can sit beside
+/// the local one without changing callers.
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    /// Stores the file at `src`, whose hash the caller computed as `expected`. If the file's
+    /// bytes no longer hash to `expected` (it changed meanwhile), nothing is stored.
+    async fn put_file(&self, src: &Path, expected: ContentHash) -> Result<PutOutcome>;
+
+    /// Stores bytes held in memory and returns their hash.
+    async fn put_bytes(&self, bytes: Vec<u8>) -> Result<ContentHash>;
+
+    async fn contains(&self, hash: ContentHash) -> Result<bool>;
+
+    /// Writes the object to `dest` atomically, after verifying it. A corrupt object is
+    /// reported and `dest` is left untouched.
+    async fn get_to_file(&self, hash: ContentHash, dest: &Path) -> Result<()>;
+
+    /// Reads a whole object into memory, verified.
+    async fn get_bytes(&self, hash: ContentHash) -> Result<Vec<u8>>;
+
+    /// Re-hashes a stored object and reports corruption.
+    async fn verify(&self, hash: ContentHash) -> Result<()>;
+}
+
+/// Hashes a file with every core (memory-mapped, BLAKE3's rayon tree mode).
+pub fn hash_file(path: &Path) -> Result<ContentHash> {
+    let mut hasher = blake3::Hasher::new();
+    hasher
+        .update_mmap_rayon(path)
+        .map_err(StoreError::io(format!("reading {}", path.display())))?;
+    Ok(hasher.finalize().into())
+}
+
+/// Objects under `ROOT/objects/ab/cdef…`, temporary files under `ROOT/tmp/`.
+#[derive(Debug, Clone)]
+pub struct LocalBlobStore {
+    root: PathBuf,
+}
+
+impl LocalBlobStore {
+    /// Opens (and creates if needed) a store rooted at `root`.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
+        let root = root.into();
+        for dir in [root.join("objects"), root.join("tmp")] {
+            fs::create_dir_all(&dir).map_err(|e| StoreError::Io {
+                context: format!("creating the blob store at {}", root.display()),
+                source: e.into(),
+            })?;
+        }
+        Ok(LocalBlobStore { root })
+    }
+
+    /// Where the object with this hash lives. The hash is 64 hex digits by construction, so
+    /// the path cannot leave the store.
+    pub fn object_path(&self, hash: ContentHash) -> PathBuf {
+        let hex = hash.to_hex();
+        self.root.join("objects").join(&hex[..2]).join(&hex[2..])
+    }
+
+    fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    fn put_file_blocking(&self, src: &Path, expected: ContentHash) -> Result<PutOutcome> {
+        let dest = self.object_path(expected);
+        if dest.exists() {
+            return Ok(PutOutcome::AlreadyPresent);
+        }
+        let mut tmp = tempfile::NamedTempFile::new_in(self.tmp_dir())
+            .map_err(StoreError::io(format!("creating a temporary file in {}", self.tmp_dir().display())))?;
+        let mut input = fs::File::open(src).map_err(|e| StoreError::Io {
+            context: format!("opening {}", src.display()),
+            source: e.into(),
+        })?;
+        // std::io::copy between two files uses copy_file_range on Linux: the kernel moves the
+        // bytes without a round trip through user space.
+        std::io::copy(input.file_mut(), tmp.as_file_mut()).map_err(StoreError::io(format!(
+            "storing {} (is the disk full?)",
+            src.display()
+        )))?;
+        tmp.as_file()
+            .sync_all()
+            .map_err(StoreError::io(format!("syncing the copy of {}", src.display())))?;
+        let found = hash_file(tmp.path())?;
+        if found != expected {
+            return Err(StoreError::SourceChanged {
+                path: src.to_path_buf(),
+                expected,
+                found,
+            });
+        }
+        self.publish(tmp, &dest)?;
+        Ok(PutOutcome::Stored)
+    }
+
+    /// Moves a complete, synced temporary file to its final name and syncs the directory, so
+    /// the object is either fully there or not there at all, even across a crash.
+    fn publish(&self, tmp: tempfile::NamedTempFile, dest: &Path) -> Result<()> {
+        let shard = dest.parent().expect("object paths have a shard folder");
+        let new_shard = !shard.exists();
+        fs::create_dir_all(shard).map_err(|e| StoreError::Io {
+            context: format!("creating {}", shard.display()),
+            source: e.into(),
+        })?;
+        let mut perms = tmp
+            .as_file()
+            .metadata()
+            .map_err(StoreError::io("reading a temporary file's metadata"))?
+            .permissions();
+        perms.set_readonly(true);
+        tmp.as_file()
+            .set_permissions(perms)
+            .map_err(StoreError::io("making an object read-only"))?;
+        tmp.persist(dest).map_err(|e| StoreError::Io {
+            context: format!("moving an object into place at {}", dest.display()),
+            source: e.error,
+        })?;
+        sync_dir(shard)?;
+        if new_shard {
+            sync_dir(shard.parent().expect("shards live in objects/"))?;
+        }
+        Ok(())
+    }
+
+    fn get_to_file_blocking(&self, hash: ContentHash, dest: &Path) -> Result<()> {
+        let src = self.existing_object(hash)?;
+        let parent = match dest.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        fs::create_dir_all(&parent).map_err(|e| StoreError::Io {
+            context: format!("creating {}", parent.display()),
+            source: e.into(),
+        })?;
+        let mut tmp = tempfile::NamedTempFile::new_in(&parent)
+            .map_err(StoreError::io(format!("creating a temporary file in {}", parent.display())))?;
+        let found = copy_hashing(&src, tmp.as_file_mut())?;
+        if found != hash {
+            return Err(StoreError::Corrupt {
+                hash,
+                found,
+                path: src,
+            });
+        }
+        tmp.as_file()
+            .sync_all()
+            .map_err(StoreError::io(format!("syncing {}", dest.display())))?;
+        tmp.persist(dest).map_err(|e| StoreError::Io {
+            context: format!("writing {}", dest.display()),
+            source: e.error,
+        })?;
+        sync_dir(&parent)
+    }
+
+    fn existing_object(&self, hash: ContentHash) -> Result<PathBuf> {
+        let path = self.object_path(hash);
+        if path.is_file() {
+            Ok(path)
+        } else {
+            Err(StoreError::MissingObject { hash, path })
+        }
+    }
+}
+
+/// Copies `src` into `out` while hashing it, in one pass over the bytes.
+fn copy_hashing(src: &Path, out: &mut impl Write) -> Result<ContentHash> {
+    let mut input = fs::File::open(src).map_err(|e| StoreError::Io {
+        context: format!("opening {}", src.display()),
+        source: e.into(),
+    })?;
+    let mut hasher = blake3::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = input
+            .read(&mut buf)
+            .map_err(StoreError::io(format!("reading {}", src.display())))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n])
+            .map_err(StoreError::io("writing a restored file (is the disk full?)"))?;
+    }
+    Ok(hasher.finalize().into())
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(StoreError::io(format!("syncing folder {}", dir.display())))
+}
+
+#[async_trait]
+impl BlobStore for LocalBlobStore {
+    async fn put_file(&self, src: &Path, expected: ContentHash) -> Result<PutOutcome> {
+        let (this, src) = (self.clone(), src.to_path_buf());
+        blocking(move || this.put_file_blocking(&src, expected)).await
+    }
+
+    async fn put_bytes(&self, bytes: Vec<u8>) -> Result<ContentHash> {
+        let this = self.clone();
+        blocking(move || {
+            let hash = ContentHash::of(&bytes);
+            let dest = this.object_path(hash);
+            if dest.exists() {
+                return Ok(hash);
+            }
+            let mut tmp = tempfile::NamedTempFile::new_in(this.tmp_dir())
+                .map_err(StoreError::io("creating a temporary file in the blob store"))?;
+            tmp.write_all(&bytes)
+                .and_then(|_| tmp.as_file().sync_all())
+                .map_err(StoreError::io("writing an object (is the disk full?)"))?;
+            this.publish(tmp, &dest)?;
+            Ok(hash)
+        })
+        .await
+    }
+
+    async fn contains(&self, hash: ContentHash) -> Result<bool> {
+        Ok(self.object_path(hash).is_file())
+    }
+
+    async fn get_to_file(&self, hash: ContentHash, dest: &Path) -> Result<()> {
+        let (this, dest) = (self.clone(), dest.to_path_buf());
+        blocking(move || this.get_to_file_blocking(hash, &dest)).await
+    }
+
+    async fn get_bytes(&self, hash: ContentHash) -> Result<Vec<u8>> {
+        let this = self.clone();
+        blocking(move || {
+            let path = this.existing_object(hash)?;
+            let bytes = fs::read(&path).map_err(|e| StoreError::Io {
+                context: format!("reading {}", path.display()),
+                source: e.into(),
+            })?;
+            let found = ContentHash::of(&bytes);
+            if found != hash {
+                return Err(StoreError::Corrupt { hash, found, path });
+            }
+            Ok(bytes)
+        })
+        .await
+    }
+
+    async fn verify(&self, hash: ContentHash) -> Result<()> {
+        let this = self.clone();
+        blocking(move || {
+            let path = this.existing_object(hash)?;
+            let found = hash_file(&path)?;
+            if found != hash {
+                return Err(StoreError::Corrupt { hash, found, path });
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::Io {
+            context: "a blob store task stopped".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?
+}

@@ -1,0 +1,206 @@
+//! The contract suite every [`MetaStore`] implementation passes. Tests call [`run_all`] with a
+//! fresh store of each backend, so the backends cannot drift apart.
+
+use crate::{AddOutcome, MetaStore, StoreError};
+use gyre_core::{
+    ContentHash, DatasetName, DatasetProfile, DatasetRef, FileEntry, FileFormat, Manifest,
+    NewDatasetVersion, ReadOptions,
+};
+use std::sync::Arc;
+
+/// A version of `dataset` with a given id (the store does not recompute ids, so tests can
+/// choose them, for instance to share a prefix).
+pub fn sample_version(dataset: &str, id: ContentHash, rows: u64) -> NewDatasetVersion {
+    let profile: DatasetProfile = serde_json::from_value(serde_json::json!({
+        "rows": rows,
+        "columns": [{
+            "name": "x", "type": "float", "count": rows, "nulls": 0, "distinct": rows,
+            "distinct_exact": true, "top_values": [], "other_count": rows, "top_exact": true,
+            "numeric": {
+                "min": 0.1, "max": 1e300, "mean": 0.30000000000000004, "std": 1.0 / 3.0,
+                "zeros": 0, "infinite": 1, "exact": true,
+                "quantiles": [{"q": 0.5, "value": 2.5e-308}],
+                "histogram": {"edges": [0.0, 1.0], "counts": [rows]}
+            }
+        }]
+    }))
+    .expect("the sample profile is valid");
+    NewDatasetVersion {
+        dataset: dataset.parse().expect("valid name"),
+        id,
+        created_by: "contract-suite".into(),
+        source: "data/raw/x.csv".into(),
+        manifest: Manifest {
+            files: vec![FileEntry {
+                path: "x.csv".into(),
+                hash: ContentHash::of(&rows.to_le_bytes()),
+                size: rows * 10,
+                format: FileFormat::Csv,
+                rows,
+            }],
+            read_options: ReadOptions::default(),
+            is_dir: false,
+        },
+        profile,
+    }
+}
+
+fn id_with(prefix: u8, n: u8) -> ContentHash {
+    let mut b = [prefix; 32];
+    b[2] = n;
+    ContentHash::from_bytes(b)
+}
+
+fn dref(s: &str) -> DatasetRef {
+    s.parse().expect("valid reference")
+}
+
+/// Runs every contract check against `store`, which must be empty.
+pub async fn run_all(store: Arc<dyn MetaStore>) {
+    versions_are_numbered_and_deduplicated(store.as_ref()).await;
+    references_resolve(store.as_ref()).await;
+    listing_reports_latest(store.as_ref()).await;
+    records_round_trip_exactly(store.as_ref()).await;
+    concurrent_writers_lose_nothing(store.clone()).await;
+}
+
+async fn versions_are_numbered_and_deduplicated(store: &dyn MetaStore) {
+    let a = sample_version("numbers", id_with(1, 1), 10);
+    let b = sample_version("numbers", id_with(1, 2), 20);
+    let AddOutcome::Created(v1) = store.add_dataset_version(&a).await.unwrap() else {
+        panic!("first add must create");
+    };
+    assert_eq!((v1.seq, v1.rows, v1.columns, v1.bytes), (1, 10, 1, 100));
+    let AddOutcome::Existing(again) = store.add_dataset_version(&a).await.unwrap() else {
+        panic!("adding identical content again must not create a version");
+    };
+    assert_eq!((again.seq, again.id), (1, a.id));
+    let AddOutcome::Created(v2) = store.add_dataset_version(&b).await.unwrap() else {
+        panic!("new content must create");
+    };
+    assert_eq!(v2.seq, 2);
+    // The same content in another dataset is that dataset's own version 1.
+    let other = sample_version("numbers-copy", a.id, 10);
+    let AddOutcome::Created(o) = store.add_dataset_version(&other).await.unwrap() else {
+        panic!("same content in another dataset is a new version there");
+    };
+    assert_eq!(o.seq, 1);
+}
+
+async fn references_resolve(store: &dyn MetaStore) {
+    for n in 1..=3u8 {
+        store
+            .add_dataset_version(&sample_version("refs", id_with(0xab, n), n as u64))
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.resolve_version(&dref("refs")).await.unwrap().seq, 3);
+    assert_eq!(store.resolve_version(&dref("refs@latest")).await.unwrap().seq, 3);
+    assert_eq!(store.resolve_version(&dref("refs@2")).await.unwrap().rows, 2);
+    let full = id_with(0xab, 1).to_hex();
+    let v = store
+        .resolve_version(&dref(&format!("refs@{full}")))
+        .await
+        .unwrap();
+    assert_eq!(v.seq, 1);
+    let prefix = &id_with(0xab, 2).to_hex()[..8];
+    assert_eq!(
+        store
+            .resolve_version(&dref(&format!("refs@{prefix}")))
+            .await
+            .unwrap()
+            .seq,
+        2
+    );
+    match store.resolve_version(&dref("refs@abab")).await {
+        Err(StoreError::Ambiguous { candidates, .. }) => assert_eq!(candidates.len(), 3),
+        other => panic!("a shared prefix must be ambiguous, got {other:?}"),
+    }
+    for missing in ["refs@4", "refs@ffff", "nothing", "nothing@1"] {
+        match store.resolve_version(&dref(missing)).await {
+            Err(StoreError::NotFound { what }) => assert!(what.contains("`"), "{what}"),
+            other => panic!("{missing} must be not found, got {other:?}"),
+        }
+    }
+    let name: DatasetName = "nothing".parse().unwrap();
+    assert!(store.dataset_versions(&name).await.unwrap().is_empty());
+}
+
+async fn listing_reports_latest(store: &dyn MetaStore) {
+    let list = store.list_datasets().await.unwrap();
+    let names: Vec<_> = list.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(names, ["numbers", "numbers-copy", "refs"]);
+    let refs = &list[2];
+    assert_eq!((refs.versions, refs.latest.seq), (3, 3));
+    let log = store
+        .dataset_versions(&"refs".parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(log.iter().map(|v| v.seq).collect::<Vec<_>>(), [1, 2, 3]);
+    assert!(log.iter().all(|v| v.created_by == "contract-suite"));
+    assert!(log[0].created_at <= log[2].created_at);
+}
+
+async fn records_round_trip_exactly(store: &dyn MetaStore) {
+    let new = sample_version("roundtrip", id_with(7, 7), 5);
+    store.add_dataset_version(&new).await.unwrap();
+    let got = store.resolve_version(&dref("roundtrip")).await.unwrap();
+    assert_eq!(got.manifest, new.manifest);
+    assert_eq!(got.profile, new.profile, "floats must survive bit for bit");
+    assert_eq!(got.source, new.source);
+}
+
+async fn concurrent_writers_lose_nothing(store: Arc<dyn MetaStore>) {
+    let mut tasks = Vec::new();
+    for n in 0..24u8 {
+        let store = store.clone();
+        // Every fourth writer re-adds content another writer adds too.
+        let id = id_with(9, if n % 4 == 3 { n - 1 } else { n });
+        tasks.push(tokio::spawn(async move {
+            store
+                .add_dataset_version(&sample_version("busy", id, 1))
+                .await
+                .unwrap()
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let log = store
+        .dataset_versions(&"busy".parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(log.len(), 18, "24 writers, 6 of them duplicates");
+    assert_eq!(
+        log.iter().map(|v| v.seq).collect::<Vec<_>>(),
+        (1..=18).collect::<Vec<_>>()
+    );
+}
+
+/// Creates an empty PostgreSQL database for one test and returns its URL, or `None` (with a
+/// printed notice) when `GYRE_TEST_POSTGRES_URL` is not set.
+pub async fn fresh_postgres_database(tag: &str) -> Option<String> {
+    let Ok(admin) = std::env::var("GYRE_TEST_POSTGRES_URL") else {
+        eprintln!("notice: GYRE_TEST_POSTGRES_URL is not set; skipping the PostgreSQL test `{tag}`");
+        return None;
+    };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let db = format!("gyre_test_{tag}_{}_{nanos}", std::process::id());
+    let pool = sqlx::PgPool::connect(&admin)
+        .await
+        .expect("GYRE_TEST_POSTGRES_URL must reach a PostgreSQL server");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{db}\"")))
+        .execute(&pool)
+        .await
+        .expect("creating a test database");
+    pool.close().await;
+    let (base, query) = match admin.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (admin.as_str(), String::new()),
+    };
+    let base = base.rsplit_once('/').map(|(b, _)| b).unwrap_or(base);
+    Some(format!("{base}/{db}{query}"))
+}

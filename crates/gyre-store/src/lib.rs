@@ -1,0 +1,17 @@
+//! gyre's stores.
+//!
+//! - [`MetaStore`]: what exists, who made it, from what. SQLite (embedded default, WAL, at
+//!   `.gyre/gyre.db`) and PostgreSQL implement it, and both pass [`contract`]'s suite.
+//! - [`BlobStore`]: the bytes, content-addressed by BLAKE3, immutable, written atomically and
+//!   verified on every read. [`LocalBlobStore`] keeps them under `.gyre/objects/`.
+
+pub mod blob;
+pub mod contract;
+mod error;
+pub mod meta;
+
+pub use blob::{BlobStore, LocalBlobStore, PutOutcome, hash_file};
+pub use error::StoreError;
+pub use meta::{AddOutcome, DatasetSummary, MetaStore, VersionSummary, open_meta_store};
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
