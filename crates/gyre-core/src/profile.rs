@@ -76,7 +76,7 @@ impl Histogram {
         if hi == lo {
             return Some(0);
         }
-        let mut i = (((x - lo) / (hi - lo)) * n as f64) as usize;
+        let mut i = ((x - lo) * (n as f64 / (hi - lo))) as usize;
         i = i.min(n - 1);
         // The division can land one bin off near an edge; the edges are the truth.
         if i > 0 && x < self.edges[i] {

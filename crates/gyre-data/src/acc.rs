@@ -147,8 +147,10 @@ impl Numeric {
         } else {
             0.0
         };
+        // numpy's linspace: start + i * step, with the last edge exactly the stop.
+        let step = (self.max - self.min) / HISTOGRAM_BINS as f64;
         let mut edges: Vec<f64> = (0..=HISTOGRAM_BINS)
-            .map(|i| self.min + (self.max - self.min) * i as f64 / HISTOGRAM_BINS as f64)
+            .map(|i| i as f64 * step + self.min)
             .collect();
         *edges.last_mut().expect("bins > 0") = self.max;
         let mut histogram = Histogram {
