@@ -1,1 +1,153 @@
-fn main() {}
+//! The `gyre` binary: parses arguments, opens the project, calls one operation, prints.
+//!
+//! Exit codes: 0 success, 1 a check found problems, 2 an error.
+
+/// Prints a line on stdout; a closed pipe (`gyre data log | head`) is not an error.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+mod data;
+mod progress;
+mod render;
+
+use clap::{Parser, Subcommand};
+use gyre_ops::{OpsError, Project};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// gyre: the whole MLOps loop in one binary.
+///
+/// Version data, validate it, train, register, serve and monitor models, and retrain when
+/// quality decays. State lives in `.gyre/` (SQLite + a content-addressed object store) or in
+/// PostgreSQL (GYRE_STORE_URL).
+#[derive(Parser)]
+#[command(name = "gyre", version, propagate_version = true, max_term_width = 100)]
+struct Cli {
+    /// Run as if gyre was started in DIR (the project is found at or above it).
+    #[arg(short = 'C', long = "project", global = true, value_name = "DIR")]
+    project: Option<PathBuf>,
+
+    /// Hide progress bars.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a project: the folder layout, a commented gyre.toml, and the .gyre/ state.
+    Init {
+        /// Folder to create the project in (created if missing). Default: the current folder.
+        dir: Option<PathBuf>,
+        /// The project's name. Default: the folder's name.
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Version, profile, compare and restore datasets.
+    #[command(subcommand)]
+    Data(data::DataCommand),
+}
+
+/// What went wrong, and how the process should end.
+pub enum Failure {
+    /// An operation failed: exit 2 with the error's message, causes and hint.
+    Error(OpsError),
+    /// A check ran and found problems: exit 1 (the command printed them).
+    CheckFailed,
+}
+
+impl From<OpsError> for Failure {
+    fn from(e: OpsError) -> Self {
+        Failure::Error(e)
+    }
+}
+
+impl From<gyre_core::CoreError> for Failure {
+    fn from(e: gyre_core::CoreError) -> Self {
+        Failure::Error(e.into())
+    }
+}
+
+pub type CliResult = Result<(), Failure>;
+
+/// Opens the project that holds the current folder (or `-C DIR`).
+pub async fn open_project(dir: &Option<PathBuf>) -> Result<Project, Failure> {
+    let start = dir.clone().unwrap_or_else(|| PathBuf::from("."));
+    let root = Project::discover(&start)?;
+    Ok(Project::open(&root).await?)
+}
+
+/// Prints a value as pretty JSON on stdout.
+pub fn print_json<T: serde::Serialize>(value: &T) {
+    out!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("reports always serialise")
+    );
+}
+
+async fn run(cli: Cli) -> CliResult {
+    match cli.command {
+        Command::Init { dir, name, json } => {
+            let dir = match (&cli.project, dir) {
+                (Some(base), Some(d)) => base.join(d),
+                (Some(base), None) => base.clone(),
+                (None, Some(d)) => d,
+                (None, None) => PathBuf::from("."),
+            };
+            let report = gyre_ops::init(&dir, name.as_deref()).await?;
+            if json {
+                print_json(&report);
+            } else {
+                out!("Created project `{}` in {}", report.name, report.root.display());
+                for c in &report.created {
+                    out!("  {c}");
+                }
+                out!("\nNext: gyre data add NAME PATH   (a CSV or Parquet file, or a folder of them)");
+            }
+            Ok(())
+        }
+        Command::Data(cmd) => data::run(cmd, &cli.project, cli.quiet).await,
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::CheckFailed) => ExitCode::from(1),
+        Err(Failure::Error(e)) => {
+            eprintln!("error: {e}");
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                let text = s.to_string();
+                if !e.to_string().contains(&text) {
+                    eprintln!("  Caused by: {text}");
+                }
+                source = s.source();
+            }
+            if let Some(hint) = e.hint() {
+                eprintln!("hint: {hint}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}

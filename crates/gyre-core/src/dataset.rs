@@ -155,7 +155,9 @@ impl Default for ReadOptions {
             columns: None,
             delimiter: ',',
             quote: '"',
-            null_values: vec![String::new(), "NA".into(), "NaN".into(), "null".into()],
+            null_values: ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"]
+                .map(String::from)
+                .to_vec(),
             skip_initial_space: false,
         }
     }
@@ -184,9 +186,26 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    /// The version id: BLAKE3 of the manifest's canonical JSON (files sorted by path).
+    /// The version id: BLAKE3 of the canonical JSON of what identifies the content: each
+    /// file's path, hash, size and format (sorted by path), the read options, and whether the
+    /// source was a folder. Row counts are left out, so the id is known before profiling.
     pub fn id(&self) -> ContentHash {
-        let json = serde_json::to_vec(self).expect("a manifest always serialises");
+        #[derive(Serialize)]
+        struct Identity<'a> {
+            files: Vec<(&'a str, &'a ContentHash, u64, FileFormat)>,
+            read_options: &'a ReadOptions,
+            is_dir: bool,
+        }
+        let identity = Identity {
+            files: self
+                .files
+                .iter()
+                .map(|f| (f.path.as_str(), &f.hash, f.size, f.format))
+                .collect(),
+            read_options: &self.read_options,
+            is_dir: self.is_dir,
+        };
+        let json = serde_json::to_vec(&identity).expect("an identity always serialises");
         ContentHash::of(&json)
     }
 

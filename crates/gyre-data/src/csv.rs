@@ -21,7 +21,7 @@ pub(crate) fn profile_csv(
     path: &Path,
     display: &str,
     opts: &ReadOptions,
-    progress: &Progress,
+    progress: &Progress<'_>,
 ) -> Result<FileProfile, DataError> {
     let io_err = |source| DataError::Io {
         path: display.to_string(),

@@ -4,10 +4,12 @@
 
 mod acc;
 mod csv;
+mod diff;
 mod error;
 mod parquet;
 
 pub use acc::{Budget, parse_timestamp, quantile_sorted};
+pub use diff::{ColumnDiff, ProfileDiff, StatChange, diff_profiles};
 pub use error::DataError;
 
 use acc::ColumnAcc;
@@ -15,7 +17,7 @@ use gyre_core::{DatasetProfile, FileFormat, ReadOptions};
 use std::path::{Path, PathBuf};
 
 /// Called with the number of bytes read since the last call; used for progress bars.
-pub type Progress = dyn Fn(u64) + Sync;
+pub type Progress<'a> = dyn Fn(u64) + Sync + 'a;
 
 /// One file's columns, before they are merged into a dataset profile.
 pub struct FileProfile {
@@ -69,7 +71,7 @@ pub fn detect_format(path: &Path) -> FileFormat {
 pub fn profile_file(
     file: &InputFile,
     opts: &ReadOptions,
-    progress: &Progress,
+    progress: &Progress<'_>,
 ) -> Result<FileProfile, DataError> {
     match file.format {
         FileFormat::Csv => csv::profile_csv(&file.path, &file.display, opts, progress),

@@ -34,7 +34,7 @@ fn column_type(dt: &DataType) -> Option<ColumnType> {
 pub(crate) fn profile_parquet(
     path: &Path,
     display: &str,
-    progress: &Progress,
+    progress: &Progress<'_>,
 ) -> Result<FileProfile, DataError> {
     let io_err = |source| DataError::Io {
         path: display.to_string(),

@@ -1,1 +1,15 @@
-//! placeholder
+//! gyre's operations: one function per thing a user can do. The CLI, the HTTP API and the
+//! scheduler all call these, so each behaves the same whichever door it comes through.
+
+pub mod datasets;
+mod error;
+pub mod progress;
+pub mod project;
+pub mod settings;
+mod statcache;
+
+pub use error::OpsError;
+pub use progress::{NoProgress, Progress};
+pub use project::{InitReport, Project, init};
+
+pub type Result<T, E = OpsError> = std::result::Result<T, E>;

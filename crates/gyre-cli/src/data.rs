@@ -1,0 +1,495 @@
+//! `gyre data …`: version, profile, compare and restore datasets.
+
+use crate::progress::Bars;
+use crate::render::{bytes, count, num, percent, short, table};
+use crate::{CliResult, Failure, open_project, print_json};
+use clap::{Args, Subcommand};
+use gyre_core::{ColumnProfile, DatasetName, DatasetRef, DatasetSpec};
+use std::path::PathBuf;
+
+#[derive(Subcommand)]
+pub enum DataCommand {
+    /// Add a version of a dataset: a CSV or Parquet file, or a folder of them (recursive).
+    ///
+    /// The version is named by its content hash; adding identical content again creates no
+    /// new version. Every column is profiled (types, nulls, distinct values, statistics,
+    /// quantiles, histograms, top values) so later checks need no raw data.
+    Add {
+        /// The dataset's name (letters, digits, `_`, `-`, `.`).
+        name: String,
+        /// The file or folder. Default: `path` in gyre.toml's [datasets.NAME].
+        path: Option<PathBuf>,
+        #[command(flatten)]
+        csv: CsvFlags,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List datasets with their latest version.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a version's profile as a table (NAME, NAME@N, NAME@latest or NAME@HASH-PREFIX).
+    Show {
+        reference: String,
+        /// Show one column in detail: histogram and top values.
+        #[arg(long, value_name = "NAME")]
+        column: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compare two versions: schema, row counts, and per-column statistics.
+    Diff {
+        from: String,
+        to: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore a version's exact bytes.
+    Checkout {
+        reference: String,
+        /// Where to write. Default: the path it was added from (when inside the project).
+        dest: Option<PathBuf>,
+        /// Overwrite files whose current content no version holds.
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a dataset's versions, oldest first.
+    Log {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Say which datasets' paths changed since their latest version.
+    ///
+    /// Fast: only files whose size or modification time changed are hashed again. Exits 1
+    /// when something changed.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// How CSV files are read. Each flag overrides the same key in gyre.toml's [datasets.NAME].
+#[derive(Args)]
+pub struct CsvFlags {
+    /// The first line is data, not a header (names come from --columns or gyre.toml).
+    #[arg(long, conflicts_with = "header")]
+    no_header: bool,
+    /// The first line is a header.
+    #[arg(long)]
+    header: bool,
+    /// Column names, comma-separated.
+    #[arg(long, value_delimiter = ',', value_name = "A,B,…")]
+    columns: Option<Vec<String>>,
+    /// Field delimiter (one character; `\t` for tab).
+    #[arg(long, value_name = "CHAR")]
+    delimiter: Option<String>,
+    /// Quote character.
+    #[arg(long, value_name = "CHAR")]
+    quote: Option<String>,
+    /// A value that means "missing" (repeat for several; replaces the defaults).
+    #[arg(long = "null", value_name = "VALUE")]
+    nulls: Vec<String>,
+    /// Skip spaces after each delimiter ("a, b" reads as "a" and "b").
+    #[arg(long)]
+    skip_initial_space: bool,
+}
+
+fn one_char(s: &str, what: &str) -> Result<char, Failure> {
+    let s = if s == "\\t" { "\t" } else { s };
+    let mut chars = s.chars();
+    match (chars.next(), chars.next()) {
+        (Some(c), None) => Ok(c),
+        _ => Err(gyre_ops::OpsError::Invalid(format!("--{what} must be one character, not `{s}`")).into()),
+    }
+}
+
+impl CsvFlags {
+    fn overrides(&self) -> Result<DatasetSpec, Failure> {
+        Ok(DatasetSpec {
+            path: None,
+            header: if self.no_header {
+                Some(false)
+            } else if self.header {
+                Some(true)
+            } else {
+                None
+            },
+            columns: self.columns.clone(),
+            delimiter: self.delimiter.as_deref().map(|d| one_char(d, "delimiter")).transpose()?,
+            quote: self.quote.as_deref().map(|q| one_char(q, "quote")).transpose()?,
+            null_values: (!self.nulls.is_empty()).then(|| self.nulls.clone()),
+            skip_initial_space: self.skip_initial_space.then_some(true),
+        })
+    }
+}
+
+pub async fn run(cmd: DataCommand, project: &Option<PathBuf>, quiet: bool) -> CliResult {
+    let p = open_project(project).await?;
+    match cmd {
+        DataCommand::Add { name, path, csv, json } => {
+            let name: DatasetName = name.parse()?;
+            let bars = Bars::new(quiet || json);
+            let r = p.add_dataset(&name, path.as_deref(), &csv.overrides()?, &bars).await?;
+            if !r.skipped.is_empty() {
+                eprintln!(
+                    "warning: skipped {} file(s) that are not CSV or Parquet: {}",
+                    r.skipped.len(),
+                    r.skipped.join(", ")
+                );
+            }
+            if json {
+                print_json(&r);
+                return Ok(());
+            }
+            let v = &r.version;
+            if r.status == "created" {
+                out!(
+                    "Added {}@{} ({}): {} rows × {} columns, {} in {} file(s)",
+                    v.dataset,
+                    v.seq,
+                    short(&v.id.to_hex()),
+                    count(v.rows),
+                    v.columns,
+                    bytes(v.bytes),
+                    r.files
+                );
+            } else {
+                out!(
+                    "Unchanged: this content is already {}@{} ({}); no new version was created",
+                    v.dataset,
+                    v.seq,
+                    short(&v.id.to_hex())
+                );
+            }
+            let version = p.dataset_version(&format!("{}@{}", v.dataset, v.seq).parse()?).await?;
+            out!();
+            out!("{}", profile_table(&version.profile.columns));
+            Ok(())
+        }
+        DataCommand::List { json } => {
+            let list = p.list_datasets().await?;
+            if json {
+                print_json(&list);
+            } else if list.is_empty() {
+                out!("No datasets yet. Add one with: gyre data add NAME PATH");
+            } else {
+                let rows = list
+                    .iter()
+                    .map(|d| {
+                        vec![
+                            d.name.clone(),
+                            d.versions.to_string(),
+                            format!("@{}", d.latest.seq),
+                            short(&d.latest.id.to_hex()).to_string(),
+                            count(d.latest.rows),
+                            d.latest.columns.to_string(),
+                            bytes(d.latest.bytes),
+                            d.latest.created_at.clone(),
+                            d.latest.source.clone(),
+                        ]
+                    })
+                    .collect();
+                out!(
+                    "{}",
+                    table(
+                        &["dataset", "versions", "latest", "id", "rows", "columns", "size", "added", "source"],
+                        rows,
+                        &["versions", "rows", "columns", "size"],
+                    )
+                );
+            }
+            Ok(())
+        }
+        DataCommand::Show { reference, column, json } => {
+            let r: DatasetRef = reference.parse()?;
+            let v = p.dataset_version(&r).await?;
+            if let Some(col) = column {
+                let Some(c) = v.profile.column(&col) else {
+                    return Err(gyre_ops::OpsError::NotFound(format!(
+                        "column `{col}` not in {}@{} (columns: {})",
+                        v.dataset,
+                        v.seq,
+                        v.profile.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                    ))
+                    .into());
+                };
+                if json {
+                    print_json(c);
+                } else {
+                    out!("{}", column_detail(c));
+                }
+                return Ok(());
+            }
+            if json {
+                print_json(&v);
+                return Ok(());
+            }
+            out!(
+                "{}@{}  {}\n{} rows × {} columns, {} in {} file(s)\nadded {} by {} from {}\n",
+                v.dataset,
+                v.seq,
+                v.id,
+                count(v.rows),
+                v.columns,
+                bytes(v.bytes),
+                v.manifest.files.len(),
+                v.created_at,
+                v.created_by,
+                v.source
+            );
+            out!("{}", profile_table(&v.profile.columns));
+            Ok(())
+        }
+        DataCommand::Diff { from, to, json } => {
+            let report = p.dataset_diff(&from.parse()?, &to.parse()?).await?;
+            if json {
+                print_json(&report);
+                return Ok(());
+            }
+            let (a, b) = (&report.from, &report.to);
+            out!(
+                "{}@{} ({}) → {}@{} ({})",
+                a.dataset,
+                a.seq,
+                short(&a.id.to_hex()),
+                b.dataset,
+                b.seq,
+                short(&b.id.to_hex())
+            );
+            let d = &report.diff;
+            let delta = d.rows.1 as i64 - d.rows.0 as i64;
+            out!("rows: {} → {} ({delta:+})", count(d.rows.0), count(d.rows.1));
+            for (what, files) in [("added", &report.files.added), ("removed", &report.files.removed), ("modified", &report.files.modified)] {
+                if !files.is_empty() {
+                    out!("files {what}: {}", files.join(", "));
+                }
+            }
+            for (n, t) in &d.added {
+                out!("column added: {n} ({t})");
+            }
+            for (n, t) in &d.removed {
+                out!("column removed: {n} ({t})");
+            }
+            for (n, from, to) in &d.retyped {
+                out!("column retyped: {n} {from} → {to}");
+            }
+            if d.is_empty() {
+                out!("no changes in the profile");
+                return Ok(());
+            }
+            let mut rows = Vec::new();
+            for c in &d.changed {
+                for s in &c.stats {
+                    let change = if s.from != 0.0 {
+                        format!("{:+.1}%", (s.to - s.from) / s.from.abs() * 100.0)
+                    } else {
+                        String::new()
+                    };
+                    rows.push(vec![c.name.clone(), s.stat.to_string(), num(s.from), num(s.to), change]);
+                }
+                if !c.new_values.is_empty() {
+                    rows.push(vec![c.name.clone(), "new values".into(), String::new(), c.new_values.join(", "), String::new()]);
+                }
+                if !c.gone_values.is_empty() {
+                    rows.push(vec![c.name.clone(), "gone values".into(), c.gone_values.join(", "), String::new(), String::new()]);
+                }
+            }
+            if !rows.is_empty() {
+                out!();
+                out!("{}", table(&["column", "stat", "from", "to", "change"], rows, &["from", "to", "change"]));
+            }
+            Ok(())
+        }
+        DataCommand::Checkout { reference, dest, force, json } => {
+            let bars = Bars::new(quiet || json);
+            let r = p.checkout_dataset(&reference.parse()?, dest.as_deref(), force, &bars).await?;
+            if json {
+                print_json(&r);
+            } else {
+                out!(
+                    "Restored {}@{} ({}) to {}: {} file(s) written, {} already up to date",
+                    r.version.dataset,
+                    r.version.seq,
+                    short(&r.version.id.to_hex()),
+                    r.dest,
+                    r.written,
+                    r.unchanged
+                );
+            }
+            Ok(())
+        }
+        DataCommand::Log { name, json } => {
+            let log = p.dataset_log(&name.parse()?).await?;
+            if json {
+                print_json(&log);
+                return Ok(());
+            }
+            let rows = log
+                .iter()
+                .rev()
+                .map(|v| {
+                    vec![
+                        format!("@{}", v.seq),
+                        short(&v.id.to_hex()).to_string(),
+                        v.created_at.clone(),
+                        v.created_by.clone(),
+                        count(v.rows),
+                        v.columns.to_string(),
+                        bytes(v.bytes),
+                        v.source.clone(),
+                    ]
+                })
+                .collect();
+            out!(
+                "{}",
+                table(
+                    &["version", "id", "added", "by", "rows", "columns", "size", "source"],
+                    rows,
+                    &["rows", "columns", "size"]
+                )
+            );
+            Ok(())
+        }
+        DataCommand::Status { json } => {
+            let status = p.data_status().await?;
+            let changed = status.iter().any(|s| s.state != "up to date");
+            if json {
+                print_json(&status);
+            } else if status.is_empty() {
+                out!("No datasets yet.");
+            } else {
+                for s in &status {
+                    let version = s.version.map(|n| format!("@{n}")).unwrap_or_default();
+                    out!("{}{version}: {} ({})", s.dataset, s.state, s.source);
+                    for (mark, files) in [("modified", &s.modified), ("new file", &s.added), ("deleted", &s.removed)] {
+                        for f in files.iter() {
+                            out!("    {mark}: {f}");
+                        }
+                    }
+                }
+                if changed {
+                    out!("\nRecord changes with: gyre data add NAME");
+                }
+            }
+            if changed { Err(Failure::CheckFailed) } else { Ok(()) }
+        }
+    }
+}
+
+fn top_summary(c: &ColumnProfile, n: usize) -> String {
+    let shown: Vec<String> = c
+        .top_values
+        .iter()
+        .take(n)
+        .map(|v| format!("{} ({})", v.value, count(v.count)))
+        .collect();
+    let mut s = shown.join(", ");
+    if c.top_values.len() > n || c.other_count > 0 {
+        s.push_str(", …");
+    }
+    s
+}
+
+/// One row per column: type, missing values, distinct values, statistics, top values.
+pub fn profile_table(columns: &[ColumnProfile]) -> String {
+    let rows = columns
+        .iter()
+        .map(|c| {
+            let distinct = if c.distinct_exact {
+                count(c.distinct)
+            } else {
+                format!("~{}", count(c.distinct))
+            };
+            let mut row = vec![
+                c.name.clone(),
+                c.dtype.to_string(),
+                count(c.nulls),
+                percent(c.null_share()),
+                distinct,
+            ];
+            match &c.numeric {
+                Some(n) => row.extend([
+                    num(n.min),
+                    num(n.quantile(0.5).unwrap_or(f64::NAN)),
+                    num(n.mean),
+                    num(n.std),
+                    num(n.max),
+                    String::new(),
+                ]),
+                None => {
+                    let (lo, hi) = c.time_range.clone().unwrap_or_default();
+                    row.extend([lo, String::new(), String::new(), String::new(), hi, top_summary(c, 3)]);
+                }
+            }
+            row
+        })
+        .collect();
+    table(
+        &["column", "type", "nulls", "null%", "distinct", "min", "median", "mean", "std", "max", "top values"],
+        rows,
+        &["nulls", "null%", "distinct", "min", "median", "mean", "std", "max"],
+    )
+}
+
+/// A column in detail: statistics, quantiles, histogram bars and top values.
+fn column_detail(c: &ColumnProfile) -> String {
+    let mut s = format!(
+        "{} ({}): {} values, {} missing ({}), {} distinct{}\n",
+        c.name,
+        c.dtype,
+        count(c.count),
+        count(c.nulls),
+        percent(c.null_share()),
+        count(c.distinct),
+        if c.distinct_exact { "" } else { " (estimated)" }
+    );
+    if let Some(n) = &c.numeric {
+        s += &format!(
+            "min {}  mean {}  std {}  max {}  zeros {}  infinite {}{}\n\nquantiles:\n",
+            num(n.min),
+            num(n.mean),
+            num(n.std),
+            num(n.max),
+            count(n.zeros),
+            count(n.infinite),
+            if n.exact { "" } else { "  (quantiles estimated)" }
+        );
+        let q = n.quantiles.iter().map(|q| vec![format!("p{}", (q.q * 100.0).round()), num(q.value)]).collect();
+        s += &table(&["q", "value"], q, &["value"]);
+        s += "\n\nhistogram:\n";
+        let max = n.histogram.counts.iter().copied().max().unwrap_or(0).max(1);
+        let rows = n
+            .histogram
+            .counts
+            .iter()
+            .enumerate()
+            .map(|(i, &k)| {
+                let bar = "█".repeat(((k as f64 / max as f64) * 40.0).round() as usize);
+                vec![
+                    format!("[{}, {}{}", num(n.histogram.edges[i]), num(n.histogram.edges[i + 1]), if i + 1 == n.histogram.counts.len() { "]" } else { ")" }),
+                    count(k),
+                    bar,
+                ]
+            })
+            .collect();
+        s += &table(&["bin", "count", ""], rows, &["count"]);
+        s += "\n";
+    }
+    if !c.top_values.is_empty() {
+        s += "\ntop values:\n";
+        let rows = c
+            .top_values
+            .iter()
+            .map(|v| vec![v.value.clone(), count(v.count), percent(v.count as f64 / c.count.max(1) as f64)])
+            .collect();
+        s += &table(&["value", "count", "share"], rows, &["count", "share"]);
+        if c.other_count > 0 {
+            s += &format!("\n(other values: {})", count(c.other_count));
+        }
+    }
+    s
+}

@@ -1,0 +1,596 @@
+//! Dataset operations: add, list, show, log, diff, checkout and status.
+
+use crate::statcache::{self, Stamp, StatCache};
+use crate::{OpsError, Progress, Project, Result, settings};
+use gyre_core::{
+    ContentHash, DatasetName, DatasetRef, DatasetVersion, FileEntry, FileFormat, Manifest,
+    NewDatasetVersion, ReadOptions, VersionRef, is_safe_relative_path,
+};
+use gyre_data::{InputFile, ProfileDiff};
+use gyre_store::{AddOutcome, DatasetSummary, StoreError, VersionSummary, hash_file};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// File name extensions a folder is scanned for.
+const DATA_EXTENSIONS: [&str; 4] = ["csv", "tsv", "parquet", "pq"];
+
+/// CSV options given on the command line (or by an API call) for one add; they override
+/// `[datasets.NAME]` in `gyre.toml`, which overrides the defaults.
+pub type ReadOverrides = gyre_core::DatasetSpec;
+
+/// The files a dataset path holds.
+struct Scan {
+    root: PathBuf,
+    is_dir: bool,
+    /// (relative path, absolute path), sorted by relative path.
+    files: Vec<(String, PathBuf)>,
+    /// Files in the folder that are not CSV or Parquet.
+    skipped: Vec<String>,
+}
+
+fn scan(path: &Path) -> Result<Scan> {
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => OpsError::NotFound(format!("{} does not exist", path.display())),
+        _ => OpsError::Io {
+            context: format!("reading {}", path.display()),
+            source: e,
+        },
+    })?;
+    if !meta.is_dir() {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "data".into());
+        return Ok(Scan {
+            root: path.to_path_buf(),
+            is_dir: false,
+            files: vec![(name, path.to_path_buf())],
+            skipped: Vec::new(),
+        });
+    }
+    let mut files = Vec::new();
+    let mut skipped = Vec::new();
+    let walker = walkdir::WalkDir::new(path)
+        .follow_links(true)
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
+    for entry in walker {
+        let entry = entry.map_err(|e| OpsError::Io {
+            context: format!("reading folder {}", path.display()),
+            source: e.into(),
+        })?;
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let rel = entry
+            .path()
+            .strip_prefix(path)
+            .expect("walkdir yields paths under its root")
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
+        let ext = entry
+            .path()
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        if DATA_EXTENSIONS.contains(&ext.as_str()) {
+            files.push((rel, entry.into_path()));
+        } else {
+            skipped.push(rel);
+        }
+    }
+    files.sort();
+    skipped.sort();
+    Ok(Scan {
+        root: path.to_path_buf(),
+        is_dir: true,
+        files,
+        skipped,
+    })
+}
+
+/// What `add` did.
+#[derive(Debug, Serialize)]
+pub struct AddReport {
+    /// `created`, or `unchanged` when the same content was already a version.
+    pub status: &'static str,
+    pub version: VersionSummary,
+    pub files: usize,
+    /// Files under the folder that were not added (not CSV or Parquet).
+    pub skipped: Vec<String>,
+    /// Objects newly written to the blob store (others were already there).
+    pub objects_stored: usize,
+    pub seconds: Timings,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Timings {
+    pub hash: f64,
+    pub profile: f64,
+    pub store: f64,
+}
+
+fn summary_of(v: &DatasetVersion) -> VersionSummary {
+    VersionSummary {
+        dataset: v.dataset.to_string(),
+        id: v.id,
+        seq: v.seq,
+        created_at: v.created_at.clone(),
+        created_by: v.created_by.clone(),
+        source: v.source.clone(),
+        rows: v.rows,
+        columns: v.columns,
+        bytes: v.bytes,
+    }
+}
+
+impl Project {
+    /// The read options for a dataset: defaults, then `gyre.toml`, then `overrides`.
+    pub fn read_options(&self, name: &DatasetName, overrides: &ReadOverrides) -> ReadOptions {
+        let mut opts = ReadOptions::default();
+        if let Some(spec) = self.spec.datasets.get(name.as_str()) {
+            spec.apply(&mut opts);
+        }
+        overrides.apply(&mut opts);
+        opts
+    }
+
+    /// Versions the data at `path` (or the path `gyre.toml` gives) as a new version of
+    /// `name`. Identical content creates no new version. A version is recorded only after all
+    /// its bytes are durably stored, so it exists completely or not at all.
+    pub async fn add_dataset(
+        &self,
+        name: &DatasetName,
+        path: Option<&Path>,
+        overrides: &ReadOverrides,
+        progress: &dyn Progress,
+    ) -> Result<AddReport> {
+        let path = match path {
+            Some(p) => std::path::absolute(p).map_err(OpsError::io("resolving the path"))?,
+            None => match self.spec.datasets.get(name.as_str()).and_then(|d| d.path.as_ref()) {
+                Some(p) => self.resolve_path(p),
+                None => {
+                    return Err(OpsError::Invalid(format!(
+                        "no PATH given, and gyre.toml has no `path` for [datasets.{name}]"
+                    )));
+                }
+            },
+        };
+        let opts = self.read_options(name, overrides);
+        let scan = scan(&path)?;
+        if scan.files.is_empty() {
+            return Err(OpsError::Invalid(format!(
+                "{} holds no CSV or Parquet files (looked for .{})",
+                path.display(),
+                DATA_EXTENSIONS.join(", .")
+            )));
+        }
+        let display = |rel: &str| -> String {
+            if scan.is_dir {
+                format!("{}/{rel}", self.display_path(&scan.root))
+            } else {
+                self.display_path(&scan.root)
+            }
+        };
+
+        // 1. Hash every file (every core), noting stamps for the status index.
+        let t0 = Instant::now();
+        let mut sizes = Vec::new();
+        for (_, abs) in &scan.files {
+            let meta = std::fs::metadata(abs).map_err(OpsError::io(format!("reading {}", abs.display())))?;
+            if meta.len() == 0 {
+                return Err(gyre_data::DataError::Empty {
+                    path: self.display_path(abs),
+                }
+                .into());
+            }
+            sizes.push(Stamp::of(&meta));
+        }
+        let total: u64 = sizes.iter().map(|s| s.size).sum();
+        progress.start("hashing", total);
+        let hashed_at = statcache::now();
+        let hashes: Vec<ContentHash> = scan
+            .files
+            .par_iter()
+            .map(|(_, abs)| {
+                let h = hash_file(abs)?;
+                progress.advance(std::fs::metadata(abs).map(|m| m.len()).unwrap_or(0));
+                Ok(h)
+            })
+            .collect::<Result<_, StoreError>>()?;
+        progress.finish();
+        let formats: Vec<FileFormat> = scan.files.iter().map(|(_, a)| gyre_data::detect_format(a)).collect();
+        let mut manifest = Manifest {
+            files: scan
+                .files
+                .iter()
+                .zip(&sizes)
+                .zip(&hashes)
+                .zip(&formats)
+                .map(|((((rel, _), stamp), hash), format)| FileEntry {
+                    path: rel.clone(),
+                    hash: *hash,
+                    size: stamp.size,
+                    format: *format,
+                    rows: 0,
+                })
+                .collect(),
+            read_options: opts.clone(),
+            is_dir: scan.is_dir,
+        };
+        let id = manifest.id();
+        let mut cache = StatCache::load(&self.state_dir());
+        for (((_, abs), stamp), hash) in scan.files.iter().zip(&sizes).zip(&hashes) {
+            cache.put(abs.clone(), *stamp, *hash, Some(hashed_at));
+        }
+        let hash_secs = t0.elapsed().as_secs_f64();
+
+        // 2. The same content is already a version: say so, without profiling again.
+        let existing = DatasetRef {
+            name: name.clone(),
+            version: VersionRef::HashPrefix(id.to_hex()),
+        };
+        match self.meta.resolve_version(&existing).await {
+            Ok(v) => {
+                cache.save(&self.state_dir());
+                return Ok(AddReport {
+                    status: "unchanged",
+                    version: summary_of(&v),
+                    files: scan.files.len(),
+                    skipped: scan.skipped,
+                    objects_stored: 0,
+                    seconds: Timings {
+                        hash: hash_secs,
+                        ..Timings::default()
+                    },
+                });
+            }
+            Err(StoreError::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+
+        // 3. Profile (every core: CSV rows in parallel, and files in parallel).
+        let t1 = Instant::now();
+        progress.start("profiling", total);
+        let inputs: Vec<InputFile> = scan
+            .files
+            .iter()
+            .zip(&formats)
+            .map(|((rel, abs), format)| InputFile {
+                path: abs.clone(),
+                display: display(rel),
+                format: *format,
+            })
+            .collect();
+        let advance = |n: u64| progress.advance(n);
+        let profiles = inputs
+            .par_iter()
+            .map(|f| gyre_data::profile_file(f, &opts, &advance).map(|p| (f.display.clone(), p)))
+            .collect::<Result<Vec<_>, _>>()?;
+        progress.finish();
+        for (entry, (_, p)) in manifest.files.iter_mut().zip(&profiles) {
+            entry.rows = p.rows();
+        }
+        let profile = gyre_data::merge_profiles(profiles)?;
+        let profile_secs = t1.elapsed().as_secs_f64();
+
+        // 4. Store the bytes, each object atomically, then record the version.
+        let t2 = Instant::now();
+        progress.start("storing", total);
+        let mut stored = 0;
+        for ((_, abs), entry) in scan.files.iter().zip(&manifest.files) {
+            if self.blobs.put_file(abs, entry.hash).await? == gyre_store::PutOutcome::Stored {
+                stored += 1;
+            }
+            progress.advance(entry.size);
+        }
+        progress.finish();
+        let new = NewDatasetVersion {
+            dataset: name.clone(),
+            id,
+            created_by: settings::actor(),
+            source: self.display_path(&scan.root),
+            manifest,
+            profile,
+        };
+        let (status, version) = match self.meta.add_dataset_version(&new).await? {
+            AddOutcome::Created(v) => ("created", v),
+            AddOutcome::Existing(v) => ("unchanged", v),
+        };
+        cache.save(&self.state_dir());
+        Ok(AddReport {
+            status,
+            version: summary_of(&version),
+            files: scan.files.len(),
+            skipped: scan.skipped,
+            objects_stored: stored,
+            seconds: Timings {
+                hash: hash_secs,
+                profile: profile_secs,
+                store: t2.elapsed().as_secs_f64(),
+            },
+        })
+    }
+
+    pub async fn list_datasets(&self) -> Result<Vec<DatasetSummary>> {
+        Ok(self.meta.list_datasets().await?)
+    }
+
+    pub async fn dataset_log(&self, name: &DatasetName) -> Result<Vec<VersionSummary>> {
+        let log = self.meta.dataset_versions(name).await?;
+        if log.is_empty() {
+            return Err(OpsError::NotFound(format!("dataset `{name}` not found")));
+        }
+        Ok(log)
+    }
+
+    pub async fn dataset_version(&self, r: &DatasetRef) -> Result<DatasetVersion> {
+        Ok(self.meta.resolve_version(r).await?)
+    }
+
+    pub async fn dataset_diff(&self, a: &DatasetRef, b: &DatasetRef) -> Result<DiffReport> {
+        let (va, vb) = (self.dataset_version(a).await?, self.dataset_version(b).await?);
+        let diff = gyre_data::diff_profiles(&va.profile, &vb.profile);
+        let files = diff_files(&va.manifest, &vb.manifest);
+        Ok(DiffReport {
+            from: summary_of(&va),
+            to: summary_of(&vb),
+            files,
+            diff,
+        })
+    }
+
+    /// Restores a version's exact bytes to `dest` (default: where it was added from, when that
+    /// is inside the project). Files whose current content is not stored anywhere are not
+    /// overwritten unless `force`: nothing a user has is lost silently.
+    pub async fn checkout_dataset(
+        &self,
+        r: &DatasetRef,
+        dest: Option<&Path>,
+        force: bool,
+        progress: &dyn Progress,
+    ) -> Result<CheckoutReport> {
+        let v = self.dataset_version(r).await?;
+        let dest = match dest {
+            Some(d) => std::path::absolute(d).map_err(OpsError::io("resolving the destination"))?,
+            None if Path::new(&v.source).is_relative() => self.root.join(&v.source),
+            None => {
+                return Err(OpsError::Invalid(format!(
+                    "{} was added from {}, outside the project; give a DEST",
+                    v.dataset, v.source
+                )));
+            }
+        };
+        let targets: Vec<(PathBuf, &FileEntry)> = if v.manifest.is_dir {
+            v.manifest
+                .files
+                .iter()
+                .map(|f| {
+                    if !is_safe_relative_path(&f.path) {
+                        return Err(OpsError::Invalid(format!(
+                            "version {} lists an unsafe path `{}`; refusing to write it",
+                            v.id, f.path
+                        )));
+                    }
+                    Ok((dest.join(&f.path), f))
+                })
+                .collect::<Result<_>>()?
+        } else {
+            let f = &v.manifest.files[0];
+            let target = if dest.is_dir() {
+                if !is_safe_relative_path(&f.path) {
+                    return Err(OpsError::Invalid(format!("unsafe file name `{}`", f.path)));
+                }
+                dest.join(&f.path)
+            } else {
+                dest.clone()
+            };
+            vec![(target, f)]
+        };
+        // Check every target before writing any, so a refusal changes nothing.
+        let mut plan = Vec::new();
+        let mut unchanged = 0;
+        for (target, f) in &targets {
+            if target.is_dir() {
+                return Err(OpsError::Conflict(format!("{} is a folder", target.display())));
+            }
+            if target.exists() {
+                let current = hash_file(target)?;
+                if current == f.hash {
+                    unchanged += 1;
+                    continue;
+                }
+                if !force && !self.blobs.contains(current).await? {
+                    return Err(OpsError::Conflict(format!(
+                        "{} has content that no version holds; add it first (`gyre data add`) or pass --force to overwrite it",
+                        target.display()
+                    )));
+                }
+            }
+            plan.push((target.clone(), *f));
+        }
+        let total: u64 = plan.iter().map(|(_, f)| f.size).sum();
+        progress.start("restoring", total);
+        for (target, f) in &plan {
+            self.blobs.get_to_file(f.hash, target).await?;
+            progress.advance(f.size);
+        }
+        progress.finish();
+        // The restored files are known-clean for `data status`.
+        let mut cache = StatCache::load(&self.state_dir());
+        for (target, f) in &targets {
+            if let Ok(meta) = std::fs::metadata(target) {
+                cache.put(target.clone(), Stamp::of(&meta), f.hash, None);
+            }
+        }
+        cache.save(&self.state_dir());
+        Ok(CheckoutReport {
+            version: summary_of(&v),
+            dest: dest.display().to_string(),
+            written: plan.len(),
+            unchanged,
+        })
+    }
+
+    /// For each dataset, whether its source path still holds its latest version, and if not,
+    /// which files changed. Only files whose size or mtime changed are re-hashed.
+    pub async fn data_status(&self) -> Result<Vec<StatusEntry>> {
+        let mut cache = StatCache::load(&self.state_dir());
+        let mut out = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for d in self.meta.list_datasets().await? {
+            seen.insert(d.name.clone());
+            let name: DatasetName = d.name.parse()?;
+            let v = self
+                .meta
+                .resolve_version(&DatasetRef {
+                    name,
+                    version: VersionRef::Latest,
+                })
+                .await?;
+            out.push(self.status_of(&v, &mut cache)?);
+        }
+        for (name, spec) in &self.spec.datasets {
+            if !seen.contains(name) && spec.path.is_some() {
+                out.push(StatusEntry {
+                    dataset: name.clone(),
+                    source: spec.path.clone().unwrap_or_default(),
+                    version: None,
+                    state: "not added",
+                    modified: Vec::new(),
+                    added: Vec::new(),
+                    removed: Vec::new(),
+                    rehashed: 0,
+                });
+            }
+        }
+        cache.save(&self.state_dir());
+        Ok(out)
+    }
+
+    fn status_of(&self, v: &DatasetVersion, cache: &mut StatCache) -> Result<StatusEntry> {
+        let path = self.resolve_path(&v.source);
+        let mut entry = StatusEntry {
+            dataset: v.dataset.to_string(),
+            source: v.source.clone(),
+            version: Some(v.seq),
+            state: "up to date",
+            modified: Vec::new(),
+            added: Vec::new(),
+            removed: Vec::new(),
+            rehashed: 0,
+        };
+        let scan = match scan(&path) {
+            Ok(s) => s,
+            Err(OpsError::NotFound(_)) => {
+                entry.state = "missing";
+                return Ok(entry);
+            }
+            Err(e) => return Err(e),
+        };
+        let recorded: std::collections::HashMap<&str, &FileEntry> =
+            v.manifest.files.iter().map(|f| (f.path.as_str(), f)).collect();
+        let mut present = std::collections::HashSet::new();
+        let mut to_hash = Vec::new();
+        for (rel, abs) in &scan.files {
+            let rel = if v.manifest.is_dir { rel.clone() } else { v.manifest.files[0].path.clone() };
+            present.insert(rel.clone());
+            let Some(f) = recorded.get(rel.as_str()) else {
+                entry.added.push(rel);
+                continue;
+            };
+            let meta = std::fs::metadata(abs).map_err(OpsError::io(format!("reading {}", abs.display())))?;
+            let stamp = Stamp::of(&meta);
+            if stamp.size != f.size {
+                entry.modified.push(rel);
+                continue;
+            }
+            match cache.get(abs, stamp) {
+                Some(h) if h == f.hash => {}
+                Some(_) => entry.modified.push(rel),
+                None => to_hash.push((rel, abs.clone(), stamp, f.hash)),
+            }
+        }
+        entry.rehashed = to_hash.len();
+        let hashed_at = statcache::now();
+        let results: Vec<_> = to_hash
+            .into_par_iter()
+            .map(|(rel, abs, stamp, want)| hash_file(&abs).map(|h| (rel, abs, stamp, want, h)))
+            .collect::<Result<_, StoreError>>()?;
+        for (rel, abs, stamp, want, h) in results {
+            cache.put(abs, stamp, h, Some(hashed_at));
+            if h != want {
+                entry.modified.push(rel);
+            }
+        }
+        for f in &v.manifest.files {
+            if !present.contains(&f.path) {
+                entry.removed.push(f.path.clone());
+            }
+        }
+        entry.modified.sort();
+        if !(entry.modified.is_empty() && entry.added.is_empty() && entry.removed.is_empty()) {
+            entry.state = "changed";
+        }
+        Ok(entry)
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct DiffReport {
+    pub from: VersionSummary,
+    pub to: VersionSummary,
+    pub files: FileChanges,
+    pub diff: ProfileDiff,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct FileChanges {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub modified: Vec<String>,
+}
+
+fn diff_files(a: &Manifest, b: &Manifest) -> FileChanges {
+    let mut c = FileChanges::default();
+    for fa in &a.files {
+        match b.files.iter().find(|fb| fb.path == fa.path) {
+            None => c.removed.push(fa.path.clone()),
+            Some(fb) if fb.hash != fa.hash => c.modified.push(fa.path.clone()),
+            Some(_) => {}
+        }
+    }
+    for fb in &b.files {
+        if !a.files.iter().any(|fa| fa.path == fb.path) {
+            c.added.push(fb.path.clone());
+        }
+    }
+    c
+}
+
+#[derive(Debug, Serialize)]
+pub struct CheckoutReport {
+    pub version: VersionSummary,
+    pub dest: String,
+    pub written: usize,
+    pub unchanged: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StatusEntry {
+    pub dataset: String,
+    pub source: String,
+    /// The latest version's number; `None` for a dataset declared in gyre.toml but never added.
+    pub version: Option<u64>,
+    /// `up to date`, `changed`, `missing` or `not added`.
+    pub state: &'static str,
+    pub modified: Vec<String>,
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    /// Files whose size or mtime changed, so they were hashed again.
+    pub rehashed: usize,
+}

@@ -1,0 +1,208 @@
+//! A gyre project: its folder, its `gyre.toml`, and the stores behind it.
+
+use crate::{OpsError, Result, settings};
+use fs_err as fs;
+use gyre_core::ProjectSpec;
+use gyre_store::{BlobStore, LocalBlobStore, MetaStore, open_meta_store};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The project file's name.
+pub const PROJECT_FILE: &str = "gyre.toml";
+/// The state folder's name (metadata database, objects, caches). Never committed.
+pub const STATE_DIR: &str = ".gyre";
+
+/// Folders `gyre init` creates: the layout the MLOps best practices call for.
+pub const LAYOUT: [(&str, &str); 8] = [
+    ("data/raw", "immutable input data, as it arrived; versioned with `gyre data add`"),
+    ("data/processed", "data made by pipeline steps"),
+    ("steps", "the data engineering and training steps, in any language"),
+    ("models", "model specs and exported models"),
+    ("notebooks", "exploration; promote what works into steps/"),
+    ("tests", "tests of feature code and steps"),
+    ("deploy", "deployment files"),
+    ("docs", "data sources, labelling, model selection criteria, how to run locally"),
+];
+
+/// An open project.
+pub struct Project {
+    pub root: PathBuf,
+    pub spec: ProjectSpec,
+    pub meta: Arc<dyn MetaStore>,
+    pub blobs: Arc<dyn BlobStore>,
+    /// The metadata store's URL, with any password hidden.
+    pub store_url: String,
+}
+
+impl Project {
+    /// Finds the project that holds `start`: the nearest folder at or above it with a
+    /// `gyre.toml`.
+    pub fn discover(start: &Path) -> Result<PathBuf> {
+        let start = std::path::absolute(start).map_err(OpsError::io("resolving the current folder"))?;
+        let mut dir = Some(start.as_path());
+        while let Some(d) = dir {
+            if d.join(PROJECT_FILE).is_file() {
+                return Ok(d.to_path_buf());
+            }
+            dir = d.parent();
+        }
+        Err(OpsError::NotAProject { start })
+    }
+
+    /// Opens the project rooted at `root`. The state folder is created when missing (a fresh
+    /// clone of a project's repository has none).
+    pub async fn open(root: &Path) -> Result<Project> {
+        let root = std::path::absolute(root).map_err(OpsError::io("resolving the project folder"))?;
+        let spec_path = root.join(PROJECT_FILE);
+        let text = fs::read_to_string(&spec_path).map_err(|e| OpsError::Io {
+            context: format!("reading {}", spec_path.display()),
+            source: e.into(),
+        })?;
+        let spec = ProjectSpec::parse(&text, &spec_path.display().to_string())?;
+        let state = root.join(STATE_DIR);
+        let url = match std::env::var(settings::STORE_URL) {
+            Ok(u) if !u.is_empty() => u,
+            _ => match &spec.store.url {
+                Some(u) => u.clone(),
+                None => format!("sqlite://{}", state.join("gyre.db").display()),
+            },
+        };
+        fs::create_dir_all(&state).map_err(|e| OpsError::Io {
+            context: format!("creating {}", state.display()),
+            source: e.into(),
+        })?;
+        let meta = open_meta_store(&url).await?;
+        let blobs = LocalBlobStore::open(&state)?;
+        Ok(Project {
+            root,
+            spec,
+            meta: Arc::from(meta),
+            blobs: Arc::new(blobs),
+            store_url: settings::redact_url(&url),
+        })
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.root.join(STATE_DIR)
+    }
+
+    /// `path` as recorded in the store: relative to the root when inside the project, else
+    /// absolute.
+    pub fn display_path(&self, path: &Path) -> String {
+        match path.strip_prefix(&self.root) {
+            Ok(rel) if !rel.as_os_str().is_empty() => rel.to_string_lossy().replace('\\', "/"),
+            _ => path.to_string_lossy().into_owned(),
+        }
+    }
+
+    /// The absolute form of a path recorded with [`Project::display_path`].
+    pub fn resolve_path(&self, recorded: &str) -> PathBuf {
+        let p = Path::new(recorded);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.root.join(p)
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct InitReport {
+    pub root: PathBuf,
+    pub name: String,
+    pub created: Vec<String>,
+}
+
+/// Creates a project in `dir` (made if missing). Refuses to touch an existing project.
+pub async fn init(dir: &Path, name: Option<&str>) -> Result<InitReport> {
+    let root = std::path::absolute(dir).map_err(OpsError::io("resolving the folder"))?;
+    for marker in [root.join(PROJECT_FILE), root.join(STATE_DIR)] {
+        if marker.exists() {
+            return Err(OpsError::AlreadyAProject { dir: root, marker });
+        }
+    }
+    let name = match name {
+        Some(n) => n.to_string(),
+        None => root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "project".into()),
+    };
+    if name.is_empty() || name.contains(['"', '\\', '\n']) {
+        return Err(OpsError::Invalid(format!(
+            "invalid project name `{name}`: no quotes, backslashes or line breaks"
+        )));
+    }
+    let io = |what: &Path| {
+        let context = format!("creating {}", what.display());
+        move |e: std::io::Error| OpsError::Io { context, source: e }
+    };
+    let mut created = Vec::new();
+    for (folder, purpose) in LAYOUT {
+        let path = root.join(folder);
+        std::fs::create_dir_all(&path).map_err(io(&path))?;
+        let keep = path.join(".gitkeep");
+        if !keep.exists() {
+            std::fs::write(&keep, format!("# {folder}: {purpose}\n")).map_err(io(&keep))?;
+        }
+        created.push(format!("{folder}/"));
+    }
+    let spec_path = root.join(PROJECT_FILE);
+    std::fs::write(&spec_path, project_file(&name)).map_err(io(&spec_path))?;
+    created.push(PROJECT_FILE.into());
+
+    let ignore = root.join(".gitignore");
+    let block = GITIGNORE;
+    let existing = std::fs::read_to_string(&ignore).unwrap_or_default();
+    if !existing.contains("/.gyre/") {
+        let sep = if existing.is_empty() || existing.ends_with('\n') { "" } else { "\n" };
+        std::fs::write(&ignore, format!("{existing}{sep}{block}")).map_err(io(&ignore))?;
+        created.push(".gitignore".into());
+    }
+
+    // Open once so the state folder, the database and its schema exist.
+    let project = Project::open(&root).await?;
+    drop(project);
+    created.push(format!("{STATE_DIR}/"));
+    Ok(InitReport { root, name, created })
+}
+
+const GITIGNORE: &str = "\
+# gyre: the state folder holds the metadata database and the object store.
+/.gyre/
+# Data is versioned by gyre (`gyre data add`), not by git.
+/data/raw/*
+/data/processed/*
+!/data/*/.gitkeep
+";
+
+fn project_file(name: &str) -> String {
+    format!(
+        r#"# gyre.toml: what this project is. Flags only say how to run it now.
+# Precedence: command-line flag > GYRE_* environment variable > this file > defaults.
+
+[project]
+name = "{name}"
+
+# Where metadata lives. Default: SQLite at .gyre/gyre.db (embedded, nothing to run).
+# A team shares PostgreSQL instead (GYRE_STORE_URL overrides this line):
+[store]
+# url = "postgres://gyre@db.internal:5432/gyre"
+
+# Datasets: `gyre data add NAME` reads its path and CSV options from here, so the
+# command is the same every time. Flags of `gyre data add` override these keys.
+#
+# [datasets.adult]
+# path = "data/raw/adult.data"
+# header = false                  # no header line: names come from `columns`
+# columns = ["age", "workclass", "fnlwgt", "education", "education-num",
+#            "marital-status", "occupation", "relationship", "race", "sex",
+#            "capital-gain", "capital-loss", "hours-per-week", "native-country", "income"]
+# delimiter = ","
+# quote = '"'
+# null_values = ["?"]             # default: "", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"
+# skip_initial_space = true       # "a, b" reads as "a" and "b"
+"#
+    )
+}

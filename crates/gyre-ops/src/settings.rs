@@ -1,0 +1,41 @@
+//! Every environment variable gyre reads, in one place. Precedence everywhere: command-line
+//! flag > environment variable > `gyre.toml` > default.
+
+/// Metadata store URL (`sqlite://PATH` or `postgres://…`); overrides `[store] url`.
+pub const STORE_URL: &str = "GYRE_STORE_URL";
+
+/// Who is acting, recorded on every change; defaults to `USER`.
+pub const USER: &str = "GYRE_USER";
+
+/// The acting user's name for audit records.
+pub fn actor() -> String {
+    std::env::var(USER)
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// Shows a store URL without its password, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_never_show() {
+        assert_eq!(
+            super::redact_url("postgres://gyre:s3cret@db:5432/gyre"),
+            "postgres://gyre:***@db:5432/gyre"
+        );
+        assert_eq!(super::redact_url("sqlite:///x/.gyre/gyre.db"), "sqlite:///x/.gyre/gyre.db");
+    }
+}
