@@ -62,6 +62,14 @@ pub enum DataCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Re-hash every stored object of every version (or of one dataset's versions).
+    ///
+    /// Exits 1 when an object is corrupt or missing.
+    Verify {
+        name: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Say which datasets' paths changed since their latest version.
     ///
     /// Fast: only files whose size or modification time changed are hashed again. Exits 1
@@ -353,6 +361,21 @@ pub async fn run(cmd: DataCommand, project: &Option<PathBuf>, quiet: bool) -> Cl
                 )
             );
             Ok(())
+        }
+        DataCommand::Verify { name, json } => {
+            let name: Option<DatasetName> = name.map(|n| n.parse()).transpose()?;
+            let bars = Bars::new(quiet || json);
+            let checks = p.verify_datasets(name.as_ref(), &bars).await?;
+            let bad = checks.iter().filter(|c| c.state != "ok").count();
+            if json {
+                print_json(&checks);
+            } else {
+                for c in checks.iter().filter(|c| c.state != "ok") {
+                    out!("{}@{} {}: {} ({})", c.dataset, c.version, c.path, c.state, c.hash);
+                }
+                out!("{} object(s) checked, {} ok, {} bad", checks.len(), checks.len() - bad, bad);
+            }
+            if bad > 0 { Err(Failure::CheckFailed) } else { Ok(()) }
         }
         DataCommand::Status { json } => {
             let status = p.data_status().await?;

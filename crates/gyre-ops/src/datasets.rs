@@ -129,9 +129,17 @@ fn summary_of(v: &DatasetVersion) -> VersionSummary {
 }
 
 impl Project {
-    /// The read options for a dataset: defaults, then `gyre.toml`, then `overrides`.
-    pub fn read_options(&self, name: &DatasetName, overrides: &ReadOverrides) -> ReadOptions {
-        let mut opts = ReadOptions::default();
+    /// The read options for a dataset: those of its latest version (or the defaults), then
+    /// `gyre.toml`, then `overrides`.
+    pub fn read_options(
+        &self,
+        name: &DatasetName,
+        previous: Option<&DatasetVersion>,
+        overrides: &ReadOverrides,
+    ) -> ReadOptions {
+        let mut opts = previous
+            .map(|v| v.manifest.read_options.clone())
+            .unwrap_or_default();
         if let Some(spec) = self.spec.datasets.get(name.as_str()) {
             spec.apply(&mut opts);
         }
@@ -149,18 +157,28 @@ impl Project {
         overrides: &ReadOverrides,
         progress: &dyn Progress,
     ) -> Result<AddReport> {
-        let path = match path {
-            Some(p) => std::path::absolute(p).map_err(OpsError::io("resolving the path"))?,
-            None => match self.spec.datasets.get(name.as_str()).and_then(|d| d.path.as_ref()) {
-                Some(p) => self.resolve_path(p),
-                None => {
-                    return Err(OpsError::Invalid(format!(
-                        "no PATH given, and gyre.toml has no `path` for [datasets.{name}]"
-                    )));
-                }
-            },
+        // A new version of a known dataset starts from how the last one was read.
+        let latest = DatasetRef {
+            name: name.clone(),
+            version: VersionRef::Latest,
         };
-        let opts = self.read_options(name, overrides);
+        let previous = match self.meta.resolve_version(&latest).await {
+            Ok(v) => Some(v),
+            Err(StoreError::NotFound { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let configured = self.spec.datasets.get(name.as_str()).and_then(|d| d.path.as_ref());
+        let path = match (path, configured, &previous) {
+            (Some(p), _, _) => std::path::absolute(p).map_err(OpsError::io("resolving the path"))?,
+            (None, Some(p), _) => self.resolve_path(p),
+            (None, None, Some(v)) => self.resolve_path(&v.source),
+            (None, None, None) => {
+                return Err(OpsError::Invalid(format!(
+                    "no PATH given, gyre.toml has no `path` for [datasets.{name}], and `{name}` has no version to take one from"
+                )));
+            }
+        };
+        let opts = self.read_options(name, previous.as_ref(), overrides);
         let scan = scan(&path)?;
         if scan.files.is_empty() {
             return Err(OpsError::Invalid(format!(
@@ -537,6 +555,69 @@ impl Project {
             entry.state = "changed";
         }
         Ok(entry)
+    }
+}
+
+/// The result of checking one stored object.
+#[derive(Debug, Serialize)]
+pub struct ObjectCheck {
+    pub dataset: String,
+    pub version: u64,
+    pub path: String,
+    pub hash: ContentHash,
+    /// `ok`, `corrupt` or `missing`.
+    pub state: &'static str,
+}
+
+impl Project {
+    /// Re-hashes every object the versions of `name` (or of all datasets) refer to.
+    pub async fn verify_datasets(
+        &self,
+        name: Option<&DatasetName>,
+        progress: &dyn Progress,
+    ) -> Result<Vec<ObjectCheck>> {
+        let mut versions = Vec::new();
+        for d in self.meta.list_datasets().await? {
+            if name.is_some_and(|n| n.as_str() != d.name) {
+                continue;
+            }
+            let dname: DatasetName = d.name.parse()?;
+            for v in self.meta.dataset_versions(&dname).await? {
+                let r = DatasetRef {
+                    name: dname.clone(),
+                    version: VersionRef::Seq(v.seq),
+                };
+                versions.push(self.meta.resolve_version(&r).await?);
+            }
+        }
+        if let Some(n) = name
+            && versions.is_empty()
+        {
+            return Err(OpsError::NotFound(format!("dataset `{n}` not found")));
+        }
+        let total = versions.iter().map(|v| v.bytes).sum();
+        progress.start("verifying", total);
+        let mut out = Vec::new();
+        for v in &versions {
+            for f in &v.manifest.files {
+                let state = match self.blobs.verify(f.hash).await {
+                    Ok(()) => "ok",
+                    Err(StoreError::Corrupt { .. }) => "corrupt",
+                    Err(StoreError::MissingObject { .. }) => "missing",
+                    Err(e) => return Err(e.into()),
+                };
+                progress.advance(f.size);
+                out.push(ObjectCheck {
+                    dataset: v.dataset.to_string(),
+                    version: v.seq,
+                    path: f.path.clone(),
+                    hash: f.hash,
+                    state,
+                });
+            }
+        }
+        progress.finish();
+        Ok(out)
     }
 }
 

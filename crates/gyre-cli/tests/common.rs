@@ -1,0 +1,99 @@
+//! Black-box helpers: run the real `gyre` binary in a temporary project.
+
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const ADULT_COLUMNS: &str = "age,workclass,fnlwgt,education,education-num,marital-status,occupation,relationship,race,sex,capital-gain,capital-loss,hours-per-week,native-country,income";
+
+pub fn shared(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data")
+        .join(rel)
+}
+
+pub struct Project {
+    pub dir: tempfile::TempDir,
+    pub store_url: Option<String>,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
+    }
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Self {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+pub fn gyre_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_gyre")
+}
+
+impl Project {
+    /// `gyre init` in a fresh temporary folder, on SQLite.
+    pub fn new() -> Project {
+        Self::with_store(None)
+    }
+
+    pub fn with_store(store_url: Option<String>) -> Project {
+        let p = Project {
+            dir: tempfile::tempdir().unwrap(),
+            store_url,
+        };
+        let r = p.gyre(&["init", "--name", "t"]);
+        assert_eq!(r.code, 0, "init failed: {}", r.stderr);
+        p
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(gyre_bin());
+        c.args(args)
+            .current_dir(self.root())
+            .env("GYRE_USER", "tester")
+            .env_remove("GYRE_STORE_URL");
+        if let Some(url) = &self.store_url {
+            c.env("GYRE_STORE_URL", url);
+        }
+        c
+    }
+
+    pub fn gyre(&self, args: &[&str]) -> Run {
+        self.command(args).output().unwrap().into()
+    }
+
+    /// Runs and requires success.
+    pub fn ok(&self, args: &[&str]) -> Run {
+        let r = self.gyre(args);
+        assert_eq!(r.code, 0, "gyre {args:?} failed:\n{}\n{}", r.stdout, r.stderr);
+        r
+    }
+
+    pub fn add_adult(&self, name: &str) -> Run {
+        let path = shared("adult/adult.data");
+        self.ok(&[
+            "data", "add", name, path.to_str().unwrap(), "--no-header", "--columns", ADULT_COLUMNS,
+            "--null", "?", "--skip-initial-space", "--json",
+        ])
+    }
+}
