@@ -111,7 +111,10 @@ fn one_char(s: &str, what: &str) -> Result<char, Failure> {
     let mut chars = s.chars();
     match (chars.next(), chars.next()) {
         (Some(c), None) => Ok(c),
-        _ => Err(gyre_ops::OpsError::Invalid(format!("--{what} must be one character, not `{s}`")).into()),
+        _ => Err(
+            gyre_ops::OpsError::Invalid(format!("--{what} must be one character, not `{s}`"))
+                .into(),
+        ),
     }
 }
 
@@ -127,8 +130,16 @@ impl CsvFlags {
                 None
             },
             columns: self.columns.clone(),
-            delimiter: self.delimiter.as_deref().map(|d| one_char(d, "delimiter")).transpose()?,
-            quote: self.quote.as_deref().map(|q| one_char(q, "quote")).transpose()?,
+            delimiter: self
+                .delimiter
+                .as_deref()
+                .map(|d| one_char(d, "delimiter"))
+                .transpose()?,
+            quote: self
+                .quote
+                .as_deref()
+                .map(|q| one_char(q, "quote"))
+                .transpose()?,
             null_values: (!self.nulls.is_empty()).then(|| self.nulls.clone()),
             skip_initial_space: self.skip_initial_space.then_some(true),
         })
@@ -138,10 +149,17 @@ impl CsvFlags {
 pub async fn run(cmd: DataCommand, project: &Option<PathBuf>, quiet: bool) -> CliResult {
     let p = open_project(project).await?;
     match cmd {
-        DataCommand::Add { name, path, csv, json } => {
+        DataCommand::Add {
+            name,
+            path,
+            csv,
+            json,
+        } => {
             let name: DatasetName = name.parse()?;
             let bars = Bars::new(quiet || json);
-            let r = p.add_dataset(&name, path.as_deref(), &csv.overrides()?, &bars).await?;
+            let r = p
+                .add_dataset(&name, path.as_deref(), &csv.overrides()?, &bars)
+                .await?;
             if !r.skipped.is_empty() {
                 eprintln!(
                     "warning: skipped {} file(s) that are not CSV or Parquet: {}",
@@ -173,7 +191,9 @@ pub async fn run(cmd: DataCommand, project: &Option<PathBuf>, quiet: bool) -> Cl
                     short(&v.id.to_hex())
                 );
             }
-            let version = p.dataset_version(&format!("{}@{}", v.dataset, v.seq).parse()?).await?;
+            let version = p
+                .dataset_version(&format!("{}@{}", v.dataset, v.seq).parse()?)
+                .await?;
             out!();
             out!("{}", profile_table(&version.profile.columns));
             Ok(())
@@ -204,7 +224,10 @@ pub async fn run(cmd: DataCommand, project: &Option<PathBuf>, quiet: bool) -> Cl
                 out!(
                     "{}",
                     table(
-                        &["dataset", "versions", "latest", "id", "rows", "columns", "size", "added", "source"],
+                        &[
+                            "dataset", "versions", "latest", "id", "rows", "columns", "size",
+                            "added", "source"
+                        ],
                         rows,
                         &["versions", "rows", "columns", "size"],
                     )
@@ -212,7 +235,11 @@ pub async fn run(cmd: DataCommand, project: &Option<PathBuf>, quiet: bool) -> Cl
             }
             Ok(())
         }
-        DataCommand::Show { reference, column, json } => {
+        DataCommand::Show {
+            reference,
+            column,
+            json,
+        } => {
             let r: DatasetRef = reference.parse()?;
             let v = p.dataset_version(&r).await?;
             if let Some(col) = column {
@@ -221,7 +248,12 @@ pub async fn run(cmd: DataCommand, project: &Option<PathBuf>, quiet: bool) -> Cl
                         "column `{col}` not in {}@{} (columns: {})",
                         v.dataset,
                         v.seq,
-                        v.profile.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                        v.profile
+                            .columns
+                            .iter()
+                            .map(|c| c.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ))
                     .into());
                 };
@@ -270,8 +302,16 @@ pub async fn run(cmd: DataCommand, project: &Option<PathBuf>, quiet: bool) -> Cl
             );
             let d = &report.diff;
             let delta = d.rows.1 as i64 - d.rows.0 as i64;
-            out!("rows: {} → {} ({delta:+})", count(d.rows.0), count(d.rows.1));
-            for (what, files) in [("added", &report.files.added), ("removed", &report.files.removed), ("modified", &report.files.modified)] {
+            out!(
+                "rows: {} → {} ({delta:+})",
+                count(d.rows.0),
+                count(d.rows.1)
+            );
+            for (what, files) in [
+                ("added", &report.files.added),
+                ("removed", &report.files.removed),
+                ("modified", &report.files.modified),
+            ] {
                 if !files.is_empty() {
                     out!("files {what}: {}", files.join(", "));
                 }
@@ -297,24 +337,56 @@ pub async fn run(cmd: DataCommand, project: &Option<PathBuf>, quiet: bool) -> Cl
                     } else {
                         String::new()
                     };
-                    rows.push(vec![c.name.clone(), s.stat.to_string(), num(s.from), num(s.to), change]);
+                    rows.push(vec![
+                        c.name.clone(),
+                        s.stat.to_string(),
+                        num(s.from),
+                        num(s.to),
+                        change,
+                    ]);
                 }
                 if !c.new_values.is_empty() {
-                    rows.push(vec![c.name.clone(), "new values".into(), String::new(), c.new_values.join(", "), String::new()]);
+                    rows.push(vec![
+                        c.name.clone(),
+                        "new values".into(),
+                        String::new(),
+                        c.new_values.join(", "),
+                        String::new(),
+                    ]);
                 }
                 if !c.gone_values.is_empty() {
-                    rows.push(vec![c.name.clone(), "gone values".into(), c.gone_values.join(", "), String::new(), String::new()]);
+                    rows.push(vec![
+                        c.name.clone(),
+                        "gone values".into(),
+                        c.gone_values.join(", "),
+                        String::new(),
+                        String::new(),
+                    ]);
                 }
             }
             if !rows.is_empty() {
                 out!();
-                out!("{}", table(&["column", "stat", "from", "to", "change"], rows, &["from", "to", "change"]));
+                out!(
+                    "{}",
+                    table(
+                        &["column", "stat", "from", "to", "change"],
+                        rows,
+                        &["from", "to", "change"]
+                    )
+                );
             }
             Ok(())
         }
-        DataCommand::Checkout { reference, dest, force, json } => {
+        DataCommand::Checkout {
+            reference,
+            dest,
+            force,
+            json,
+        } => {
             let bars = Bars::new(quiet || json);
-            let r = p.checkout_dataset(&reference.parse()?, dest.as_deref(), force, &bars).await?;
+            let r = p
+                .checkout_dataset(&reference.parse()?, dest.as_deref(), force, &bars)
+                .await?;
             if json {
                 print_json(&r);
             } else {
@@ -355,7 +427,9 @@ pub async fn run(cmd: DataCommand, project: &Option<PathBuf>, quiet: bool) -> Cl
             out!(
                 "{}",
                 table(
-                    &["version", "id", "added", "by", "rows", "columns", "size", "source"],
+                    &[
+                        "version", "id", "added", "by", "rows", "columns", "size", "source"
+                    ],
                     rows,
                     &["rows", "columns", "size"]
                 )
@@ -371,11 +445,27 @@ pub async fn run(cmd: DataCommand, project: &Option<PathBuf>, quiet: bool) -> Cl
                 print_json(&checks);
             } else {
                 for c in checks.iter().filter(|c| c.state != "ok") {
-                    out!("{}@{} {}: {} ({})", c.dataset, c.version, c.path, c.state, c.hash);
+                    out!(
+                        "{}@{} {}: {} ({})",
+                        c.dataset,
+                        c.version,
+                        c.path,
+                        c.state,
+                        c.hash
+                    );
                 }
-                out!("{} object(s) checked, {} ok, {} bad", checks.len(), checks.len() - bad, bad);
+                out!(
+                    "{} object(s) checked, {} ok, {} bad",
+                    checks.len(),
+                    checks.len() - bad,
+                    bad
+                );
             }
-            if bad > 0 { Err(Failure::CheckFailed) } else { Ok(()) }
+            if bad > 0 {
+                Err(Failure::CheckFailed)
+            } else {
+                Ok(())
+            }
         }
         DataCommand::Status { json } => {
             let status = p.data_status().await?;
@@ -388,7 +478,11 @@ pub async fn run(cmd: DataCommand, project: &Option<PathBuf>, quiet: bool) -> Cl
                 for s in &status {
                     let version = s.version.map(|n| format!("@{n}")).unwrap_or_default();
                     out!("{}{version}: {} ({})", s.dataset, s.state, s.source);
-                    for (mark, files) in [("modified", &s.modified), ("new file", &s.added), ("deleted", &s.removed)] {
+                    for (mark, files) in [
+                        ("modified", &s.modified),
+                        ("new file", &s.added),
+                        ("deleted", &s.removed),
+                    ] {
                         for f in files.iter() {
                             out!("    {mark}: {f}");
                         }
@@ -398,7 +492,11 @@ pub async fn run(cmd: DataCommand, project: &Option<PathBuf>, quiet: bool) -> Cl
                     out!("\nRecord changes with: gyre data add NAME");
                 }
             }
-            if changed { Err(Failure::CheckFailed) } else { Ok(()) }
+            if changed {
+                Err(Failure::CheckFailed)
+            } else {
+                Ok(())
+            }
         }
     }
 }
@@ -445,16 +543,37 @@ pub fn profile_table(columns: &[ColumnProfile]) -> String {
                 ]),
                 None => {
                     let (lo, hi) = c.time_range.clone().unwrap_or_default();
-                    row.extend([lo, String::new(), String::new(), String::new(), hi, top_summary(c, 3)]);
+                    row.extend([
+                        lo,
+                        String::new(),
+                        String::new(),
+                        String::new(),
+                        hi,
+                        top_summary(c, 3),
+                    ]);
                 }
             }
             row
         })
         .collect();
     table(
-        &["column", "type", "nulls", "null%", "distinct", "min", "median", "mean", "std", "max", "top values"],
+        &[
+            "column",
+            "type",
+            "nulls",
+            "null%",
+            "distinct",
+            "min",
+            "median",
+            "mean",
+            "std",
+            "max",
+            "top values",
+        ],
         rows,
-        &["nulls", "null%", "distinct", "min", "median", "mean", "std", "max"],
+        &[
+            "nulls", "null%", "distinct", "min", "median", "mean", "std", "max",
+        ],
     )
 }
 
@@ -479,9 +598,17 @@ fn column_detail(c: &ColumnProfile) -> String {
             num(n.max),
             count(n.zeros),
             count(n.infinite),
-            if n.exact { "" } else { "  (quantiles estimated)" }
+            if n.exact {
+                ""
+            } else {
+                "  (quantiles estimated)"
+            }
         );
-        let q = n.quantiles.iter().map(|q| vec![format!("p{}", (q.q * 100.0).round()), num(q.value)]).collect();
+        let q = n
+            .quantiles
+            .iter()
+            .map(|q| vec![format!("p{}", (q.q * 100.0).round()), num(q.value)])
+            .collect();
         s += &table(&["q", "value"], q, &["value"]);
         s += "\n\nhistogram:\n";
         let max = n.histogram.counts.iter().copied().max().unwrap_or(0).max(1);
@@ -493,7 +620,16 @@ fn column_detail(c: &ColumnProfile) -> String {
             .map(|(i, &k)| {
                 let bar = "█".repeat(((k as f64 / max as f64) * 40.0).round() as usize);
                 vec![
-                    format!("[{}, {}{}", num(n.histogram.edges[i]), num(n.histogram.edges[i + 1]), if i + 1 == n.histogram.counts.len() { "]" } else { ")" }),
+                    format!(
+                        "[{}, {}{}",
+                        num(n.histogram.edges[i]),
+                        num(n.histogram.edges[i + 1]),
+                        if i + 1 == n.histogram.counts.len() {
+                            "]"
+                        } else {
+                            ")"
+                        }
+                    ),
                     count(k),
                     bar,
                 ]
@@ -507,7 +643,13 @@ fn column_detail(c: &ColumnProfile) -> String {
         let rows = c
             .top_values
             .iter()
-            .map(|v| vec![v.value.clone(), count(v.count), percent(v.count as f64 / c.count.max(1) as f64)])
+            .map(|v| {
+                vec![
+                    v.value.clone(),
+                    count(v.count),
+                    percent(v.count as f64 / c.count.max(1) as f64),
+                ]
+            })
             .collect();
         s += &table(&["value", "count", "share"], rows, &["count", "share"]);
         if c.other_count > 0 {

@@ -106,11 +106,17 @@ async fn run(cli: Cli) -> CliResult {
             if json {
                 print_json(&report);
             } else {
-                out!("Created project `{}` in {}", report.name, report.root.display());
+                out!(
+                    "Created project `{}` in {}",
+                    report.name,
+                    report.root.display()
+                );
                 for c in &report.created {
                     out!("  {c}");
                 }
-                out!("\nNext: gyre data add NAME PATH   (a CSV or Parquet file, or a folder of them)");
+                out!(
+                    "\nNext: gyre data add NAME PATH   (a CSV or Parquet file, or a folder of them)"
+                );
             }
             Ok(())
         }

@@ -9,26 +9,24 @@ pub fn table(headers: &[&str], rows: Vec<Vec<String>>, right: &[&str]) -> String
         .set_content_arrangement(ContentArrangement::Disabled);
     t.set_header(headers.iter().map(|h| Cell::new(h.to_uppercase())));
     for row in rows {
-        t.add_row(row.into_iter().enumerate().map(|(i, v)| {
-            let c = Cell::new(v);
-            if right.contains(&headers[i]) {
-                c.set_alignment(CellAlignment::Right)
-            } else {
-                c
-            }
-        }));
+        t.add_row(row.into_iter().map(Cell::new));
     }
     for (i, h) in headers.iter().enumerate() {
-        if right.contains(h) {
-            if let Some(col) = t.column_mut(i) {
-                col.set_cell_alignment(CellAlignment::Right);
-            }
+        if right.contains(h)
+            && let Some(col) = t.column_mut(i)
+        {
+            col.set_cell_alignment(CellAlignment::Right);
         }
     }
     // Trim the padding the preset leaves at line ends.
     t.to_string()
         .lines()
-        .map(|l| l.trim_end().strip_prefix(' ').unwrap_or(l.trim_end()).to_string())
+        .map(|l| {
+            l.trim_end()
+                .strip_prefix(' ')
+                .unwrap_or(l.trim_end())
+                .to_string()
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -38,7 +36,7 @@ pub fn count(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(ch);

@@ -16,22 +16,47 @@ fn column<'a>(show: &'a serde_json::Value, name: &str) -> &'a serde_json::Value 
 
 #[test]
 fn init_creates_the_layout_and_refuses_to_overwrite() {
-    let p = Project::new();
-    for dir in ["data/raw", "data/processed", "steps", "models", "notebooks", "tests", "deploy", "docs", ".gyre"] {
+    let p = Project::init();
+    for dir in [
+        "data/raw",
+        "data/processed",
+        "steps",
+        "models",
+        "notebooks",
+        "tests",
+        "deploy",
+        "docs",
+        ".gyre",
+    ] {
         assert!(p.root().join(dir).is_dir(), "{dir}");
     }
     let toml = fs::read_to_string(p.root().join("gyre.toml")).unwrap();
-    assert!(toml.contains("name = \"t\"") && toml.contains("# "), "commented gyre.toml");
-    assert!(fs::read_to_string(p.root().join(".gitignore")).unwrap().contains("/.gyre/"));
+    assert!(
+        toml.contains("name = \"t\"") && toml.contains("# "),
+        "commented gyre.toml"
+    );
+    assert!(
+        fs::read_to_string(p.root().join(".gitignore"))
+            .unwrap()
+            .contains("/.gyre/")
+    );
     let again = p.gyre(&["init"]);
     assert_eq!(again.code, 2);
-    assert!(again.stderr.contains("already holds a gyre project"), "{}", again.stderr);
-    assert_eq!(fs::read_to_string(p.root().join("gyre.toml")).unwrap(), toml, "untouched");
+    assert!(
+        again.stderr.contains("already holds a gyre project"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(
+        fs::read_to_string(p.root().join("gyre.toml")).unwrap(),
+        toml,
+        "untouched"
+    );
 }
 
 #[test]
 fn adult_and_elec2_profiles() {
-    let p = Project::new();
+    let p = Project::init();
     let added = p.add_adult("adult").json();
     assert_eq!(added["status"], "created");
     assert_eq!(added["version"]["rows"], 32_561);
@@ -55,7 +80,11 @@ fn adult_and_elec2_profiles() {
     assert!(table.contains("22,656 rows × 9 columns"), "{table}");
     let header = table.lines().find(|l| l.starts_with("COLUMN")).unwrap();
     let nulls_end = header.find("NULLS").unwrap() + "NULLS".len();
-    for line in table.lines().skip_while(|l| !l.starts_with("COLUMN")).skip(1) {
+    for line in table
+        .lines()
+        .skip_while(|l| !l.starts_with("COLUMN"))
+        .skip(1)
+    {
         assert_eq!(&line[nulls_end - 1..nulls_end], "0", "{line}");
     }
     let list = p.ok(&["data", "list", "--json"]).json();
@@ -64,36 +93,65 @@ fn adult_and_elec2_profiles() {
 
 #[test]
 fn identical_content_creates_no_version_and_versions_resolve() {
-    let p = Project::new();
+    let p = Project::init();
     let elec = shared("elec2/elec2_first_half.csv");
     let raw = p.root().join("data/raw/elec2.csv");
     fs::copy(&elec, &raw).unwrap();
-    let first = p.ok(&["data", "add", "elec2", "data/raw/elec2.csv", "--json"]).json();
-    let again = p.ok(&["data", "add", "elec2", "data/raw/elec2.csv", "--json"]).json();
+    let first = p
+        .ok(&["data", "add", "elec2", "data/raw/elec2.csv", "--json"])
+        .json();
+    let again = p
+        .ok(&["data", "add", "elec2", "data/raw/elec2.csv", "--json"])
+        .json();
     assert_eq!(again["status"], "unchanged");
     assert_eq!(again["version"]["id"], first["version"]["id"]);
     let text = p.ok(&["data", "add", "elec2"]).stdout;
     assert!(text.contains("no new version"), "{text}");
 
     // A second version, from the remembered path.
-    let half: String = fs::read_to_string(&elec).unwrap().lines().take(5001).map(|l| format!("{l}\n")).collect();
+    let half: String = fs::read_to_string(&elec)
+        .unwrap()
+        .lines()
+        .take(5001)
+        .map(|l| format!("{l}\n"))
+        .collect();
     fs::write(&raw, half).unwrap();
     let second = p.ok(&["data", "add", "elec2", "--json"]).json();
-    assert_eq!((second["status"].as_str(), second["version"]["seq"].as_u64()), (Some("created"), Some(2)));
+    assert_eq!(
+        (second["status"].as_str(), second["version"]["seq"].as_u64()),
+        (Some("created"), Some(2))
+    );
     assert_eq!(second["version"]["rows"], 5_000);
 
     let log = p.ok(&["data", "log", "elec2", "--json"]).json();
     assert_eq!(log.as_array().unwrap().len(), 2);
     let id1 = first["version"]["id"].as_str().unwrap();
-    for r in ["elec2@1".to_string(), format!("elec2@{}", &id1[..8]), format!("elec2@{id1}")] {
-        assert_eq!(p.ok(&["data", "show", &r, "--json"]).json()["seq"], 1, "{r}");
+    for r in [
+        "elec2@1".to_string(),
+        format!("elec2@{}", &id1[..8]),
+        format!("elec2@{id1}"),
+    ] {
+        assert_eq!(
+            p.ok(&["data", "show", &r, "--json"]).json()["seq"],
+            1,
+            "{r}"
+        );
     }
-    assert_eq!(p.ok(&["data", "show", "elec2@latest", "--json"]).json()["seq"], 2);
+    assert_eq!(
+        p.ok(&["data", "show", "elec2@latest", "--json"]).json()["seq"],
+        2
+    );
     let missing = p.gyre(&["data", "show", "elec2@9"]);
     assert_eq!(missing.code, 2);
-    assert!(missing.stderr.contains("`elec2@9` not found"), "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("`elec2@9` not found"),
+        "{}",
+        missing.stderr
+    );
 
-    let diff = p.ok(&["data", "diff", "elec2@1", "elec2@2", "--json"]).json();
+    let diff = p
+        .ok(&["data", "diff", "elec2@1", "elec2@2", "--json"])
+        .json();
     assert_eq!(diff["diff"]["rows"], serde_json::json!([22_656, 5_000]));
     assert_eq!(diff["files"]["modified"], serde_json::json!(["elec2.csv"]));
     let text = p.ok(&["data", "diff", "elec2@1", "elec2@2"]).stdout;
@@ -102,17 +160,23 @@ fn identical_content_creates_no_version_and_versions_resolve() {
 
 #[test]
 fn checkout_restores_exact_bytes_and_never_hands_out_corrupt_ones() {
-    let p = Project::new();
+    let p = Project::init();
     let raw = p.root().join("data/raw/elec2.csv");
     fs::copy(shared("elec2/elec2_first_half.csv"), &raw).unwrap();
     let original = fs::read(&raw).unwrap();
-    let v = p.ok(&["data", "add", "elec2", "data/raw/elec2.csv", "--json"]).json();
+    let v = p
+        .ok(&["data", "add", "elec2", "data/raw/elec2.csv", "--json"])
+        .json();
 
     // A local edit that no version holds is not overwritten without --force.
     fs::write(&raw, b"day,class\n1,UP\n").unwrap();
     let refused = p.gyre(&["data", "checkout", "elec2"]);
     assert_eq!(refused.code, 2);
-    assert!(refused.stderr.contains("no version holds"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("no version holds"),
+        "{}",
+        refused.stderr
+    );
     assert_eq!(fs::read(&raw).unwrap(), b"day,class\n1,UP\n");
     p.ok(&["data", "checkout", "elec2", "--force"]);
     assert_eq!(fs::read(&raw).unwrap(), original);
@@ -121,9 +185,18 @@ fn checkout_restores_exact_bytes_and_never_hands_out_corrupt_ones() {
 
     // Flip one byte of the stored object: checkout and verify report it, write nothing.
     let hash = v["version"]["id"].as_str().unwrap();
-    let show = p.ok(&["data", "show", &format!("elec2@{hash}"), "--json"]).json();
-    let file_hash = show["manifest"]["files"][0]["hash"].as_str().unwrap().to_string();
-    let obj = p.root().join(".gyre/objects").join(&file_hash[..2]).join(&file_hash[2..]);
+    let show = p
+        .ok(&["data", "show", &format!("elec2@{hash}"), "--json"])
+        .json();
+    let file_hash = show["manifest"]["files"][0]["hash"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let obj = p
+        .root()
+        .join(".gyre/objects")
+        .join(&file_hash[..2])
+        .join(&file_hash[2..]);
     let mut perms = fs::metadata(&obj).unwrap().permissions();
     assert!(perms.readonly(), "objects are read-only");
     #[allow(clippy::permissions_set_readonly_false)]
@@ -143,7 +216,7 @@ fn checkout_restores_exact_bytes_and_never_hands_out_corrupt_ones() {
 
 #[test]
 fn folders_share_objects_and_status_rehashes_only_what_changed() {
-    let p = Project::new();
+    let p = Project::init();
     let folder = p.root().join("data/raw/parts");
     fs::create_dir_all(folder.join("nested")).unwrap();
     let text = fs::read_to_string(shared("elec2/elec2_first_half.csv")).unwrap();
@@ -151,23 +224,40 @@ fn folders_share_objects_and_status_rehashes_only_what_changed() {
     let header = lines.next().unwrap();
     let rows: Vec<&str> = lines.collect();
     for (i, chunk) in rows.chunks(1000).enumerate() {
-        let name = if i % 2 == 0 { format!("part{i:02}.csv") } else { format!("nested/part{i:02}.csv") };
+        let name = if i % 2 == 0 {
+            format!("part{i:02}.csv")
+        } else {
+            format!("nested/part{i:02}.csv")
+        };
         let body: String = chunk.iter().map(|l| format!("{l}\n")).collect();
         fs::write(folder.join(name), format!("{header}\n{body}")).unwrap();
     }
     fs::write(folder.join("README.txt"), "not data").unwrap();
     let added = p.gyre(&["data", "add", "parts", "data/raw/parts", "--json"]);
     assert_eq!(added.code, 0, "{}", added.stderr);
-    assert!(added.stderr.contains("skipped 1 file"), "a skip is never silent: {}", added.stderr);
+    assert!(
+        added.stderr.contains("skipped 1 file"),
+        "a skip is never silent: {}",
+        added.stderr
+    );
     let added = added.json();
     assert_eq!(added["version"]["rows"], 22_656);
     assert_eq!(added["files"], 23);
     // The same files under another name are stored once.
-    let copy = p.ok(&["data", "add", "copy", "data/raw/parts", "--json"]).json();
+    let copy = p
+        .ok(&["data", "add", "copy", "data/raw/parts", "--json"])
+        .json();
     assert_eq!(copy["objects_stored"], 0);
 
     let clean = p.ok(&["data", "status", "--json"]).json();
-    assert!(clean.as_array().unwrap().iter().all(|s| s["state"] == "up to date" && s["rehashed"] == 0), "{clean}");
+    assert!(
+        clean
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["state"] == "up to date" && s["rehashed"] == 0),
+        "{clean}"
+    );
 
     fs::write(folder.join("nested/part01.csv"), format!("{header}\n")).unwrap();
     fs::remove_file(folder.join("part22.csv")).unwrap();
@@ -186,23 +276,47 @@ fn folders_share_objects_and_status_rehashes_only_what_changed() {
     fs::write(&f, body.replacen("UP", "XX", 1)).unwrap();
     let again = p.gyre(&["data", "status", "--json"]).json();
     // Both datasets track the folder; the one changed file is hashed once between them.
-    let rehashed: u64 = again.as_array().unwrap().iter().map(|s| s["rehashed"].as_u64().unwrap()).sum();
+    let rehashed: u64 = again
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["rehashed"].as_u64().unwrap())
+        .sum();
     assert_eq!(rehashed, 1, "only the file whose mtime changed is hashed");
-    assert!(again[1]["modified"].as_array().unwrap().contains(&"part00.csv".into()));
+    assert!(
+        again[1]["modified"]
+            .as_array()
+            .unwrap()
+            .contains(&"part00.csv".into())
+    );
 
     // Checkout of the folder version restores it, file by file.
     p.ok(&["data", "checkout", "parts@1", "restored"]);
-    let v = p.ok(&["data", "add", "restored-check", "restored", "--json"]).json();
+    let v = p
+        .ok(&["data", "add", "restored-check", "restored", "--json"])
+        .json();
     assert_eq!(v["version"]["rows"], 22_656);
 }
 
 #[test]
 fn bad_input_is_named_and_changes_nothing() {
-    let p = Project::new();
+    let p = Project::init();
     let cases: [(&str, &[u8], &str); 4] = [
-        ("ragged.csv", b"a,b\n1,2\n3\n", "ragged.csv line 3: expected 2 fields, found 1"),
-        ("utf8.csv", b"a,b\n1,\xff\n", "line 2 column 2 (`b`): invalid UTF-8"),
-        ("quote.csv", b"a,b\n1,\"open\n", "line 2 column 2: a quoted field is never closed"),
+        (
+            "ragged.csv",
+            b"a,b\n1,2\n3\n",
+            "ragged.csv line 3: expected 2 fields, found 1",
+        ),
+        (
+            "utf8.csv",
+            b"a,b\n1,\xff\n",
+            "line 2 column 2 (`b`): invalid UTF-8",
+        ),
+        (
+            "quote.csv",
+            b"a,b\n1,\"open\n",
+            "line 2 column 2: a quoted field is never closed",
+        ),
         ("empty.csv", b"", "empty.csv is empty"),
     ];
     for (name, bytes, want) in cases {
@@ -217,9 +331,14 @@ fn bad_input_is_named_and_changes_nothing() {
     let r = p.gyre(&["data", "add", "../escape", "ragged.csv"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("invalid dataset name"), "{}", r.stderr);
-    assert_eq!(p.ok(&["data", "list", "--json"]).json(), serde_json::json!([]));
     assert_eq!(
-        fs::read_dir(p.root().join(".gyre/objects")).unwrap().count(),
+        p.ok(&["data", "list", "--json"]).json(),
+        serde_json::json!([])
+    );
+    assert_eq!(
+        fs::read_dir(p.root().join(".gyre/objects"))
+            .unwrap()
+            .count(),
         0,
         "no object was stored"
     );
@@ -227,7 +346,7 @@ fn bad_input_is_named_and_changes_nothing() {
 
 #[test]
 fn concurrent_processes_lose_nothing() {
-    concurrent_adds(&Project::new());
+    concurrent_adds(&Project::init());
 }
 
 #[test]
@@ -245,16 +364,27 @@ fn concurrent_adds(p: &Project) {
     let n = 6;
     for i in 0..n {
         // Distinct contents: the first i+10 rows.
-        let body: String = text.lines().take(i + 11).map(|l| format!("{l}\n")).collect();
+        let body: String = text
+            .lines()
+            .take(i + 11)
+            .map(|l| format!("{l}\n"))
+            .collect();
         fs::write(p.root().join(format!("iris{i}.csv")), body).unwrap();
     }
     let children: Vec<_> = (0..n)
         .map(|i| {
-            p.command(&["data", "add", "iris", &format!("iris{i}.csv"), "--json", "-q"])
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
+            p.command(&[
+                "data",
+                "add",
+                "iris",
+                &format!("iris{i}.csv"),
+                "--json",
+                "-q",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
         })
         .collect();
     for c in children {
@@ -262,8 +392,18 @@ fn concurrent_adds(p: &Project) {
         assert_eq!(r.code, 0, "{}", r.stderr);
     }
     let log = p.ok(&["data", "log", "iris", "--json"]).json();
-    let mut seqs: Vec<u64> = log.as_array().unwrap().iter().map(|v| v["seq"].as_u64().unwrap()).collect();
-    let mut rows: Vec<u64> = log.as_array().unwrap().iter().map(|v| v["rows"].as_u64().unwrap()).collect();
+    let mut seqs: Vec<u64> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["seq"].as_u64().unwrap())
+        .collect();
+    let mut rows: Vec<u64> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["rows"].as_u64().unwrap())
+        .collect();
     seqs.sort();
     rows.sort();
     assert_eq!(seqs, (1..=n as u64).collect::<Vec<_>>());
@@ -274,7 +414,7 @@ fn concurrent_adds(p: &Project) {
 
 #[test]
 fn kill_during_add_leaves_a_consistent_store() {
-    let p = Project::new();
+    let p = Project::init();
     // A file big enough that adding it takes a while.
     let text = fs::read_to_string(shared("elec2/elec2_first_half.csv")).unwrap();
     let mut lines = text.lines();
@@ -298,19 +438,40 @@ fn kill_during_add_leaves_a_consistent_store() {
         // Whatever happened, the store is consistent: every recorded version's objects are
         // whole, and nothing half-written is visible.
         let verify = p.gyre(&["data", "verify", "--json"]);
-        assert_eq!(verify.code, 0, "after kill at {delay_ms} ms: {}", verify.stdout);
+        assert_eq!(
+            verify.code, 0,
+            "after kill at {delay_ms} ms: {}",
+            verify.stdout
+        );
         for shard in fs::read_dir(p.root().join(".gyre/objects")).unwrap() {
             for obj in fs::read_dir(shard.unwrap().path()).unwrap() {
                 let obj = obj.unwrap().path();
-                let name: String = obj.iter().rev().take(2).collect::<Vec<_>>().into_iter().rev().map(|s| s.to_string_lossy().into_owned()).collect();
+                let name: String = obj
+                    .iter()
+                    .rev()
+                    .take(2)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .collect();
                 let hash = blake3::hash(&fs::read(&obj).unwrap()).to_hex().to_string();
                 assert_eq!(name, hash, "a visible object is always complete");
             }
         }
     }
-    let done = p.ok(&["data", "add", "big", "big.csv", "--json", "-q"]).json();
+    let done = p
+        .ok(&["data", "add", "big", "big.csv", "--json", "-q"])
+        .json();
     assert_eq!(done["version"]["rows"], 22_656 * 40);
-    assert_eq!(p.ok(&["data", "log", "big", "--json"]).json().as_array().unwrap().len(), 1);
+    assert_eq!(
+        p.ok(&["data", "log", "big", "--json"])
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     let _ = gyre_bin();
 }
 
@@ -329,9 +490,15 @@ fn every_command_has_help() {
         vec!["data", "status", "--help"],
         vec!["data", "verify", "--help"],
     ] {
-        let out = std::process::Command::new(gyre_bin()).args(&args).output().unwrap();
+        let out = std::process::Command::new(gyre_bin())
+            .args(&args)
+            .output()
+            .unwrap();
         assert!(out.status.success(), "{args:?}");
-        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage:"), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage:"),
+            "{args:?}"
+        );
     }
 }
 
@@ -345,5 +512,9 @@ fn outside_a_project_says_how_to_start_one() {
         .unwrap()
         .into();
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("no gyre project here") && out.stderr.contains("hint: run `gyre init`"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("no gyre project here") && out.stderr.contains("hint: run `gyre init`"),
+        "{}",
+        out.stderr
+    );
 }

@@ -72,7 +72,9 @@ impl FromStr for VersionRef {
         // letters. An all-digit string of 4 or more is ambiguous between the two, and is read
         // as a sequence number only when it is small enough to be one.
         if !s.is_empty() && s.len() <= 6 && s.bytes().all(|b| b.is_ascii_digit()) {
-            let n: u64 = s.parse().map_err(|_| CoreError::InvalidVersionRef(s.into()))?;
+            let n: u64 = s
+                .parse()
+                .map_err(|_| CoreError::InvalidVersionRef(s.into()))?;
             if n == 0 {
                 return Err(CoreError::InvalidVersionRef(s.into()));
             }
@@ -285,7 +287,16 @@ mod tests {
     #[test]
     fn rejects_paths_that_leave_the_folder() {
         assert!(is_safe_relative_path("a/b.csv"));
-        for bad in ["", "/etc/passwd", "../x", "a/../../x", "a//b", "./a", "a\\b", "c:x"] {
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a//b",
+            "./a",
+            "a\\b",
+            "c:x",
+        ] {
             assert!(!is_safe_relative_path(bad), "{bad}");
         }
     }

@@ -63,7 +63,9 @@ pub enum CoreError {
         "invalid dataset name `{0}`: use 1 to 64 letters, digits, `_`, `-` or `.`, starting with a letter or digit"
     )]
     InvalidName(String),
-    #[error("invalid version reference `{0}`: use `@latest`, `@N` (a sequence number) or a hash prefix of at least 4 hex digits")]
+    #[error(
+        "invalid version reference `{0}`: use `@latest`, `@N` (a sequence number) or a hash prefix of at least 4 hex digits"
+    )]
     InvalidVersionRef(String),
     #[error("invalid content hash `{0}`: expected 64 hex digits")]
     InvalidHash(String),

@@ -192,7 +192,11 @@ impl Numeric {
                     .collect();
                 let mut assigned = 0u64;
                 for i in 0..HISTOGRAM_BINS {
-                    let hi = if i + 1 == HISTOGRAM_BINS { 1.0 } else { cdf[i + 1] };
+                    let hi = if i + 1 == HISTOGRAM_BINS {
+                        1.0
+                    } else {
+                        cdf[i + 1]
+                    };
                     let lo = if i == 0 { 0.0 } else { cdf[i] };
                     let c = ((hi - lo).max(0.0) * self.n as f64).round() as u64;
                     histogram.counts[i] = c;
@@ -361,7 +365,11 @@ impl ColumnAcc {
                     self.nulls += 1;
                     return;
                 }
-                Some(x) => self.numeric.as_mut().expect("numeric while maybe_float").push(x, budget),
+                Some(x) => self
+                    .numeric
+                    .as_mut()
+                    .expect("numeric while maybe_float")
+                    .push(x, budget),
                 None => {
                     self.maybe_float = false;
                     self.maybe_int = false;
@@ -539,7 +547,11 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.timestamp_micros());
     }
-    for fmt in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M"] {
+    for fmt in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+    ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
             return Some(t.and_utc().timestamp_micros());
         }
@@ -567,7 +579,10 @@ mod tests {
     fn infers_types() {
         assert_eq!(profile(&[Some("1"), Some("2")]).dtype, ColumnType::Integer);
         assert_eq!(profile(&[Some("1"), Some("2.5")]).dtype, ColumnType::Float);
-        assert_eq!(profile(&[Some("true"), Some("FALSE")]).dtype, ColumnType::Boolean);
+        assert_eq!(
+            profile(&[Some("true"), Some("FALSE")]).dtype,
+            ColumnType::Boolean
+        );
         assert_eq!(
             profile(&[Some("2024-01-01"), Some("2024-01-02 10:00:00")]).dtype,
             ColumnType::Timestamp

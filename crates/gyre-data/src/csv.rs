@@ -77,7 +77,9 @@ pub(crate) fn profile_csv(
         }
         (Some(cols), _) => cols.clone(),
         (None, true) if !has_first => {
-            return Err(header_err("no header line: the file holds only blank lines".into()));
+            return Err(header_err(
+                "no header line: the file holds only blank lines".into(),
+            ));
         }
         (None, true) => first_fields.clone(),
         (None, false) => (1..=first_fields.len())
@@ -148,7 +150,9 @@ pub(crate) fn profile_csv(
                 } else if !read(&mut rdr, &mut rec)? {
                     break;
                 }
-                let pos = rec.position().expect("records read from a reader have a position");
+                let pos = rec
+                    .position()
+                    .expect("records read from a reader have a position");
                 last_start = (pos.byte(), pos.line());
                 if rec.len() != ncols {
                     let spans_lines = rec.iter().any(|f| f.contains(&b'\n'));
@@ -189,7 +193,9 @@ pub(crate) fn profile_csv(
                 let _ = tx.send(batch);
             }
             check_last_record(path, display, last_start, delimiter, quote)?;
-            let total = std::fs::metadata(path).map(|m| m.len()).unwrap_or(last_byte);
+            let total = std::fs::metadata(path)
+                .map(|m| m.len())
+                .unwrap_or(last_byte);
             progress(total.saturating_sub(last_byte));
             Ok(())
         })();

@@ -82,7 +82,11 @@ pub fn diff_profiles(a: &DatasetProfile, b: &DatasetProfile) -> ProfileDiff {
             .iter()
             .filter_map(|&(stat, from)| {
                 let to = sb.iter().find(|(s, _)| *s == stat)?.1;
-                (from != to && !(from.is_nan() && to.is_nan())).then_some(StatChange { stat, from, to })
+                (from != to && !(from.is_nan() && to.is_nan())).then_some(StatChange {
+                    stat,
+                    from,
+                    to,
+                })
             })
             .collect();
         let top = |c: &ColumnProfile| -> BTreeSet<String> {
@@ -91,8 +95,16 @@ pub fn diff_profiles(a: &DatasetProfile, b: &DatasetProfile) -> ProfileDiff {
         let (ta, tb) = (top(ca), top(cb));
         // Only a complete list of values tells that one is new or gone.
         let complete = |c: &ColumnProfile| c.top_exact && c.other_count == 0;
-        let new_values = if complete(ca) { tb.difference(&ta).cloned().collect() } else { Vec::new() };
-        let gone_values = if complete(cb) { ta.difference(&tb).cloned().collect() } else { Vec::new() };
+        let new_values = if complete(ca) {
+            tb.difference(&ta).cloned().collect()
+        } else {
+            Vec::new()
+        };
+        let gone_values = if complete(cb) {
+            ta.difference(&tb).cloned().collect()
+        } else {
+            Vec::new()
+        };
         if !changes.is_empty() || !new_values.is_empty() || !gone_values.is_empty() {
             d.changed.push(ColumnDiff {
                 name: ca.name.clone(),

@@ -21,7 +21,9 @@ pub enum DataError {
         found: usize,
         hint: String,
     },
-    #[error("{file} line {line} column {column} (`{name}`): invalid UTF-8 at byte {byte} of the field")]
+    #[error(
+        "{file} line {line} column {column} (`{name}`): invalid UTF-8 at byte {byte} of the field"
+    )]
     InvalidUtf8 {
         file: String,
         line: u64,
@@ -29,8 +31,14 @@ pub enum DataError {
         name: String,
         byte: usize,
     },
-    #[error("{file} line {line} column {column}: a quoted field is never closed (unterminated quote)")]
-    UnterminatedQuote { file: String, line: u64, column: usize },
+    #[error(
+        "{file} line {line} column {column}: a quoted field is never closed (unterminated quote)"
+    )]
+    UnterminatedQuote {
+        file: String,
+        line: u64,
+        column: usize,
+    },
     #[error("{file}: {message}")]
     Header { file: String, message: String },
     #[error("{file} has columns [{}], but {first} has [{}]; every file of a dataset needs the same columns", found.join(", "), expected.join(", "))]

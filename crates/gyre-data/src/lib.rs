@@ -81,9 +81,7 @@ pub fn profile_file(
 
 /// Merges per-file profiles into one dataset profile. Every file must have the same columns,
 /// in the same order.
-pub fn merge_profiles(
-    files: Vec<(String, FileProfile)>,
-) -> Result<DatasetProfile, DataError> {
+pub fn merge_profiles(files: Vec<(String, FileProfile)>) -> Result<DatasetProfile, DataError> {
     let mut iter = files.into_iter();
     let Some((first_name, mut first)) = iter.next() else {
         return Ok(DatasetProfile {

@@ -66,7 +66,10 @@ pub(crate) fn profile_parquet(
         types.push(ty);
     }
     let budget = Budget::for_columns(names.len());
-    let mut accs: Vec<ColumnAcc> = types.iter().map(|&t| ColumnAcc::new(Source::Typed(t))).collect();
+    let mut accs: Vec<ColumnAcc> = types
+        .iter()
+        .map(|&t| ColumnAcc::new(Source::Typed(t)))
+        .collect();
     let reader = builder
         .with_batch_size(8192)
         .build()
@@ -92,7 +95,11 @@ pub(crate) fn profile_parquet(
     })
 }
 
-fn push_array(acc: &mut ColumnAcc, col: &ArrayRef, budget: &Budget) -> Result<(), arrow_schema::ArrowError> {
+fn push_array(
+    acc: &mut ColumnAcc,
+    col: &ArrayRef,
+    budget: &Budget,
+) -> Result<(), arrow_schema::ArrowError> {
     macro_rules! numbers {
         ($t:ty) => {{
             let a = col.as_primitive::<$t>();

@@ -47,14 +47,22 @@ fn unterminated_quote_names_where_it_opens() {
 
 #[test]
 fn empty_and_missing_files_are_clear() {
-    assert_eq!(err(b""), "bad.csv is empty (0 bytes): there is no header and no data to add");
+    assert_eq!(
+        err(b""),
+        "bad.csv is empty (0 bytes): there is no header and no data to add"
+    );
     let file = InputFile {
         path: Path::new("/nonexistent/x.csv").into(),
         display: "/nonexistent/x.csv".into(),
         format: FileFormat::Csv,
     };
-    let e = profile_file(&file, &ReadOptions::default(), &|_| {}).err().unwrap();
-    assert!(e.to_string().starts_with("cannot read /nonexistent/x.csv"), "{e}");
+    let e = profile_file(&file, &ReadOptions::default(), &|_| {})
+        .err()
+        .unwrap();
+    assert!(
+        e.to_string().starts_with("cannot read /nonexistent/x.csv"),
+        "{e}"
+    );
     assert_eq!(e.code(), gyre_core::ErrorCode::NotFound);
 }
 
@@ -66,14 +74,21 @@ fn header_problems_are_named() {
         ..ReadOptions::default()
     };
     let e = run(b"a,b\n1,2\n", &opts).unwrap_err().to_string();
-    assert!(e.contains("the header has 2 columns but 1 names were given"), "{e}");
+    assert!(
+        e.contains("the header has 2 columns but 1 names were given"),
+        "{e}"
+    );
 }
 
 #[test]
 fn header_only_is_an_empty_dataset_not_an_error() {
     let p = run(b"a,b\n", &ReadOptions::default()).unwrap();
     assert_eq!(p.rows, 0);
-    assert!(p.columns.iter().all(|c| c.dtype == gyre_core::ColumnType::Empty));
+    assert!(
+        p.columns
+            .iter()
+            .all(|c| c.dtype == gyre_core::ColumnType::Empty)
+    );
 }
 
 #[test]
@@ -83,13 +98,20 @@ fn quoted_fields_delimiters_and_nulls() {
         null_values: vec!["?".into(), "".into()],
         ..ReadOptions::default()
     };
-    let p = run(b"name;n\n\"a;b\";1\n\"say \"\"hi\"\"\";?\n\"multi\nline\";3\n", &opts).unwrap();
+    let p = run(
+        b"name;n\n\"a;b\";1\n\"say \"\"hi\"\"\";?\n\"multi\nline\";3\n",
+        &opts,
+    )
+    .unwrap();
     assert_eq!(p.rows, 3);
     let name = p.column("name").unwrap();
     let values: Vec<&str> = name.top_values.iter().map(|v| v.value.as_str()).collect();
     assert_eq!(values, ["a;b", "multi\nline", "say \"hi\""]);
     let n = p.column("n").unwrap();
-    assert_eq!((n.count, n.nulls, n.dtype), (2, 1, gyre_core::ColumnType::Integer));
+    assert_eq!(
+        (n.count, n.nulls, n.dtype),
+        (2, 1, gyre_core::ColumnType::Integer)
+    );
 }
 
 #[test]

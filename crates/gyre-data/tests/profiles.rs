@@ -7,7 +7,9 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 fn shared(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data")
+        .join(rel)
 }
 
 fn fixtures() -> Value {
@@ -35,10 +37,18 @@ fn close(a: f64, b: f64, what: &str) {
 
 fn check_column(c: &ColumnProfile, want: &Value) {
     let name = &c.name;
-    assert_eq!(c.dtype.as_str(), want["type"].as_str().unwrap(), "{name} type");
+    assert_eq!(
+        c.dtype.as_str(),
+        want["type"].as_str().unwrap(),
+        "{name} type"
+    );
     assert_eq!(c.count, want["count"].as_u64().unwrap(), "{name} count");
     assert_eq!(c.nulls, want["nulls"].as_u64().unwrap(), "{name} nulls");
-    assert_eq!(c.distinct, want["distinct"].as_u64().unwrap(), "{name} distinct");
+    assert_eq!(
+        c.distinct,
+        want["distinct"].as_u64().unwrap(),
+        "{name} distinct"
+    );
     assert!(c.distinct_exact);
     if let Some(w) = want.get("numeric") {
         let n = c.numeric.as_ref().expect("numeric stats");
@@ -103,7 +113,11 @@ pub fn adult_options() -> ReadOptions {
 
 #[test]
 fn adult_matches_pandas() {
-    let p = profile(&shared("adult/adult.data"), FileFormat::Csv, &adult_options());
+    let p = profile(
+        &shared("adult/adult.data"),
+        FileFormat::Csv,
+        &adult_options(),
+    );
     check(&p, &fixtures()["adult"]);
     assert_eq!(p.rows, 32_561);
     assert_eq!(p.column("workclass").unwrap().nulls, 1_836);
@@ -138,21 +152,36 @@ fn california_housing_matches_pandas() {
 
 #[test]
 fn parquet_and_csv_agree() {
-    let csv = profile(&shared("iris/iris.csv"), FileFormat::Csv, &ReadOptions::default());
+    let csv = profile(
+        &shared("iris/iris.csv"),
+        FileFormat::Csv,
+        &ReadOptions::default(),
+    );
     let pq_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/iris.parquet");
     assert_eq!(gyre_data::detect_format(&pq_path), FileFormat::Parquet);
     let pq = profile(&pq_path, FileFormat::Parquet, &ReadOptions::default());
     assert_eq!(pq.rows, 150);
     for (a, b) in csv.columns.iter().zip(&pq.columns) {
         assert_eq!((a.name.as_str(), a.dtype), (b.name.as_str(), b.dtype));
-        assert_eq!((a.count, a.nulls, a.distinct), (b.count, b.nulls, b.distinct));
+        assert_eq!(
+            (a.count, a.nulls, a.distinct),
+            (b.count, b.nulls, b.distinct)
+        );
         let (an, bn) = (a.numeric.as_ref(), b.numeric.as_ref());
         assert_eq!(an.is_some(), bn.is_some(), "{}", a.name);
         if let (Some(an), Some(bn)) = (an, bn) {
             // The mean may differ in the last bit: workers sum in another order.
             close(an.mean, bn.mean, &a.name);
-            assert_eq!((an.min, an.max, an.std), (bn.min, bn.max, bn.std), "{}", a.name);
-            assert_eq!((&an.quantiles, &an.histogram), (&bn.quantiles, &bn.histogram));
+            assert_eq!(
+                (an.min, an.max, an.std),
+                (bn.min, bn.max, bn.std),
+                "{}",
+                a.name
+            );
+            assert_eq!(
+                (&an.quantiles, &an.histogram),
+                (&bn.quantiles, &bn.histogram)
+            );
         }
         if a.dtype == ColumnType::String {
             assert_eq!(a.top_values, b.top_values);

@@ -32,7 +32,9 @@ struct Scan {
 
 fn scan(path: &Path) -> Result<Scan> {
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => OpsError::NotFound(format!("{} does not exist", path.display())),
+        std::io::ErrorKind::NotFound => {
+            OpsError::NotFound(format!("{} does not exist", path.display()))
+        }
         _ => OpsError::Io {
             context: format!("reading {}", path.display()),
             source: e,
@@ -167,9 +169,15 @@ impl Project {
             Err(StoreError::NotFound { .. }) => None,
             Err(e) => return Err(e.into()),
         };
-        let configured = self.spec.datasets.get(name.as_str()).and_then(|d| d.path.as_ref());
+        let configured = self
+            .spec
+            .datasets
+            .get(name.as_str())
+            .and_then(|d| d.path.as_ref());
         let path = match (path, configured, &previous) {
-            (Some(p), _, _) => std::path::absolute(p).map_err(OpsError::io("resolving the path"))?,
+            (Some(p), _, _) => {
+                std::path::absolute(p).map_err(OpsError::io("resolving the path"))?
+            }
             (None, Some(p), _) => self.resolve_path(p),
             (None, None, Some(v)) => self.resolve_path(&v.source),
             (None, None, None) => {
@@ -199,7 +207,8 @@ impl Project {
         let t0 = Instant::now();
         let mut sizes = Vec::new();
         for (_, abs) in &scan.files {
-            let meta = std::fs::metadata(abs).map_err(OpsError::io(format!("reading {}", abs.display())))?;
+            let meta = std::fs::metadata(abs)
+                .map_err(OpsError::io(format!("reading {}", abs.display())))?;
             if meta.len() == 0 {
                 return Err(gyre_data::DataError::Empty {
                     path: self.display_path(abs),
@@ -221,7 +230,11 @@ impl Project {
             })
             .collect::<Result<_, StoreError>>()?;
         progress.finish();
-        let formats: Vec<FileFormat> = scan.files.iter().map(|(_, a)| gyre_data::detect_format(a)).collect();
+        let formats: Vec<FileFormat> = scan
+            .files
+            .iter()
+            .map(|(_, a)| gyre_data::detect_format(a))
+            .collect();
         let mut manifest = Manifest {
             files: scan
                 .files
@@ -351,7 +364,10 @@ impl Project {
     }
 
     pub async fn dataset_diff(&self, a: &DatasetRef, b: &DatasetRef) -> Result<DiffReport> {
-        let (va, vb) = (self.dataset_version(a).await?, self.dataset_version(b).await?);
+        let (va, vb) = (
+            self.dataset_version(a).await?,
+            self.dataset_version(b).await?,
+        );
         let diff = gyre_data::diff_profiles(&va.profile, &vb.profile);
         let files = diff_files(&va.manifest, &vb.manifest);
         Ok(DiffReport {
@@ -414,7 +430,10 @@ impl Project {
         let mut unchanged = 0;
         for (target, f) in &targets {
             if target.is_dir() {
-                return Err(OpsError::Conflict(format!("{} is a folder", target.display())));
+                return Err(OpsError::Conflict(format!(
+                    "{} is a folder",
+                    target.display()
+                )));
             }
             if target.exists() {
                 let current = hash_file(target)?;
@@ -510,18 +529,27 @@ impl Project {
             }
             Err(e) => return Err(e),
         };
-        let recorded: std::collections::HashMap<&str, &FileEntry> =
-            v.manifest.files.iter().map(|f| (f.path.as_str(), f)).collect();
+        let recorded: std::collections::HashMap<&str, &FileEntry> = v
+            .manifest
+            .files
+            .iter()
+            .map(|f| (f.path.as_str(), f))
+            .collect();
         let mut present = std::collections::HashSet::new();
         let mut to_hash = Vec::new();
         for (rel, abs) in &scan.files {
-            let rel = if v.manifest.is_dir { rel.clone() } else { v.manifest.files[0].path.clone() };
+            let rel = if v.manifest.is_dir {
+                rel.clone()
+            } else {
+                v.manifest.files[0].path.clone()
+            };
             present.insert(rel.clone());
             let Some(f) = recorded.get(rel.as_str()) else {
                 entry.added.push(rel);
                 continue;
             };
-            let meta = std::fs::metadata(abs).map_err(OpsError::io(format!("reading {}", abs.display())))?;
+            let meta = std::fs::metadata(abs)
+                .map_err(OpsError::io(format!("reading {}", abs.display())))?;
             let stamp = Stamp::of(&meta);
             if stamp.size != f.size {
                 entry.modified.push(rel);

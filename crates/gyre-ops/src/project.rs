@@ -15,14 +15,23 @@ pub const STATE_DIR: &str = ".gyre";
 
 /// Folders `gyre init` creates: the layout the MLOps best practices call for.
 pub const LAYOUT: [(&str, &str); 8] = [
-    ("data/raw", "immutable input data, as it arrived; versioned with `gyre data add`"),
+    (
+        "data/raw",
+        "immutable input data, as it arrived; versioned with `gyre data add`",
+    ),
     ("data/processed", "data made by pipeline steps"),
-    ("steps", "the data engineering and training steps, in any language"),
+    (
+        "steps",
+        "the data engineering and training steps, in any language",
+    ),
     ("models", "model specs and exported models"),
     ("notebooks", "exploration; promote what works into steps/"),
     ("tests", "tests of feature code and steps"),
     ("deploy", "deployment files"),
-    ("docs", "data sources, labelling, model selection criteria, how to run locally"),
+    (
+        "docs",
+        "data sources, labelling, model selection criteria, how to run locally",
+    ),
 ];
 
 /// An open project.
@@ -39,7 +48,8 @@ impl Project {
     /// Finds the project that holds `start`: the nearest folder at or above it with a
     /// `gyre.toml`.
     pub fn discover(start: &Path) -> Result<PathBuf> {
-        let start = std::path::absolute(start).map_err(OpsError::io("resolving the current folder"))?;
+        let start =
+            std::path::absolute(start).map_err(OpsError::io("resolving the current folder"))?;
         let mut dir = Some(start.as_path());
         while let Some(d) = dir {
             if d.join(PROJECT_FILE).is_file() {
@@ -53,11 +63,12 @@ impl Project {
     /// Opens the project rooted at `root`. The state folder is created when missing (a fresh
     /// clone of a project's repository has none).
     pub async fn open(root: &Path) -> Result<Project> {
-        let root = std::path::absolute(root).map_err(OpsError::io("resolving the project folder"))?;
+        let root =
+            std::path::absolute(root).map_err(OpsError::io("resolving the project folder"))?;
         let spec_path = root.join(PROJECT_FILE);
         let text = fs::read_to_string(&spec_path).map_err(|e| OpsError::Io {
             context: format!("reading {}", spec_path.display()),
-            source: e.into(),
+            source: e,
         })?;
         let spec = ProjectSpec::parse(&text, &spec_path.display().to_string())?;
         let state = root.join(STATE_DIR);
@@ -70,7 +81,7 @@ impl Project {
         };
         fs::create_dir_all(&state).map_err(|e| OpsError::Io {
             context: format!("creating {}", state.display()),
-            source: e.into(),
+            source: e,
         })?;
         let meta = open_meta_store(&url).await?;
         let blobs = LocalBlobStore::open(&state)?;
@@ -156,7 +167,11 @@ pub async fn init(dir: &Path, name: Option<&str>) -> Result<InitReport> {
     let block = GITIGNORE;
     let existing = std::fs::read_to_string(&ignore).unwrap_or_default();
     if !existing.contains("/.gyre/") {
-        let sep = if existing.is_empty() || existing.ends_with('\n') { "" } else { "\n" };
+        let sep = if existing.is_empty() || existing.ends_with('\n') {
+            ""
+        } else {
+            "\n"
+        };
         std::fs::write(&ignore, format!("{existing}{sep}{block}")).map_err(io(&ignore))?;
         created.push(".gitignore".into());
     }
@@ -165,7 +180,11 @@ pub async fn init(dir: &Path, name: Option<&str>) -> Result<InitReport> {
     let project = Project::open(&root).await?;
     drop(project);
     created.push(format!("{STATE_DIR}/"));
-    Ok(InitReport { root, name, created })
+    Ok(InitReport {
+        root,
+        name,
+        created,
+    })
 }
 
 const GITIGNORE: &str = "\

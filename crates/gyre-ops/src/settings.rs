@@ -36,6 +36,9 @@ mod tests {
             super::redact_url("postgres://gyre:s3cret@db:5432/gyre"),
             "postgres://gyre:***@db:5432/gyre"
         );
-        assert_eq!(super::redact_url("sqlite:///x/.gyre/gyre.db"), "sqlite:///x/.gyre/gyre.db");
+        assert_eq!(
+            super::redact_url("sqlite:///x/.gyre/gyre.db"),
+            "sqlite:///x/.gyre/gyre.db"
+        );
     }
 }

@@ -68,7 +68,7 @@ impl LocalBlobStore {
         for dir in [root.join("objects"), root.join("tmp")] {
             fs::create_dir_all(&dir).map_err(|e| StoreError::Io {
                 context: format!("creating the blob store at {}", root.display()),
-                source: e.into(),
+                source: e,
             })?;
         }
         Ok(LocalBlobStore { root })
@@ -90,11 +90,12 @@ impl LocalBlobStore {
         if dest.exists() {
             return Ok(PutOutcome::AlreadyPresent);
         }
-        let mut tmp = tempfile::NamedTempFile::new_in(self.tmp_dir())
-            .map_err(StoreError::io(format!("creating a temporary file in {}", self.tmp_dir().display())))?;
+        let mut tmp = tempfile::NamedTempFile::new_in(self.tmp_dir()).map_err(StoreError::io(
+            format!("creating a temporary file in {}", self.tmp_dir().display()),
+        ))?;
         let mut input = fs::File::open(src).map_err(|e| StoreError::Io {
             context: format!("opening {}", src.display()),
-            source: e.into(),
+            source: e,
         })?;
         // std::io::copy between two files uses copy_file_range on Linux: the kernel moves the
         // bytes without a round trip through user space.
@@ -102,9 +103,10 @@ impl LocalBlobStore {
             "storing {} (is the disk full?)",
             src.display()
         )))?;
-        tmp.as_file()
-            .sync_all()
-            .map_err(StoreError::io(format!("syncing the copy of {}", src.display())))?;
+        tmp.as_file().sync_all().map_err(StoreError::io(format!(
+            "syncing the copy of {}",
+            src.display()
+        )))?;
         let found = hash_file(tmp.path())?;
         if found != expected {
             return Err(StoreError::SourceChanged {
@@ -124,7 +126,7 @@ impl LocalBlobStore {
         let new_shard = !shard.exists();
         fs::create_dir_all(shard).map_err(|e| StoreError::Io {
             context: format!("creating {}", shard.display()),
-            source: e.into(),
+            source: e,
         })?;
         let mut perms = tmp
             .as_file()
@@ -154,10 +156,12 @@ impl LocalBlobStore {
         };
         fs::create_dir_all(&parent).map_err(|e| StoreError::Io {
             context: format!("creating {}", parent.display()),
-            source: e.into(),
+            source: e,
         })?;
-        let mut tmp = tempfile::NamedTempFile::new_in(&parent)
-            .map_err(StoreError::io(format!("creating a temporary file in {}", parent.display())))?;
+        let mut tmp = tempfile::NamedTempFile::new_in(&parent).map_err(StoreError::io(format!(
+            "creating a temporary file in {}",
+            parent.display()
+        )))?;
         let found = copy_hashing(&src, tmp.as_file_mut())?;
         if found != hash {
             return Err(StoreError::Corrupt {
@@ -190,7 +194,7 @@ impl LocalBlobStore {
 fn copy_hashing(src: &Path, out: &mut impl Write) -> Result<ContentHash> {
     let mut input = fs::File::open(src).map_err(|e| StoreError::Io {
         context: format!("opening {}", src.display()),
-        source: e.into(),
+        source: e,
     })?;
     let mut hasher = blake3::Hasher::new();
     let mut buf = vec![0u8; 1 << 20];
@@ -202,8 +206,9 @@ fn copy_hashing(src: &Path, out: &mut impl Write) -> Result<ContentHash> {
             break;
         }
         hasher.update(&buf[..n]);
-        out.write_all(&buf[..n])
-            .map_err(StoreError::io("writing a restored file (is the disk full?)"))?;
+        out.write_all(&buf[..n]).map_err(StoreError::io(
+            "writing a restored file (is the disk full?)",
+        ))?;
     }
     Ok(hasher.finalize().into())
 }
@@ -229,8 +234,9 @@ impl BlobStore for LocalBlobStore {
             if dest.exists() {
                 return Ok(hash);
             }
-            let mut tmp = tempfile::NamedTempFile::new_in(this.tmp_dir())
-                .map_err(StoreError::io("creating a temporary file in the blob store"))?;
+            let mut tmp = tempfile::NamedTempFile::new_in(this.tmp_dir()).map_err(
+                StoreError::io("creating a temporary file in the blob store"),
+            )?;
             tmp.write_all(&bytes)
                 .and_then(|_| tmp.as_file().sync_all())
                 .map_err(StoreError::io("writing an object (is the disk full?)"))?;
@@ -255,7 +261,7 @@ impl BlobStore for LocalBlobStore {
             let path = this.existing_object(hash)?;
             let bytes = fs::read(&path).map_err(|e| StoreError::Io {
                 context: format!("reading {}", path.display()),
-                source: e.into(),
+                source: e,
             })?;
             let found = ContentHash::of(&bytes);
             if found != hash {

@@ -95,8 +95,18 @@ async fn references_resolve(store: &dyn MetaStore) {
             .unwrap();
     }
     assert_eq!(store.resolve_version(&dref("refs")).await.unwrap().seq, 3);
-    assert_eq!(store.resolve_version(&dref("refs@latest")).await.unwrap().seq, 3);
-    assert_eq!(store.resolve_version(&dref("refs@2")).await.unwrap().rows, 2);
+    assert_eq!(
+        store
+            .resolve_version(&dref("refs@latest"))
+            .await
+            .unwrap()
+            .seq,
+        3
+    );
+    assert_eq!(
+        store.resolve_version(&dref("refs@2")).await.unwrap().rows,
+        2
+    );
     let full = id_with(0xab, 1).to_hex();
     let v = store
         .resolve_version(&dref(&format!("refs@{full}")))
@@ -181,7 +191,9 @@ async fn concurrent_writers_lose_nothing(store: Arc<dyn MetaStore>) {
 /// printed notice) when `GYRE_TEST_POSTGRES_URL` is not set.
 pub async fn fresh_postgres_database(tag: &str) -> Option<String> {
     let Ok(admin) = std::env::var("GYRE_TEST_POSTGRES_URL") else {
-        eprintln!("notice: GYRE_TEST_POSTGRES_URL is not set; skipping the PostgreSQL test `{tag}`");
+        eprintln!(
+            "notice: GYRE_TEST_POSTGRES_URL is not set; skipping the PostgreSQL test `{tag}`"
+        );
         return None;
     };
     let nanos = std::time::SystemTime::now()

@@ -35,7 +35,10 @@ async fn reopening_keeps_everything_and_rejects_unknown_schemes() {
     }
     let store = open_meta_store(&url).await.unwrap();
     assert_eq!(store.list_datasets().await.unwrap().len(), 1);
-    let err = open_meta_store("mysql://user:secret@host/db").await.err().unwrap();
+    let err = open_meta_store("mysql://user:secret@host/db")
+        .await
+        .err()
+        .unwrap();
     let msg = err.to_string();
     assert!(msg.contains("mysql") && !msg.contains("secret"), "{msg}");
 }

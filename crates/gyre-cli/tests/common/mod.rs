@@ -48,7 +48,7 @@ pub fn gyre_bin() -> &'static str {
 
 impl Project {
     /// `gyre init` in a fresh temporary folder, on SQLite.
-    pub fn new() -> Project {
+    pub fn init() -> Project {
         Self::with_store(None)
     }
 
@@ -85,15 +85,28 @@ impl Project {
     /// Runs and requires success.
     pub fn ok(&self, args: &[&str]) -> Run {
         let r = self.gyre(args);
-        assert_eq!(r.code, 0, "gyre {args:?} failed:\n{}\n{}", r.stdout, r.stderr);
+        assert_eq!(
+            r.code, 0,
+            "gyre {args:?} failed:\n{}\n{}",
+            r.stdout, r.stderr
+        );
         r
     }
 
     pub fn add_adult(&self, name: &str) -> Run {
         let path = shared("adult/adult.data");
         self.ok(&[
-            "data", "add", name, path.to_str().unwrap(), "--no-header", "--columns", ADULT_COLUMNS,
-            "--null", "?", "--skip-initial-space", "--json",
+            "data",
+            "add",
+            name,
+            path.to_str().unwrap(),
+            "--no-header",
+            "--columns",
+            ADULT_COLUMNS,
+            "--null",
+            "?",
+            "--skip-initial-space",
+            "--json",
         ])
     }
 }
