@@ -518,3 +518,105 @@ fn outside_a_project_says_how_to_start_one() {
         out.stderr
     );
 }
+
+#[test]
+fn parquet_and_csv_in_one_folder_and_options_from_gyre_toml() {
+    let p = Project::init();
+    let folder = p.root().join("data/raw/iris");
+    fs::create_dir_all(&folder).unwrap();
+    fs::copy(shared("iris/iris.csv"), folder.join("a.csv")).unwrap();
+    fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../gyre-data/tests/fixtures/iris.parquet"),
+        folder.join("b.parquet"),
+    )
+    .unwrap();
+    let v = p.ok(&["data", "add", "iris", "data/raw/iris", "--json"]).json();
+    assert_eq!(v["version"]["rows"], 300);
+    let show = p.ok(&["data", "show", "iris", "--json"]).json();
+    assert_eq!(column(&show, "target_name")["top_values"][0]["count"], 100);
+    assert_eq!(column(&show, "petal_length_cm")["numeric"]["max"], 6.9);
+
+    // Reading options from gyre.toml: `gyre data add adult` needs no flags.
+    fs::copy(shared("adult/adult.data"), p.root().join("data/raw/adult.data")).unwrap();
+    let mut toml = fs::read_to_string(p.root().join("gyre.toml")).unwrap();
+    toml.push_str(&format!(
+        "\n[datasets.adult]\npath = \"data/raw/adult.data\"\nheader = false\ncolumns = {:?}\nnull_values = [\"?\"]\nskip_initial_space = true\n",
+        common::ADULT_COLUMNS.split(',').collect::<Vec<_>>()
+    ));
+    fs::write(p.root().join("gyre.toml"), toml).unwrap();
+    p.ok(&["data", "add", "adult"]);
+    let show = p.ok(&["data", "show", "adult", "--json"]).json();
+    assert_eq!(column(&show, "workclass")["nulls"], 1_836);
+    assert_eq!(show["source"], "data/raw/adult.data");
+
+    // A typo in gyre.toml is an error with its line, not a silently ignored key.
+    let mut toml = fs::read_to_string(p.root().join("gyre.toml")).unwrap();
+    toml.push_str("skip_inital_space = true\n");
+    fs::write(p.root().join("gyre.toml"), toml).unwrap();
+    let r = p.gyre(&["data", "list"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("gyre.toml") && r.stderr.contains("skip_inital_space"), "{}", r.stderr);
+}
+
+#[test]
+fn a_fresh_clone_without_state_starts_an_empty_store() {
+    let p = Project::init();
+    fs::remove_dir_all(p.root().join(".gyre")).unwrap();
+    assert_eq!(p.ok(&["data", "list", "--json"]).json(), serde_json::json!([]));
+    assert!(p.root().join(".gyre/gyre.db").is_file());
+}
+
+/// Unmounts a test file system when dropped.
+struct Mount(std::path::PathBuf);
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_is_a_clear_error_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = dir.path().join("disk");
+    fs::create_dir(&disk).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1200k", "tmpfs"])
+        .arg(&disk)
+        .stderr(std::process::Stdio::null())
+        .status();
+    if !matches!(mounted, Ok(s) if s.success()) {
+        eprintln!("notice: cannot mount a small tmpfs (needs root); skipping the full-disk test");
+        return;
+    }
+    let _unmount = Mount(disk.clone());
+    let init: Run = std::process::Command::new(gyre_bin())
+        .args(["init", "--name", "full"])
+        .arg(&disk)
+        .env_remove("GYRE_STORE_URL")
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(init.code, 0, "{}", init.stderr);
+    let run = |args: &[&str]| -> Run {
+        std::process::Command::new(gyre_bin())
+            .args(args)
+            .current_dir(&disk)
+            .env_remove("GYRE_STORE_URL")
+            .output()
+            .unwrap()
+            .into()
+    };
+    // 1.5 MB of data does not fit on a 1.2 MB disk.
+    let elec = shared("elec2/elec2_first_half.csv");
+    let r = run(&["data", "add", "elec2", elec.to_str().unwrap()]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("No space left on device"), "{}", r.stderr);
+    assert!(r.stderr.contains("elec2_first_half.csv"), "names the file: {}", r.stderr);
+    assert_eq!(run(&["data", "list", "--json"]).json(), serde_json::json!([]));
+    assert_eq!(fs::read_dir(disk.join(".gyre/objects")).unwrap().count(), 0);
+    assert_eq!(fs::read_dir(disk.join(".gyre/tmp")).unwrap().count(), 0, "no temporary left");
+    // Something small still fits afterwards.
+    let r = run(&["data", "add", "iris", shared("iris/iris.csv").to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
