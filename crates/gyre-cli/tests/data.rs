@@ -526,18 +526,25 @@ fn parquet_and_csv_in_one_folder_and_options_from_gyre_toml() {
     fs::create_dir_all(&folder).unwrap();
     fs::copy(shared("iris/iris.csv"), folder.join("a.csv")).unwrap();
     fs::copy(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../gyre-data/tests/fixtures/iris.parquet"),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../gyre-data/tests/fixtures/iris.parquet"),
         folder.join("b.parquet"),
     )
     .unwrap();
-    let v = p.ok(&["data", "add", "iris", "data/raw/iris", "--json"]).json();
+    let v = p
+        .ok(&["data", "add", "iris", "data/raw/iris", "--json"])
+        .json();
     assert_eq!(v["version"]["rows"], 300);
     let show = p.ok(&["data", "show", "iris", "--json"]).json();
     assert_eq!(column(&show, "target_name")["top_values"][0]["count"], 100);
     assert_eq!(column(&show, "petal_length_cm")["numeric"]["max"], 6.9);
 
     // Reading options from gyre.toml: `gyre data add adult` needs no flags.
-    fs::copy(shared("adult/adult.data"), p.root().join("data/raw/adult.data")).unwrap();
+    fs::copy(
+        shared("adult/adult.data"),
+        p.root().join("data/raw/adult.data"),
+    )
+    .unwrap();
     let mut toml = fs::read_to_string(p.root().join("gyre.toml")).unwrap();
     toml.push_str(&format!(
         "\n[datasets.adult]\npath = \"data/raw/adult.data\"\nheader = false\ncolumns = {:?}\nnull_values = [\"?\"]\nskip_initial_space = true\n",
@@ -555,14 +562,21 @@ fn parquet_and_csv_in_one_folder_and_options_from_gyre_toml() {
     fs::write(p.root().join("gyre.toml"), toml).unwrap();
     let r = p.gyre(&["data", "list"]);
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("gyre.toml") && r.stderr.contains("skip_inital_space"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("gyre.toml") && r.stderr.contains("skip_inital_space"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
 fn a_fresh_clone_without_state_starts_an_empty_store() {
     let p = Project::init();
     fs::remove_dir_all(p.root().join(".gyre")).unwrap();
-    assert_eq!(p.ok(&["data", "list", "--json"]).json(), serde_json::json!([]));
+    assert_eq!(
+        p.ok(&["data", "list", "--json"]).json(),
+        serde_json::json!([])
+    );
     assert!(p.root().join(".gyre/gyre.db").is_file());
 }
 
@@ -612,11 +626,27 @@ fn a_full_disk_is_a_clear_error_and_changes_nothing() {
     let r = run(&["data", "add", "elec2", elec.to_str().unwrap()]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("No space left on device"), "{}", r.stderr);
-    assert!(r.stderr.contains("elec2_first_half.csv"), "names the file: {}", r.stderr);
-    assert_eq!(run(&["data", "list", "--json"]).json(), serde_json::json!([]));
+    assert!(
+        r.stderr.contains("elec2_first_half.csv"),
+        "names the file: {}",
+        r.stderr
+    );
+    assert_eq!(
+        run(&["data", "list", "--json"]).json(),
+        serde_json::json!([])
+    );
     assert_eq!(fs::read_dir(disk.join(".gyre/objects")).unwrap().count(), 0);
-    assert_eq!(fs::read_dir(disk.join(".gyre/tmp")).unwrap().count(), 0, "no temporary left");
+    assert_eq!(
+        fs::read_dir(disk.join(".gyre/tmp")).unwrap().count(),
+        0,
+        "no temporary left"
+    );
     // Something small still fits afterwards.
-    let r = run(&["data", "add", "iris", shared("iris/iris.csv").to_str().unwrap()]);
+    let r = run(&[
+        "data",
+        "add",
+        "iris",
+        shared("iris/iris.csv").to_str().unwrap(),
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
 }

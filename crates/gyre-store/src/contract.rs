@@ -216,3 +216,81 @@ pub async fn fresh_postgres_database(tag: &str) -> Option<String> {
     let base = base.rsplit_once('/').map(|(b, _)| b).unwrap_or(base);
     Some(format!("{base}/{db}{query}"))
 }
+
+/// The blob-store contract. `corrupt` flips one byte of a stored object behind the store's
+/// back (how depends on the implementation).
+pub async fn run_blob_contract(
+    store: &dyn crate::BlobStore,
+    scratch: &std::path::Path,
+    corrupt: impl Fn(ContentHash),
+) {
+    use crate::PutOutcome;
+    // Round trip, and identical content stored once.
+    let bytes: Vec<u8> = (0..200_000u32).flat_map(|i| i.to_le_bytes()).collect();
+    let src = scratch.join("src.bin");
+    std::fs::write(&src, &bytes).unwrap();
+    let hash = crate::hash_file(&src).unwrap();
+    assert_eq!(hash, ContentHash::of(&bytes));
+    assert!(!store.contains(hash).await.unwrap());
+    assert_eq!(
+        store.put_file(&src, hash).await.unwrap(),
+        PutOutcome::Stored
+    );
+    assert_eq!(
+        store.put_file(&src, hash).await.unwrap(),
+        PutOutcome::AlreadyPresent
+    );
+    assert!(store.contains(hash).await.unwrap());
+    assert_eq!(store.get_bytes(hash).await.unwrap(), bytes);
+    let out = scratch.join("nested/out.bin");
+    store.get_to_file(hash, &out).await.unwrap();
+    assert_eq!(std::fs::read(&out).unwrap(), bytes);
+    store.verify(hash).await.unwrap();
+
+    // Small objects from memory, including the empty one.
+    for b in [b"".to_vec(), b"gyre".to_vec()] {
+        let h = store.put_bytes(b.clone()).await.unwrap();
+        assert_eq!(h, ContentHash::of(&b));
+        assert_eq!(store.get_bytes(h).await.unwrap(), b);
+    }
+
+    // A source that changed after it was hashed is not stored under the old hash.
+    let moving = scratch.join("moving.bin");
+    std::fs::write(&moving, b"before").unwrap();
+    let before = ContentHash::of(b"before");
+    std::fs::write(&moving, b"after!").unwrap();
+    match store.put_file(&moving, before).await {
+        Err(StoreError::SourceChanged { .. }) => {}
+        other => panic!("a changed source must be refused, got {other:?}"),
+    }
+    assert!(!store.contains(before).await.unwrap());
+
+    // Missing objects are reported as missing.
+    let absent = ContentHash::of(b"never stored");
+    assert!(matches!(
+        store.get_bytes(absent).await,
+        Err(StoreError::MissingObject { .. })
+    ));
+
+    // A flipped byte is detected by every read, and nothing is handed out.
+    corrupt(hash);
+    assert!(matches!(
+        store.verify(hash).await,
+        Err(StoreError::Corrupt { .. })
+    ));
+    assert!(matches!(
+        store.get_bytes(hash).await,
+        Err(StoreError::Corrupt { .. })
+    ));
+    let dest = scratch.join("must-not-exist.bin");
+    assert!(matches!(
+        store.get_to_file(hash, &dest).await,
+        Err(StoreError::Corrupt { .. })
+    ));
+    assert!(!dest.exists(), "a corrupt object is never written out");
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        bytes,
+        "an earlier restore is untouched"
+    );
+}
