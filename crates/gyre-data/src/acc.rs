@@ -24,12 +24,22 @@ pub struct Budget {
 }
 
 impl Budget {
-    /// Splits global budgets (16 M values, 2 M distinct keys) across `columns`.
+    /// Splits global budgets (8 M values, about 64 MB; 1 M distinct keys) across `columns`.
     pub fn for_columns(columns: usize) -> Self {
         let c = columns.max(1);
         Budget {
-            exact_values: (16_000_000 / c).max(100_000),
-            distinct_values: (2_000_000 / c).max(1_000),
+            exact_values: (8_000_000 / c).max(50_000),
+            distinct_values: (1_000_000 / c).max(1_000),
+        }
+    }
+
+    /// This budget shared by `n` workers, each holding its own accumulators: their sum stays
+    /// within the whole.
+    pub fn split(self, n: usize) -> Self {
+        let n = n.max(1);
+        Budget {
+            exact_values: (self.exact_values / n).max(1),
+            distinct_values: (self.distinct_values / n).max(1),
         }
     }
 }
@@ -122,7 +132,8 @@ impl Numeric {
             (Some(a), Some(b)) if a.len() + b.len() <= budget.exact_values => a.extend(b),
             (_, b) => {
                 let mut parts = Vec::new();
-                for d in [self.digest.take(), other.digest].into_iter().flatten() {
+                for mut d in [self.digest.take(), other.digest].into_iter().flatten() {
+                    d.flush();
                     parts.push(d);
                 }
                 for v in [self.values.take(), b].into_iter().flatten() {
@@ -639,6 +650,26 @@ mod tests {
         assert!((median - 49_999.5).abs() < 500.0, "{median}");
         assert_eq!(n.histogram.counts.iter().sum::<u64>(), 100_000);
         assert!((p.distinct as f64 - 100_000.0).abs() < 2_000.0);
+    }
+
+    #[test]
+    fn sketches_from_several_workers_merge() {
+        let budget = Budget {
+            exact_values: 100,
+            distinct_values: 100,
+        };
+        let mut parts: Vec<ColumnAcc> = (0..3).map(|_| ColumnAcc::new(Source::Text)).collect();
+        for i in 0..30_000 {
+            parts[i % 3].push_text(&(i % 1000).to_string(), &budget);
+        }
+        let mut all = parts.pop().unwrap();
+        for p in parts {
+            all.merge(p, &budget);
+        }
+        let n = all.finish("c").numeric.unwrap();
+        assert!(!n.exact);
+        assert!((n.quantile(0.5).unwrap() - 499.5).abs() < 10.0);
+        assert_eq!(n.histogram.counts.iter().sum::<u64>(), 30_000);
     }
 
     #[test]

@@ -92,6 +92,7 @@ pub(crate) fn profile_csv(
     let nulls: Vec<String> = opts.null_values.clone();
 
     let workers = rayon::current_num_threads().max(1);
+    let worker_budget = budget.split(workers);
     let (tx, rx) = crossbeam_channel::bounded::<Batch>(workers * 2);
     let (ret_tx, ret_rx) = crossbeam_channel::bounded::<Batch>(workers * 3);
 
@@ -102,7 +103,7 @@ pub(crate) fn profile_csv(
                 let rx = rx.clone();
                 let ret_tx = ret_tx.clone();
                 let nulls = &nulls;
-                let budget = &budget;
+                let budget = &worker_budget;
                 scope.spawn(move || {
                     let mut accs: Vec<ColumnAcc> =
                         (0..ncols).map(|_| ColumnAcc::new(Source::Text)).collect();

@@ -109,6 +109,19 @@ pub struct AddReport {
     pub seconds: Timings,
 }
 
+/// Runs CPU-heavy work on the current thread, telling a multi-threaded tokio runtime so that
+/// its other tasks (the background copy) move to other workers.
+fn blocking_here<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
+/// Seconds spent in each phase of an add. Copying into the store overlaps profiling; `store`
+/// is the wait for the copies after profiling, plus publishing.
 #[derive(Debug, Default, Serialize)]
 pub struct Timings {
     pub hash: f64,
@@ -284,8 +297,28 @@ impl Project {
             Err(e) => return Err(e.into()),
         }
 
-        // 3. Profile (every core: CSV rows in parallel, and files in parallel).
+        // 3. Profile (every core: CSV rows in parallel, and files in parallel) while the bytes
+        //    are copied into the store's temporary space in the background. Nothing is
+        //    published until the profile succeeded, so bad input leaves the store unchanged.
         let t1 = Instant::now();
+        let staging = {
+            let blobs = self.blobs.clone();
+            let jobs: Vec<(PathBuf, ContentHash)> = scan
+                .files
+                .iter()
+                .zip(&hashes)
+                .map(|((_, abs), h)| (abs.clone(), *h))
+                .collect();
+            tokio::spawn(async move {
+                let mut staged = Vec::new();
+                for (path, hash) in jobs {
+                    if let Some(s) = blobs.stage_file(&path, hash).await? {
+                        staged.push(s);
+                    }
+                }
+                Ok::<_, StoreError>(staged)
+            })
+        };
         progress.start("profiling", total);
         let inputs: Vec<InputFile> = scan
             .files
@@ -298,28 +331,36 @@ impl Project {
             })
             .collect();
         let advance = |n: u64| progress.advance(n);
-        let profiles = inputs
-            .par_iter()
-            .map(|f| gyre_data::profile_file(f, &opts, &advance).map(|p| (f.display.clone(), p)))
-            .collect::<Result<Vec<_>, _>>()?;
+        let profiles = blocking_here(|| {
+            inputs
+                .par_iter()
+                .map(|f| {
+                    gyre_data::profile_file(f, &opts, &advance).map(|p| (f.display.clone(), p))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        });
         progress.finish();
+        let profile_secs = t1.elapsed().as_secs_f64();
+        // Wait for the copies even when profiling failed, so no temporary file outlives us.
+        let t2 = Instant::now();
+        let staged = staging.await.map_err(|e| OpsError::Io {
+            context: "copying data into the store".into(),
+            source: std::io::Error::other(e.to_string()),
+        });
+        let profiles = profiles?;
+        let staged = staged??;
         for (entry, (_, p)) in manifest.files.iter_mut().zip(&profiles) {
             entry.rows = p.rows();
         }
         let profile = gyre_data::merge_profiles(profiles)?;
-        let profile_secs = t1.elapsed().as_secs_f64();
 
-        // 4. Store the bytes, each object atomically, then record the version.
-        let t2 = Instant::now();
-        progress.start("storing", total);
+        // 4. Publish the objects, each atomically, then record the version.
         let mut stored = 0;
-        for ((_, abs), entry) in scan.files.iter().zip(&manifest.files) {
-            if self.blobs.put_file(abs, entry.hash).await? == gyre_store::PutOutcome::Stored {
+        for s in staged {
+            if self.blobs.commit(s).await? == gyre_store::PutOutcome::Stored {
                 stored += 1;
             }
-            progress.advance(entry.size);
         }
-        progress.finish();
         let new = NewDatasetVersion {
             dataset: name.clone(),
             id,

@@ -30,6 +30,14 @@ pub trait BlobStore: Send + Sync {
     /// bytes no longer hash to `expected` (it changed meanwhile), nothing is stored.
     async fn put_file(&self, src: &Path, expected: ContentHash) -> Result<PutOutcome>;
 
+    /// Copies the file at `src` into the store's temporary space and checks its hash, without
+    /// publishing it: the slow part of [`BlobStore::put_file`], which can run while other work
+    /// decides whether the object is wanted at all. `None` when the object is already stored.
+    async fn stage_file(&self, src: &Path, expected: ContentHash) -> Result<Option<StagedBlob>>;
+
+    /// Publishes a staged copy as the object named by its hash.
+    async fn commit(&self, staged: StagedBlob) -> Result<PutOutcome>;
+
     /// Stores bytes held in memory and returns their hash.
     async fn put_bytes(&self, bytes: Vec<u8>) -> Result<ContentHash>;
 
@@ -46,13 +54,40 @@ pub trait BlobStore: Send + Sync {
     async fn verify(&self, hash: ContentHash) -> Result<()>;
 }
 
-/// Hashes a file with every core (memory-mapped, BLAKE3's rayon tree mode).
+/// Hashes a file with every core (BLAKE3's rayon tree mode over 8 MiB reads).
+///
+/// Reads rather than memory-maps: a mapped 1 GiB file counts 1 GiB towards the process's
+/// resident memory, and reading is as fast once the page cache is warm.
 pub fn hash_file(path: &Path) -> Result<ContentHash> {
+    let context = || format!("reading {}", path.display());
+    let mut file = std::fs::File::open(path).map_err(StoreError::io(context()))?;
     let mut hasher = blake3::Hasher::new();
-    hasher
-        .update_mmap_rayon(path)
-        .map_err(StoreError::io(format!("reading {}", path.display())))?;
+    let mut buf = vec![0u8; 8 << 20];
+    loop {
+        // Fill the buffer fully, so every update_rayon call gets a large, parallel chunk.
+        let mut filled = 0;
+        while filled < buf.len() {
+            match file.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(StoreError::io(context())(e)),
+            }
+        }
+        if filled == 0 {
+            break;
+        }
+        hasher.update_rayon(&buf[..filled]);
+    }
     Ok(hasher.finalize().into())
+}
+
+/// A verified copy of a file in the store's temporary folder, not yet visible as an object.
+/// Dropping it deletes the copy; [`BlobStore::commit`] publishes it.
+#[derive(Debug)]
+pub struct StagedBlob {
+    pub hash: ContentHash,
+    tmp: tempfile::NamedTempFile,
 }
 
 /// Objects under `ROOT/objects/ab/cdef…`, temporary files under `ROOT/tmp/`.
@@ -85,10 +120,9 @@ impl LocalBlobStore {
         self.root.join("tmp")
     }
 
-    fn put_file_blocking(&self, src: &Path, expected: ContentHash) -> Result<PutOutcome> {
-        let dest = self.object_path(expected);
-        if dest.exists() {
-            return Ok(PutOutcome::AlreadyPresent);
+    fn stage_blocking(&self, src: &Path, expected: ContentHash) -> Result<Option<StagedBlob>> {
+        if self.object_path(expected).exists() {
+            return Ok(None);
         }
         let mut tmp = tempfile::NamedTempFile::new_in(self.tmp_dir()).map_err(StoreError::io(
             format!("creating a temporary file in {}", self.tmp_dir().display()),
@@ -115,7 +149,18 @@ impl LocalBlobStore {
                 found,
             });
         }
-        self.publish(tmp, &dest)?;
+        Ok(Some(StagedBlob {
+            hash: expected,
+            tmp,
+        }))
+    }
+
+    fn commit_blocking(&self, staged: StagedBlob) -> Result<PutOutcome> {
+        let dest = self.object_path(staged.hash);
+        if dest.exists() {
+            return Ok(PutOutcome::AlreadyPresent);
+        }
+        self.publish(staged.tmp, &dest)?;
         Ok(PutOutcome::Stored)
     }
 
@@ -222,8 +267,20 @@ fn sync_dir(dir: &Path) -> Result<()> {
 #[async_trait]
 impl BlobStore for LocalBlobStore {
     async fn put_file(&self, src: &Path, expected: ContentHash) -> Result<PutOutcome> {
+        match self.stage_file(src, expected).await? {
+            Some(staged) => self.commit(staged).await,
+            None => Ok(PutOutcome::AlreadyPresent),
+        }
+    }
+
+    async fn stage_file(&self, src: &Path, expected: ContentHash) -> Result<Option<StagedBlob>> {
         let (this, src) = (self.clone(), src.to_path_buf());
-        blocking(move || this.put_file_blocking(&src, expected)).await
+        blocking(move || this.stage_blocking(&src, expected)).await
+    }
+
+    async fn commit(&self, staged: StagedBlob) -> Result<PutOutcome> {
+        let this = self.clone();
+        blocking(move || this.commit_blocking(staged)).await
     }
 
     async fn put_bytes(&self, bytes: Vec<u8>) -> Result<ContentHash> {

@@ -265,6 +265,32 @@ pub async fn run_blob_contract(
     }
     assert!(!store.contains(before).await.unwrap());
 
+    // A staged copy is invisible until committed, and dropping it leaves nothing.
+    let staged_src = scratch.join("staged.bin");
+    std::fs::write(&staged_src, b"staged content").unwrap();
+    let staged_hash = ContentHash::of(b"staged content");
+    let staged = store
+        .stage_file(&staged_src, staged_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!store.contains(staged_hash).await.unwrap());
+    drop(staged);
+    assert!(!store.contains(staged_hash).await.unwrap());
+    let staged = store
+        .stage_file(&staged_src, staged_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(store.commit(staged).await.unwrap(), PutOutcome::Stored);
+    assert!(
+        store
+            .stage_file(&staged_src, staged_hash)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
     // Missing objects are reported as missing.
     let absent = ContentHash::of(b"never stored");
     assert!(matches!(

@@ -10,7 +10,7 @@ pub mod contract;
 mod error;
 pub mod meta;
 
-pub use blob::{BlobStore, LocalBlobStore, PutOutcome, hash_file};
+pub use blob::{BlobStore, LocalBlobStore, PutOutcome, StagedBlob, hash_file};
 pub use error::StoreError;
 pub use meta::{AddOutcome, DatasetSummary, MetaStore, VersionSummary, open_meta_store};
 
