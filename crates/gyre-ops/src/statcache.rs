@@ -94,8 +94,10 @@ impl StatCache {
         let Some(dir) = path.parent() else { return };
         let write = || -> std::io::Result<()> {
             std::fs::create_dir_all(dir)?;
-            let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-            serde_json::to_writer(&mut tmp, self)?;
+            let tmp = tempfile::NamedTempFile::new_in(dir)?;
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, tmp);
+            serde_json::to_writer(&mut out, self)?;
+            let tmp = out.into_inner().map_err(|e| e.into_error())?;
             tmp.persist(&path).map_err(|e| e.error)?;
             Ok(())
         };

@@ -8,7 +8,7 @@ use crate::{Result, StoreError};
 use async_trait::async_trait;
 use fs_err as fs;
 use gyre_core::ContentHash;
-use std::io::{Read, Write};
+use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 /// What [`BlobStore::put_file`] did.
@@ -54,31 +54,64 @@ pub trait BlobStore: Send + Sync {
     async fn verify(&self, hash: ContentHash) -> Result<()>;
 }
 
-/// Hashes a file with every core (BLAKE3's rayon tree mode over 8 MiB reads).
+/// Hashes a file with every core (BLAKE3's rayon tree mode).
 ///
-/// Reads rather than memory-maps: a mapped 1 GiB file counts 1 GiB towards the process's
-/// resident memory, and reading is as fast once the page cache is warm.
+/// Large files are memory-mapped one 64 MiB window at a time: no copy out of the page cache
+/// (as fast as `b3sum`), while resident memory stays bounded by the window, not the file.
 pub fn hash_file(path: &Path) -> Result<ContentHash> {
+    const WINDOW: u64 = 32 << 20;
     let context = || format!("reading {}", path.display());
     let mut file = std::fs::File::open(path).map_err(StoreError::io(context()))?;
+    let len = file.metadata().map_err(StoreError::io(context()))?.len();
     let mut hasher = blake3::Hasher::new();
-    let mut buf = vec![0u8; 8 << 20];
-    loop {
-        // Fill the buffer fully, so every update_rayon call gets a large, parallel chunk.
-        let mut filled = 0;
-        while filled < buf.len() {
-            match file.read(&mut buf[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(StoreError::io(context())(e)),
-            }
-        }
-        if filled == 0 {
-            break;
-        }
-        hasher.update_rayon(&buf[..filled]);
+    if len < (1 << 20) {
+        let mut buf = Vec::with_capacity(len as usize);
+        file.read_to_end(&mut buf)
+            .map_err(StoreError::io(context()))?;
+        hasher.update(&buf);
+        return Ok(hasher.finalize().into());
     }
+    // One thread maps (and pre-faults) the next window while the rayon pool hashes the
+    // current one; the channel holds one window, so at most three are mapped at once.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<memmap2::Mmap>>(1);
+    std::thread::scope(|scope| -> Result<()> {
+        let file = &file;
+        scope.spawn(move || {
+            let mut offset = 0;
+            while offset < len {
+                let n = WINDOW.min(len - offset);
+                #[allow(unsafe_code)]
+                // SAFETY: the mapping is read-only and dropped after hashing. If another
+                // process truncates or rewrites the file meanwhile, the hash is simply wrong
+                // (as with b3sum), and a copy that is stored is hashed again before it is
+                // published.
+                let map = unsafe {
+                    memmap2::MmapOptions::new()
+                        .offset(offset)
+                        .len(n as usize)
+                        .populate()
+                        .map(file)
+                };
+                let failed = map.is_err();
+                if tx.send(map).is_err() || failed {
+                    return;
+                }
+                offset += n;
+            }
+        });
+        for map in rx {
+            let map = map.map_err(StoreError::io(context()))?;
+            hasher.update_rayon(&map);
+        }
+        Ok(())
+    })?;
+    // A file that grew while it was hashed is read to its new end, so the hash is of one
+    // consistent length.
+    let mut rest = Vec::new();
+    file.seek(std::io::SeekFrom::Start(len))
+        .and_then(|_| file.read_to_end(&mut rest))
+        .map_err(StoreError::io(context()))?;
+    hasher.update(&rest);
     Ok(hasher.finalize().into())
 }
 
