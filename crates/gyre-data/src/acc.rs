@@ -255,7 +255,9 @@ pub fn quantile_sorted(v: &[f64], q: f64) -> f64 {
 /// Exact counts of each distinct value while within budget, then a sketch.
 #[derive(Default)]
 struct Counts {
-    map: HashMap<Box<[u8]>, u64>,
+    /// foldhash: several times faster than SipHash on short keys, and these keys are data,
+    /// not attacker-chosen requests.
+    map: HashMap<Box<[u8]>, u64, foldhash::fast::RandomState>,
     /// Set once the budget is exceeded; from then on, every value also goes to the sketch and
     /// new values are no longer counted in `map`.
     sketch: Option<Box<Hll>>,

@@ -5,7 +5,10 @@ use crate::{DataError, FileProfile, Progress};
 use arrow_array::{Array, ArrayRef, cast::AsArray, types};
 use arrow_schema::{DataType, TimeUnit};
 use gyre_core::ColumnType;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
+use rayon::prelude::*;
 use std::path::Path;
 
 fn column_type(dt: &DataType) -> Option<ColumnType> {
@@ -51,9 +54,11 @@ pub(crate) fn profile_parquet(
             path: display.to_string(),
         });
     }
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| pq_err(&e))?;
-    let schema = builder.schema().clone();
-    let total_rows = builder.metadata().file_metadata().num_rows().max(1) as u64;
+    let meta =
+        ArrowReaderMetadata::load(&file, ArrowReaderOptions::default()).map_err(|e| pq_err(&e))?;
+    let schema = meta.schema().clone();
+    let total_rows = meta.metadata().file_metadata().num_rows().max(1) as u64;
+    let groups = meta.metadata().num_row_groups();
     let mut names = Vec::new();
     let mut types = Vec::new();
     for f in schema.fields() {
@@ -66,27 +71,46 @@ pub(crate) fn profile_parquet(
         types.push(ty);
     }
     let budget = Budget::for_columns(names.len());
-    let mut accs: Vec<ColumnAcc> = types
-        .iter()
-        .map(|&t| ColumnAcc::new(Source::Typed(t)))
-        .collect();
-    let reader = builder
-        .with_batch_size(8192)
-        .build()
-        .map_err(|e| pq_err(&e))?;
-    let mut rows = 0u64;
-    let mut reported = 0u64;
-    for batch in reader {
-        let batch = batch.map_err(|e| pq_err(&e))?;
-        for (acc, col) in accs.iter_mut().zip(batch.columns()) {
-            push_array(acc, col, &budget).map_err(|e| pq_err(&e))?;
+    let worker_budget = budget.split(rayon::current_num_threads());
+    let new_accs = || -> Vec<ColumnAcc> {
+        types
+            .iter()
+            .map(|&t| ColumnAcc::new(Source::Typed(t)))
+            .collect()
+    };
+    // Row groups are decoded in parallel, each worker folding into its own accumulators.
+    let read_group = |mut state: (Vec<ColumnAcc>, u64),
+                      group: usize|
+     -> Result<(Vec<ColumnAcc>, u64), DataError> {
+        // A file of its own: clones of one descriptor share one read position.
+        let input = std::fs::File::open(path).map_err(io_err)?;
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(input, meta.clone())
+            .with_row_groups(vec![group])
+            .with_batch_size(8192)
+            .build()
+            .map_err(|e| pq_err(&e))?;
+        for batch in reader {
+            let batch = batch.map_err(|e| pq_err(&e))?;
+            for (acc, col) in state.0.iter_mut().zip(batch.columns()) {
+                push_array(acc, col, &worker_budget).map_err(|e| pq_err(&e))?;
+            }
+            state.1 += batch.num_rows() as u64;
+            progress(size * batch.num_rows() as u64 / total_rows);
         }
-        rows += batch.num_rows() as u64;
-        let done = size * rows / total_rows;
-        progress(done.saturating_sub(reported));
-        reported = done;
-    }
-    progress(size.saturating_sub(reported));
+        Ok(state)
+    };
+    let (accs, rows) = (0..groups)
+        .into_par_iter()
+        .try_fold(|| (new_accs(), 0u64), read_group)
+        .try_reduce(
+            || (new_accs(), 0u64),
+            |(mut a, ra), (b, rb)| {
+                for (x, y) in a.iter_mut().zip(b) {
+                    x.merge(y, &budget);
+                }
+                Ok((a, ra + rb))
+            },
+        )?;
     Ok(FileProfile {
         names,
         accs,

@@ -188,3 +188,10 @@ fn parquet_and_csv_agree() {
         }
     }
 }
+
+#[test]
+fn parquet_row_groups_decoded_in_parallel_match_pandas() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/housing.parquet");
+    let p = profile(&path, FileFormat::Parquet, &ReadOptions::default());
+    check(&p, &fixtures()["california_housing"]);
+}
