@@ -40,6 +40,7 @@ run data add elec2
 run data log elec2
 run data diff elec2@1 elec2@2
 run data checkout elec2@1                # the exact bytes of version 1 are back
-run data status
+run data status || true                  # the folder now holds @1, not the latest (@2)
+run data verify
 run data list
 printf '\nThe project is in %s\n' "$dir"

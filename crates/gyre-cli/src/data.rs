@@ -301,12 +301,12 @@ pub async fn run(cmd: DataCommand, project: &Option<PathBuf>, quiet: bool) -> Cl
                 short(&b.id.to_hex())
             );
             let d = &report.diff;
-            let delta = d.rows.1 as i64 - d.rows.0 as i64;
-            out!(
-                "rows: {} → {} ({delta:+})",
-                count(d.rows.0),
-                count(d.rows.1)
-            );
+            let delta = if d.rows.1 >= d.rows.0 {
+                format!("+{}", count(d.rows.1 - d.rows.0))
+            } else {
+                format!("-{}", count(d.rows.0 - d.rows.1))
+            };
+            out!("rows: {} → {} ({delta})", count(d.rows.0), count(d.rows.1));
             for (what, files) in [
                 ("added", &report.files.added),
                 ("removed", &report.files.removed),

@@ -155,7 +155,7 @@ fn identical_content_creates_no_version_and_versions_resolve() {
     assert_eq!(diff["diff"]["rows"], serde_json::json!([22_656, 5_000]));
     assert_eq!(diff["files"]["modified"], serde_json::json!(["elec2.csv"]));
     let text = p.ok(&["data", "diff", "elec2@1", "elec2@2"]).stdout;
-    assert!(text.contains("rows: 22,656 → 5,000"), "{text}");
+    assert!(text.contains("rows: 22,656 → 5,000 (-17,656)"), "{text}");
 }
 
 #[test]

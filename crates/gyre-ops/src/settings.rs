@@ -4,14 +4,15 @@
 /// Metadata store URL (`sqlite://PATH` or `postgres://…`); overrides `[store] url`.
 pub const STORE_URL: &str = "GYRE_STORE_URL";
 
-/// Who is acting, recorded on every change; defaults to `USER`.
+/// Who is acting, recorded on every change; defaults to `USER`, then `LOGNAME`.
 pub const USER: &str = "GYRE_USER";
 
 /// The acting user's name for audit records.
 pub fn actor() -> String {
-    std::env::var(USER)
-        .or_else(|_| std::env::var("USER"))
-        .unwrap_or_else(|_| "unknown".into())
+    [USER, "USER", "LOGNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// Shows a store URL without its password, for messages and logs.
