@@ -209,7 +209,7 @@ pub async fn run(cmd: DataCommand, project: &Option<PathBuf>, quiet: bool) -> Cl
                     .iter()
                     .map(|d| {
                         vec![
-                            d.name.clone(),
+                            d.name.to_string(),
                             d.versions.to_string(),
                             format!("@{}", d.latest.seq),
                             short(&d.latest.id.to_hex()).to_string(),
@@ -246,8 +246,8 @@ pub async fn run(cmd: DataCommand, project: &Option<PathBuf>, quiet: bool) -> Cl
                 let Some(c) = v.profile.column(&col) else {
                     return Err(gyre_ops::OpsError::NotFound(format!(
                         "column `{col}` not in {}@{} (columns: {})",
-                        v.dataset,
-                        v.seq,
+                        v.info.dataset,
+                        v.info.seq,
                         v.profile
                             .columns
                             .iter()
@@ -268,18 +268,19 @@ pub async fn run(cmd: DataCommand, project: &Option<PathBuf>, quiet: bool) -> Cl
                 print_json(&v);
                 return Ok(());
             }
+            let i = &v.info;
             out!(
                 "{}@{}  {}\n{} rows × {} columns, {} in {} file(s)\nadded {} by {} from {}\n",
-                v.dataset,
-                v.seq,
-                v.id,
-                count(v.rows),
-                v.columns,
-                bytes(v.bytes),
+                i.dataset,
+                i.seq,
+                i.id,
+                count(i.rows),
+                i.columns,
+                bytes(i.bytes),
                 v.manifest.files.len(),
-                v.created_at,
-                v.created_by,
-                v.source
+                i.created_at,
+                i.created_by,
+                i.source
             );
             out!("{}", profile_table(&v.profile.columns));
             Ok(())

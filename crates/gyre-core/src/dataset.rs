@@ -240,9 +240,9 @@ pub struct NewDatasetVersion {
     pub profile: DatasetProfile,
 }
 
-/// A recorded, immutable dataset version.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DatasetVersion {
+/// What a listing shows of a recorded version: everything but its manifest and profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionInfo {
     pub dataset: DatasetName,
     pub id: ContentHash,
     /// 1 for the first version added to this dataset, then 2, 3, ...
@@ -250,10 +250,18 @@ pub struct DatasetVersion {
     /// RFC 3339, UTC.
     pub created_at: String,
     pub created_by: String,
+    /// Where it was added from: relative to the project when inside it, else absolute.
     pub source: String,
     pub rows: u64,
     pub columns: u64,
     pub bytes: u64,
+}
+
+/// A recorded, immutable dataset version.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DatasetVersion {
+    #[serde(flatten)]
+    pub info: VersionInfo,
     pub manifest: Manifest,
     pub profile: DatasetProfile,
 }

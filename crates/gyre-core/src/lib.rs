@@ -11,7 +11,7 @@ pub mod spec;
 
 pub use dataset::{
     DatasetName, DatasetRef, DatasetVersion, FileEntry, FileFormat, Manifest, NewDatasetVersion,
-    ReadOptions, VersionRef, is_safe_relative_path,
+    ReadOptions, VersionInfo, VersionRef, is_safe_relative_path,
 };
 pub use error::{CoreError, ErrorCode};
 pub use hash::ContentHash;

@@ -4,10 +4,10 @@ use crate::statcache::{self, Stamp, StatCache};
 use crate::{OpsError, Progress, Project, Result, settings};
 use gyre_core::{
     ContentHash, DatasetName, DatasetRef, DatasetVersion, FileEntry, FileFormat, Manifest,
-    NewDatasetVersion, ReadOptions, VersionRef, is_safe_relative_path,
+    NewDatasetVersion, ReadOptions, VersionInfo, VersionRef, is_safe_relative_path,
 };
 use gyre_data::{InputFile, ProfileDiff};
-use gyre_store::{AddOutcome, DatasetSummary, StoreError, VersionSummary, hash_file};
+use gyre_store::{AddOutcome, DatasetSummary, StoreError, hash_file};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -100,7 +100,7 @@ fn scan(path: &Path) -> Result<Scan> {
 pub struct AddReport {
     /// `created`, or `unchanged` when the same content was already a version.
     pub status: &'static str,
-    pub version: VersionSummary,
+    pub version: VersionInfo,
     pub files: usize,
     /// Files under the folder that were not added (not CSV or Parquet).
     pub skipped: Vec<String>,
@@ -127,20 +127,6 @@ pub struct Timings {
     pub hash: f64,
     pub profile: f64,
     pub store: f64,
-}
-
-fn summary_of(v: &DatasetVersion) -> VersionSummary {
-    VersionSummary {
-        dataset: v.dataset.to_string(),
-        id: v.id,
-        seq: v.seq,
-        created_at: v.created_at.clone(),
-        created_by: v.created_by.clone(),
-        source: v.source.clone(),
-        rows: v.rows,
-        columns: v.columns,
-        bytes: v.bytes,
-    }
 }
 
 impl Project {
@@ -192,7 +178,7 @@ impl Project {
                 std::path::absolute(p).map_err(OpsError::io("resolving the path"))?
             }
             (None, Some(p), _) => self.resolve_path(p),
-            (None, None, Some(v)) => self.resolve_path(&v.source),
+            (None, None, Some(v)) => self.resolve_path(&v.info.source),
             (None, None, None) => {
                 return Err(OpsError::Invalid(format!(
                     "no PATH given, gyre.toml has no `path` for [datasets.{name}], and `{name}` has no version to take one from"
@@ -283,7 +269,7 @@ impl Project {
                 cache.save(&self.state_dir());
                 return Ok(AddReport {
                     status: "unchanged",
-                    version: summary_of(&v),
+                    version: v.info.clone(),
                     files: scan.files.len(),
                     skipped: scan.skipped,
                     objects_stored: 0,
@@ -376,7 +362,7 @@ impl Project {
         cache.save(&self.state_dir());
         Ok(AddReport {
             status,
-            version: summary_of(&version),
+            version: version.info.clone(),
             files: scan.files.len(),
             skipped: scan.skipped,
             objects_stored: stored,
@@ -392,7 +378,7 @@ impl Project {
         Ok(self.meta.list_datasets().await?)
     }
 
-    pub async fn dataset_log(&self, name: &DatasetName) -> Result<Vec<VersionSummary>> {
+    pub async fn dataset_log(&self, name: &DatasetName) -> Result<Vec<VersionInfo>> {
         let log = self.meta.dataset_versions(name).await?;
         if log.is_empty() {
             return Err(OpsError::NotFound(format!("dataset `{name}` not found")));
@@ -412,8 +398,8 @@ impl Project {
         let diff = gyre_data::diff_profiles(&va.profile, &vb.profile);
         let files = diff_files(&va.manifest, &vb.manifest);
         Ok(DiffReport {
-            from: summary_of(&va),
-            to: summary_of(&vb),
+            from: va.info,
+            to: vb.info,
             files,
             diff,
         })
@@ -432,11 +418,11 @@ impl Project {
         let v = self.dataset_version(r).await?;
         let dest = match dest {
             Some(d) => std::path::absolute(d).map_err(OpsError::io("resolving the destination"))?,
-            None if Path::new(&v.source).is_relative() => self.root.join(&v.source),
+            None if Path::new(&v.info.source).is_relative() => self.root.join(&v.info.source),
             None => {
                 return Err(OpsError::Invalid(format!(
                     "{} was added from {}, outside the project; give a DEST",
-                    v.dataset, v.source
+                    v.info.dataset, v.info.source
                 )));
             }
         };
@@ -448,7 +434,7 @@ impl Project {
                     if !is_safe_relative_path(&f.path) {
                         return Err(OpsError::Invalid(format!(
                             "version {} lists an unsafe path `{}`; refusing to write it",
-                            v.id, f.path
+                            v.info.id, f.path
                         )));
                     }
                     Ok((dest.join(&f.path), f))
@@ -507,7 +493,7 @@ impl Project {
         }
         cache.save(&self.state_dir());
         Ok(CheckoutReport {
-            version: summary_of(&v),
+            version: v.info.clone(),
             dest: dest.display().to_string(),
             written: plan.len(),
             unchanged,
@@ -521,12 +507,11 @@ impl Project {
         let mut out = Vec::new();
         let mut seen = std::collections::BTreeSet::new();
         for d in self.meta.list_datasets().await? {
-            seen.insert(d.name.clone());
-            let name: DatasetName = d.name.parse()?;
+            seen.insert(d.name.to_string());
             let v = self
                 .meta
                 .resolve_version(&DatasetRef {
-                    name,
+                    name: d.name,
                     version: VersionRef::Latest,
                 })
                 .await?;
@@ -551,11 +536,11 @@ impl Project {
     }
 
     fn status_of(&self, v: &DatasetVersion, cache: &mut StatCache) -> Result<StatusEntry> {
-        let path = self.resolve_path(&v.source);
+        let path = self.resolve_path(&v.info.source);
         let mut entry = StatusEntry {
-            dataset: v.dataset.to_string(),
-            source: v.source.clone(),
-            version: Some(v.seq),
+            dataset: v.info.dataset.to_string(),
+            source: v.info.source.clone(),
+            version: Some(v.info.seq),
             state: "up to date",
             modified: Vec::new(),
             added: Vec::new(),
@@ -647,13 +632,12 @@ impl Project {
     ) -> Result<Vec<ObjectCheck>> {
         let mut versions = Vec::new();
         for d in self.meta.list_datasets().await? {
-            if name.is_some_and(|n| n.as_str() != d.name) {
+            if name.is_some_and(|n| *n != d.name) {
                 continue;
             }
-            let dname: DatasetName = d.name.parse()?;
-            for v in self.meta.dataset_versions(&dname).await? {
+            for v in self.meta.dataset_versions(&d.name).await? {
                 let r = DatasetRef {
-                    name: dname.clone(),
+                    name: d.name.clone(),
                     version: VersionRef::Seq(v.seq),
                 };
                 versions.push(self.meta.resolve_version(&r).await?);
@@ -664,7 +648,7 @@ impl Project {
         {
             return Err(OpsError::NotFound(format!("dataset `{n}` not found")));
         }
-        let total = versions.iter().map(|v| v.bytes).sum();
+        let total = versions.iter().map(|v| v.info.bytes).sum();
         progress.start("verifying", total);
         let mut out = Vec::new();
         for v in &versions {
@@ -677,8 +661,8 @@ impl Project {
                 };
                 progress.advance(f.size);
                 out.push(ObjectCheck {
-                    dataset: v.dataset.to_string(),
-                    version: v.seq,
+                    dataset: v.info.dataset.to_string(),
+                    version: v.info.seq,
                     path: f.path.clone(),
                     hash: f.hash,
                     state,
@@ -692,8 +676,8 @@ impl Project {
 
 #[derive(Debug, Serialize)]
 pub struct DiffReport {
-    pub from: VersionSummary,
-    pub to: VersionSummary,
+    pub from: VersionInfo,
+    pub to: VersionInfo,
     pub files: FileChanges,
     pub diff: ProfileDiff,
 }
@@ -724,7 +708,7 @@ fn diff_files(a: &Manifest, b: &Manifest) -> FileChanges {
 
 #[derive(Debug, Serialize)]
 pub struct CheckoutReport {
-    pub version: VersionSummary,
+    pub version: VersionInfo,
     pub dest: String,
     pub written: usize,
     pub unchanged: usize,

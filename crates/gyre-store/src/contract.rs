@@ -70,21 +70,24 @@ async fn versions_are_numbered_and_deduplicated(store: &dyn MetaStore) {
     let AddOutcome::Created(v1) = store.add_dataset_version(&a).await.unwrap() else {
         panic!("first add must create");
     };
-    assert_eq!((v1.seq, v1.rows, v1.columns, v1.bytes), (1, 10, 1, 100));
+    assert_eq!(
+        (v1.info.seq, v1.info.rows, v1.info.columns, v1.info.bytes),
+        (1, 10, 1, 100)
+    );
     let AddOutcome::Existing(again) = store.add_dataset_version(&a).await.unwrap() else {
         panic!("adding identical content again must not create a version");
     };
-    assert_eq!((again.seq, again.id), (1, a.id));
+    assert_eq!((again.info.seq, again.info.id), (1, a.id));
     let AddOutcome::Created(v2) = store.add_dataset_version(&b).await.unwrap() else {
         panic!("new content must create");
     };
-    assert_eq!(v2.seq, 2);
+    assert_eq!(v2.info.seq, 2);
     // The same content in another dataset is that dataset's own version 1.
     let other = sample_version("numbers-copy", a.id, 10);
     let AddOutcome::Created(o) = store.add_dataset_version(&other).await.unwrap() else {
         panic!("same content in another dataset is a new version there");
     };
-    assert_eq!(o.seq, 1);
+    assert_eq!(o.info.seq, 1);
 }
 
 async fn references_resolve(store: &dyn MetaStore) {
@@ -94,17 +97,26 @@ async fn references_resolve(store: &dyn MetaStore) {
             .await
             .unwrap();
     }
-    assert_eq!(store.resolve_version(&dref("refs")).await.unwrap().seq, 3);
+    assert_eq!(
+        store.resolve_version(&dref("refs")).await.unwrap().info.seq,
+        3
+    );
     assert_eq!(
         store
             .resolve_version(&dref("refs@latest"))
             .await
             .unwrap()
+            .info
             .seq,
         3
     );
     assert_eq!(
-        store.resolve_version(&dref("refs@2")).await.unwrap().rows,
+        store
+            .resolve_version(&dref("refs@2"))
+            .await
+            .unwrap()
+            .info
+            .rows,
         2
     );
     let full = id_with(0xab, 1).to_hex();
@@ -112,13 +124,14 @@ async fn references_resolve(store: &dyn MetaStore) {
         .resolve_version(&dref(&format!("refs@{full}")))
         .await
         .unwrap();
-    assert_eq!(v.seq, 1);
+    assert_eq!(v.info.seq, 1);
     let prefix = &id_with(0xab, 2).to_hex()[..8];
     assert_eq!(
         store
             .resolve_version(&dref(&format!("refs@{prefix}")))
             .await
             .unwrap()
+            .info
             .seq,
         2
     );
@@ -157,7 +170,7 @@ async fn records_round_trip_exactly(store: &dyn MetaStore) {
     let got = store.resolve_version(&dref("roundtrip")).await.unwrap();
     assert_eq!(got.manifest, new.manifest);
     assert_eq!(got.profile, new.profile, "floats must survive bit for bit");
-    assert_eq!(got.source, new.source);
+    assert_eq!(got.info.source, new.source);
 }
 
 async fn concurrent_writers_lose_nothing(store: Arc<dyn MetaStore>) {

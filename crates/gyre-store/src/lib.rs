@@ -12,6 +12,6 @@ pub mod meta;
 
 pub use blob::{BlobStore, LocalBlobStore, PutOutcome, StagedBlob, hash_file};
 pub use error::StoreError;
-pub use meta::{AddOutcome, DatasetSummary, MetaStore, VersionSummary, open_meta_store};
+pub use meta::{AddOutcome, DatasetSummary, MetaStore, open_meta_store};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

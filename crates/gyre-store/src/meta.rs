@@ -7,7 +7,7 @@ use crate::{Result, StoreError};
 use async_trait::async_trait;
 use gyre_core::{
     ContentHash, DatasetName, DatasetProfile, DatasetRef, DatasetVersion, Manifest,
-    NewDatasetVersion, VersionRef,
+    NewDatasetVersion, VersionInfo, VersionRef,
 };
 use serde::Serialize;
 use sqlx::Row;
@@ -26,23 +26,9 @@ pub enum AddOutcome {
 /// A dataset and its latest version.
 #[derive(Debug, Clone, Serialize)]
 pub struct DatasetSummary {
-    pub name: String,
+    pub name: DatasetName,
     pub versions: u64,
-    pub latest: VersionSummary,
-}
-
-/// A version without its manifest and profile, for listings.
-#[derive(Debug, Clone, Serialize)]
-pub struct VersionSummary {
-    pub dataset: String,
-    pub id: ContentHash,
-    pub seq: u64,
-    pub created_at: String,
-    pub created_by: String,
-    pub source: String,
-    pub rows: u64,
-    pub columns: u64,
-    pub bytes: u64,
+    pub latest: VersionInfo,
 }
 
 /// What exists, who made it, from what.
@@ -60,7 +46,7 @@ pub trait MetaStore: Send + Sync {
     async fn list_datasets(&self) -> Result<Vec<DatasetSummary>>;
 
     /// A dataset's versions, oldest first. Empty when the dataset does not exist.
-    async fn dataset_versions(&self, name: &DatasetName) -> Result<Vec<VersionSummary>>;
+    async fn dataset_versions(&self, name: &DatasetName) -> Result<Vec<VersionInfo>>;
 
     /// The version a reference names, with its manifest and profile.
     async fn resolve_version(&self, reference: &DatasetRef) -> Result<DatasetVersion>;
@@ -159,19 +145,21 @@ const SELECT_LIST: &str = "SELECT v.dataset, v.id, v.seq, v.created_at, v.create
      JOIN (SELECT dataset, MAX(seq) AS top, COUNT(*) AS n FROM dataset_versions GROUP BY dataset) c \
      ON v.dataset = c.dataset AND v.seq = c.top ORDER BY v.dataset";
 
-fn summary_from_row<R: Row>(row: &R) -> Result<VersionSummary>
+fn summary_from_row<R: Row>(row: &R) -> Result<VersionInfo>
 where
     for<'r> &'r str: sqlx::ColumnIndex<R>,
     for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
     let id: String = row.try_get("id")?;
+    let dataset: String = row.try_get("dataset")?;
     let n = |col: &str| -> Result<u64> {
         let v: i64 = row.try_get(col)?;
         Ok(v as u64)
     };
-    Ok(VersionSummary {
-        dataset: row.try_get("dataset")?,
+    Ok(VersionInfo {
+        dataset: DatasetName::from_str(&dataset)
+            .map_err(|e| StoreError::BadRecord(e.to_string()))?,
         id: ContentHash::from_str(&id).map_err(|e| StoreError::BadRecord(e.to_string()))?,
         seq: n("seq")?,
         created_at: row.try_get("created_at")?,
@@ -189,23 +177,14 @@ where
     for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
-    let s = summary_from_row(row)?;
+    let info = summary_from_row(row)?;
     let manifest: String = row.try_get("manifest")?;
     let profile: String = row.try_get("profile")?;
-    let bad = |e: serde_json::Error| StoreError::BadRecord(format!("version {}: {e}", s.id));
+    let bad = |e: serde_json::Error| StoreError::BadRecord(format!("version {}: {e}", info.id));
     let manifest: Manifest = serde_json::from_str(&manifest).map_err(bad)?;
     let profile: DatasetProfile = serde_json::from_str(&profile).map_err(bad)?;
     Ok(DatasetVersion {
-        dataset: DatasetName::from_str(&s.dataset)
-            .map_err(|e| StoreError::BadRecord(e.to_string()))?,
-        id: s.id,
-        seq: s.seq,
-        created_at: s.created_at,
-        created_by: s.created_by,
-        source: s.source,
-        rows: s.rows,
-        columns: s.columns,
-        bytes: s.bytes,
+        info,
         manifest,
         profile,
     })
@@ -293,7 +272,7 @@ macro_rules! impl_meta_store {
                     .collect()
             }
 
-            async fn dataset_versions(&self, name: &DatasetName) -> Result<Vec<VersionSummary>> {
+            async fn dataset_versions(&self, name: &DatasetName) -> Result<Vec<VersionInfo>> {
                 let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
                     "SELECT {VERSION_COLUMNS} FROM dataset_versions WHERE dataset = $1 ORDER BY seq"
                 )))
