@@ -15,14 +15,78 @@ const BATCH_ROWS: usize = 4096;
 struct Batch {
     text: String,
     ends: Vec<usize>,
+    /// The data row number (0-based) of the batch's first row.
+    first_row: u64,
 }
 
+/// Receives the fields of the rows a worker is handed.
+pub(crate) trait RowSink: Send {
+    /// Field `col` of data row `row` (0-based); `None` when it is a null marker.
+    fn field(&mut self, row: u64, col: usize, value: Option<&str>);
+}
+
+/// What a scan found besides the sinks' results.
+pub(crate) struct Scanned<S> {
+    pub names: Vec<String>,
+    pub sinks: Vec<S>,
+    pub rows: u64,
+}
+
+/// Profiles a CSV file.
 pub(crate) fn profile_csv(
     path: &Path,
     display: &str,
     opts: &ReadOptions,
     progress: &Progress<'_>,
 ) -> Result<FileProfile, DataError> {
+    struct Profiler {
+        accs: Vec<ColumnAcc>,
+        budget: Budget,
+    }
+    impl RowSink for Profiler {
+        #[inline]
+        fn field(&mut self, _row: u64, col: usize, value: Option<&str>) {
+            match value {
+                Some(v) => self.accs[col].push_text(v, &self.budget),
+                None => self.accs[col].push_null(),
+            }
+        }
+    }
+    let workers = rayon::current_num_threads().max(1);
+    let scanned = scan_csv(path, display, opts, progress, |ncols| Profiler {
+        accs: (0..ncols).map(|_| ColumnAcc::new(Source::Text)).collect(),
+        budget: Budget::for_columns(ncols).split(workers),
+    })?;
+    let budget = Budget::for_columns(scanned.names.len());
+    let mut parts = scanned.sinks.into_iter().map(|p| p.accs);
+    let mut accs = parts.next().unwrap_or_default();
+    for part in parts {
+        for (a, b) in accs.iter_mut().zip(part) {
+            a.merge(b, &budget);
+        }
+    }
+    if accs.is_empty() {
+        accs = (0..scanned.names.len())
+            .map(|_| ColumnAcc::new(Source::Text))
+            .collect();
+    }
+    Ok(FileProfile {
+        names: scanned.names,
+        accs,
+        rows: scanned.rows,
+        budget,
+    })
+}
+
+/// Streams a CSV file's rows to one sink per worker (made by `make_sink(column_count)`),
+/// checking every record: field counts, UTF-8, and an unterminated quote at the end.
+pub(crate) fn scan_csv<S: RowSink>(
+    path: &Path,
+    display: &str,
+    opts: &ReadOptions,
+    progress: &Progress<'_>,
+    make_sink: impl Fn(usize) -> S + Sync,
+) -> Result<Scanned<S>, DataError> {
     let io_err = |source| DataError::Io {
         path: display.to_string(),
         source,
@@ -88,25 +152,22 @@ pub(crate) fn profile_csv(
     };
     check_names(&names).map_err(header_err)?;
     let ncols = names.len();
-    let budget = Budget::for_columns(ncols);
     let nulls: Vec<String> = opts.null_values.clone();
 
     let workers = rayon::current_num_threads().max(1);
-    let worker_budget = budget.split(workers);
     let (tx, rx) = crossbeam_channel::bounded::<Batch>(workers * 2);
     let (ret_tx, ret_rx) = crossbeam_channel::bounded::<Batch>(workers * 3);
 
     let mut rows = 0u64;
-    let result: Result<Vec<Vec<ColumnAcc>>, DataError> = std::thread::scope(|scope| {
+    let result: Result<Vec<S>, DataError> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
             .map(|_| {
                 let rx = rx.clone();
                 let ret_tx = ret_tx.clone();
                 let nulls = &nulls;
-                let budget = &worker_budget;
+                let make_sink = &make_sink;
                 scope.spawn(move || {
-                    let mut accs: Vec<ColumnAcc> =
-                        (0..ncols).map(|_| ColumnAcc::new(Source::Text)).collect();
+                    let mut sink = make_sink(ncols);
                     for mut batch in rx {
                         let mut start = 0;
                         for (i, &end) in batch.ends.iter().enumerate() {
@@ -115,18 +176,19 @@ pub(crate) fn profile_csv(
                             if skip {
                                 f = f.trim_start_matches(' ');
                             }
-                            let acc = &mut accs[i % ncols];
-                            if nulls.iter().any(|n| n == f) {
-                                acc.push_null();
+                            let row = batch.first_row + (i / ncols) as u64;
+                            let value = if nulls.iter().any(|n| n == f) {
+                                None
                             } else {
-                                acc.push_text(f, budget);
-                            }
+                                Some(f)
+                            };
+                            sink.field(row, i % ncols, value);
                         }
                         batch.text.clear();
                         batch.ends.clear();
                         let _ = ret_tx.try_send(batch);
                     }
-                    accs
+                    sink
                 })
             })
             .collect();
@@ -138,6 +200,7 @@ pub(crate) fn profile_csv(
                 ret_rx.try_recv().unwrap_or_else(|_| Batch {
                     text: String::with_capacity(1 << 20),
                     ends: Vec::with_capacity(BATCH_ROWS * ncols),
+                    first_row: 0,
                 })
             };
             let mut batch = new_batch();
@@ -181,7 +244,9 @@ pub(crate) fn profile_csv(
                 rows += 1;
                 batch_rows += 1;
                 if batch_rows == BATCH_ROWS {
-                    if tx.send(std::mem::replace(&mut batch, new_batch())).is_err() {
+                    let mut next = new_batch();
+                    next.first_row = rows;
+                    if tx.send(std::mem::replace(&mut batch, next)).is_err() {
                         break;
                     }
                     batch_rows = 0;
@@ -201,26 +266,16 @@ pub(crate) fn profile_csv(
             Ok(())
         })();
         drop(tx);
-        let parts: Vec<Vec<ColumnAcc>> = handles
+        let sinks: Vec<S> = handles
             .into_iter()
-            .map(|h| h.join().expect("a profiling worker panicked"))
+            .map(|h| h.join().expect("a scanning worker panicked"))
             .collect();
-        outcome.map(|()| parts)
+        outcome.map(|()| sinks)
     });
-    let mut parts = result?.into_iter();
-    let mut accs = parts
-        .next()
-        .unwrap_or_else(|| (0..ncols).map(|_| ColumnAcc::new(Source::Text)).collect());
-    for part in parts {
-        for (a, b) in accs.iter_mut().zip(part) {
-            a.merge(b, &budget);
-        }
-    }
-    Ok(FileProfile {
+    Ok(Scanned {
         names,
-        accs,
+        sinks: result?,
         rows,
-        budget,
     })
 }
 
