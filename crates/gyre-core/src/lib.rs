@@ -7,6 +7,7 @@ pub mod dataset;
 pub mod error;
 pub mod hash;
 pub mod profile;
+pub mod schema;
 pub mod spec;
 
 pub use dataset::{
@@ -18,4 +19,5 @@ pub use hash::ContentHash;
 pub use profile::{
     ColumnProfile, ColumnType, DatasetProfile, Histogram, NumericStats, Quantile, ValueCount,
 };
+pub use schema::{ColumnSchema, RowBounds, Rule, Schema, Severity};
 pub use spec::{DatasetSpec, ProjectSpec};

@@ -53,9 +53,11 @@ pub(crate) fn profile_csv(
         }
     }
     let workers = rayon::current_num_threads().max(1);
-    let scanned = scan_csv(path, display, opts, progress, |ncols| Profiler {
-        accs: (0..ncols).map(|_| ColumnAcc::new(Source::Text)).collect(),
-        budget: Budget::for_columns(ncols).split(workers),
+    let scanned = scan_csv(path, display, opts, progress, |names| Profiler {
+        accs: (0..names.len())
+            .map(|_| ColumnAcc::new(Source::Text))
+            .collect(),
+        budget: Budget::for_columns(names.len()).split(workers),
     })?;
     let budget = Budget::for_columns(scanned.names.len());
     let mut parts = scanned.sinks.into_iter().map(|p| p.accs);
@@ -78,14 +80,14 @@ pub(crate) fn profile_csv(
     })
 }
 
-/// Streams a CSV file's rows to one sink per worker (made by `make_sink(column_count)`),
+/// Streams a CSV file's rows to one sink per worker (made by `make_sink(column_names)`),
 /// checking every record: field counts, UTF-8, and an unterminated quote at the end.
 pub(crate) fn scan_csv<S: RowSink>(
     path: &Path,
     display: &str,
     opts: &ReadOptions,
     progress: &Progress<'_>,
-    make_sink: impl Fn(usize) -> S + Sync,
+    make_sink: impl Fn(&[String]) -> S + Sync,
 ) -> Result<Scanned<S>, DataError> {
     let io_err = |source| DataError::Io {
         path: display.to_string(),
@@ -166,8 +168,9 @@ pub(crate) fn scan_csv<S: RowSink>(
                 let ret_tx = ret_tx.clone();
                 let nulls = &nulls;
                 let make_sink = &make_sink;
+                let names = &names;
                 scope.spawn(move || {
-                    let mut sink = make_sink(ncols);
+                    let mut sink = make_sink(names);
                     for mut batch in rx {
                         let mut start = 0;
                         for (i, &end) in batch.ends.iter().enumerate() {

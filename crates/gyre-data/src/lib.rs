@@ -7,10 +7,16 @@ mod csv;
 mod diff;
 mod error;
 mod parquet;
+mod schema;
+mod validate;
 
 pub use acc::{Budget, parse_timestamp, quantile_sorted};
 pub use diff::{ColumnDiff, ProfileDiff, StatChange, diff_profiles};
 pub use error::DataError;
+pub use schema::infer_schema;
+pub use validate::{
+    Anomaly, ColumnSummary, Example, RANGE_BINS, RangeHistogram, ValidationReport, validate_files,
+};
 
 use acc::ColumnAcc;
 use gyre_core::{DatasetProfile, FileFormat, ReadOptions};

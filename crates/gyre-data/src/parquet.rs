@@ -196,3 +196,68 @@ fn strings(acc: &mut ColumnAcc, a: &arrow_array::StringArray, budget: &Budget) {
         }
     }
 }
+
+/// The column names of a Parquet file.
+pub(crate) fn column_names(path: &Path, display: &str) -> Result<Vec<String>, DataError> {
+    let file = std::fs::File::open(path).map_err(|source| DataError::Io {
+        path: display.to_string(),
+        source,
+    })?;
+    let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::default()).map_err(|e| {
+        DataError::Parquet {
+            file: display.to_string(),
+            message: e.to_string(),
+        }
+    })?;
+    Ok(meta
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect())
+}
+
+/// Streams a Parquet file's values as text to `sink` (for checks written against text, such
+/// as validation), and returns the row count.
+pub(crate) fn scan_text(
+    path: &Path,
+    display: &str,
+    progress: &Progress<'_>,
+    sink: &mut impl crate::csv::RowSink,
+) -> Result<u64, DataError> {
+    let pq_err = |e: &dyn std::fmt::Display| DataError::Parquet {
+        file: display.to_string(),
+        message: e.to_string(),
+    };
+    let file = std::fs::File::open(path).map_err(|source| DataError::Io {
+        path: display.to_string(),
+        source,
+    })?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| pq_err(&e))?;
+    let total = builder.metadata().file_metadata().num_rows().max(1) as u64;
+    let reader = builder
+        .with_batch_size(8192)
+        .build()
+        .map_err(|e| pq_err(&e))?;
+    let mut rows = 0u64;
+    for batch in reader {
+        let batch = batch.map_err(|e| pq_err(&e))?;
+        let texts = batch
+            .columns()
+            .iter()
+            .map(|c| arrow_cast::cast(c, &DataType::Utf8))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| pq_err(&e))?;
+        for i in 0..batch.num_rows() {
+            for (col, t) in texts.iter().enumerate() {
+                let t = t.as_string::<i32>();
+                let v = (!t.is_null(i)).then(|| t.value(i));
+                sink.field(rows + i as u64, col, v);
+            }
+        }
+        rows += batch.num_rows() as u64;
+        progress(size * batch.num_rows() as u64 / total);
+    }
+    Ok(rows)
+}
