@@ -62,6 +62,39 @@ pub enum DataCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Infer a schema from a version and write it to schemas/NAME.toml, for you to edit.
+    ///
+    /// Per column: type, the largest share of missing values, numeric range, allowed
+    /// categories, uniqueness, required or optional; for the dataset: row-count bounds.
+    Schema {
+        reference: String,
+        /// Write here instead of schemas/NAME.toml.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Replace an existing schema file (it may hold edits).
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check data against a schema and report every anomaly.
+    ///
+    /// TARGET is a dataset version (NAME, NAME@N, …; schema default schemas/NAME.toml) or a
+    /// file or folder (give --schema). Exits 0 when clean or only warnings, 1 when any rule of
+    /// severity `error` is broken, 2 on an error.
+    Validate {
+        target: String,
+        /// The schema file.
+        #[arg(long, value_name = "FILE")]
+        schema: Option<PathBuf>,
+        /// Also write an HTML report.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+        #[command(flatten)]
+        csv: CsvFlags,
+        #[arg(long)]
+        json: bool,
+    },
     /// Re-hash every stored object of every version (or of one dataset's versions).
     ///
     /// Exits 1 when an object is corrupt or missing.
@@ -436,6 +469,123 @@ pub async fn run(cmd: DataCommand, project: &Option<PathBuf>, quiet: bool) -> Cl
                 )
             );
             Ok(())
+        }
+        DataCommand::Schema {
+            reference,
+            output,
+            force,
+            json,
+        } => {
+            let r = p
+                .write_schema(&reference.parse()?, output.as_deref(), force)
+                .await?;
+            if json {
+                print_json(&r);
+            } else {
+                let s = &r.schema;
+                let ranges = s.columns.values().filter(|c| c.min.is_some()).count();
+                let cats = s
+                    .columns
+                    .values()
+                    .filter(|c| c.categories.is_some())
+                    .count();
+                let unique = s.columns.values().filter(|c| c.unique).count();
+                out!(
+                    "Wrote {} from {}@{}: {} columns ({} with a range, {} with categories, {} unique)",
+                    r.path,
+                    r.version.dataset,
+                    r.version.seq,
+                    s.columns.len(),
+                    ranges,
+                    cats,
+                    unique
+                );
+                out!(
+                    "Edit it, then check data with: gyre data validate {}",
+                    r.version.dataset
+                );
+            }
+            Ok(())
+        }
+        DataCommand::Validate {
+            target,
+            schema,
+            html,
+            csv,
+            json,
+        } => {
+            let bars = Bars::new(quiet || json);
+            let r = p
+                .validate(&target, schema.as_deref(), &csv.overrides()?, &bars)
+                .await?;
+            if let Some(path) = &html {
+                std::fs::write(path, crate::html::validation(&r)).map_err(|e| {
+                    gyre_ops::OpsError::Invalid(format!("cannot write {}: {e}", path.display()))
+                })?;
+            }
+            let v = &r.report;
+            if json {
+                print_json(&r);
+            } else {
+                if !v.anomalies.is_empty() {
+                    let rows = v
+                        .anomalies
+                        .iter()
+                        .map(|a| {
+                            let examples: Vec<String> = a
+                                .examples
+                                .iter()
+                                .map(|e| {
+                                    let value = if e.value.is_empty() {
+                                        "<missing>"
+                                    } else {
+                                        e.value.as_str()
+                                    };
+                                    if e.file.is_empty() {
+                                        format!("row {}: {value}", e.row)
+                                    } else {
+                                        format!("{} row {}: {value}", e.file, e.row)
+                                    }
+                                })
+                                .collect();
+                            vec![
+                                a.column.clone().unwrap_or_else(|| "(dataset)".into()),
+                                a.rule.to_string(),
+                                a.severity.to_string(),
+                                a.expected.clone(),
+                                a.found.clone(),
+                                examples.join("; "),
+                            ]
+                        })
+                        .collect();
+                    out!(
+                        "{}\n",
+                        table(
+                            &[
+                                "column", "rule", "severity", "expected", "found", "examples"
+                            ],
+                            rows,
+                            &[]
+                        )
+                    );
+                }
+                out!(
+                    "{}: {} rows checked against {}: {} error(s), {} warning(s)",
+                    r.target,
+                    count(v.rows),
+                    r.schema,
+                    v.errors(),
+                    v.warnings()
+                );
+                if let Some(path) = &html {
+                    out!("HTML report: {}", path.display());
+                }
+            }
+            if v.errors() > 0 {
+                Err(Failure::CheckFailed)
+            } else {
+                Ok(())
+            }
         }
         DataCommand::Verify { name, json } => {
             let name: Option<DatasetName> = name.map(|n| n.parse()).transpose()?;

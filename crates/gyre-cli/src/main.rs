@@ -11,6 +11,7 @@ macro_rules! out {
 }
 
 mod data;
+mod html;
 mod progress;
 mod render;
 

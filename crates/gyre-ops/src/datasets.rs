@@ -21,16 +21,16 @@ const DATA_EXTENSIONS: [&str; 4] = ["csv", "tsv", "parquet", "pq"];
 pub type ReadOverrides = gyre_core::DatasetSpec;
 
 /// The files a dataset path holds.
-struct Scan {
-    root: PathBuf,
-    is_dir: bool,
+pub(crate) struct Scan {
+    pub root: PathBuf,
+    pub is_dir: bool,
     /// (relative path, absolute path), sorted by relative path.
-    files: Vec<(String, PathBuf)>,
+    pub files: Vec<(String, PathBuf)>,
     /// Files in the folder that are not CSV or Parquet.
-    skipped: Vec<String>,
+    pub skipped: Vec<String>,
 }
 
-fn scan(path: &Path) -> Result<Scan> {
+pub(crate) fn scan(path: &Path) -> Result<Scan> {
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => {
             OpsError::NotFound(format!("{} does not exist", path.display()))
@@ -111,7 +111,7 @@ pub struct AddReport {
 
 /// Runs CPU-heavy work on the current thread, telling a multi-threaded tokio runtime so that
 /// its other tasks (the background copy) move to other workers.
-fn blocking_here<T>(f: impl FnOnce() -> T) -> T {
+pub(crate) fn blocking_here<T>(f: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current() {
         Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
             tokio::task::block_in_place(f)

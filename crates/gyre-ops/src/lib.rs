@@ -7,6 +7,7 @@ pub mod progress;
 pub mod project;
 pub mod settings;
 mod statcache;
+pub mod validation;
 
 pub use error::OpsError;
 pub use progress::{NoProgress, Progress};

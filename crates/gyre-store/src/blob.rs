@@ -52,6 +52,11 @@ pub trait BlobStore: Send + Sync {
 
     /// Re-hashes a stored object and reports corruption.
     async fn verify(&self, hash: ContentHash) -> Result<()>;
+
+    /// Where the object's bytes can be read in place, for stores that keep them on this
+    /// machine. Callers verify the object first; stores without local files return `None` and
+    /// callers fetch a copy with [`BlobStore::get_to_file`].
+    fn local_path(&self, hash: ContentHash) -> Option<PathBuf>;
 }
 
 /// Hashes a file with every core (BLAKE3's rayon tree mode).
@@ -360,6 +365,10 @@ impl BlobStore for LocalBlobStore {
             Ok(bytes)
         })
         .await
+    }
+
+    fn local_path(&self, hash: ContentHash) -> Option<PathBuf> {
+        Some(self.object_path(hash))
     }
 
     async fn verify(&self, hash: ContentHash) -> Result<()> {
