@@ -50,6 +50,9 @@ fn adult_schema_validates_adult() {
     assert!(report.anomalies.is_empty(), "{:#?}", report.anomalies);
 }
 
+/// Rule, column, count, examples (row, value).
+type Found = (Rule, String, u64, Vec<(u64, String)>);
+
 #[test]
 fn every_planted_anomaly_and_nothing_else() {
     let schema = adult_schema();
@@ -73,7 +76,7 @@ fn every_planted_anomaly_and_nothing_else() {
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();
 
     let report = validate_files(&[input(&path)], &adult_options(), &schema, &|_| {}).unwrap();
-    let mut found: Vec<(Rule, String, u64, Vec<(u64, String)>)> = report
+    let mut found: Vec<Found> = report
         .anomalies
         .iter()
         .map(|a| {
@@ -226,8 +229,13 @@ fn odd_data_gets_results_not_crashes() {
     let profile = merge_profiles(vec![("empty.csv".into(), p)]).unwrap();
     let schema = infer_schema(&profile, None);
     assert_eq!(schema.rows.min, Some(0));
-    let report =
-        validate_files(&[empty.clone()], &ReadOptions::default(), &schema, &|_| {}).unwrap();
+    let report = validate_files(
+        std::slice::from_ref(&empty),
+        &ReadOptions::default(),
+        &schema,
+        &|_| {},
+    )
+    .unwrap();
     assert!(report.anomalies.is_empty(), "{:?}", report.anomalies);
     // The same empty data against a schema that wants rows.
     let strict = Schema::parse("[rows]\nmin = 1\n[columns.a]\ntype = \"integer\"\n", "s").unwrap();
