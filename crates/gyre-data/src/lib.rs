@@ -8,6 +8,7 @@ mod diff;
 mod error;
 mod parquet;
 mod schema;
+pub mod stats;
 mod validate;
 
 pub use acc::{Budget, parse_timestamp, quantile_sorted};
