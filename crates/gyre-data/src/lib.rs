@@ -5,6 +5,7 @@
 mod acc;
 mod csv;
 mod diff;
+pub mod drift;
 mod error;
 mod parquet;
 mod schema;
