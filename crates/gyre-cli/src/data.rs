@@ -95,6 +95,38 @@ pub enum DataCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Compare a current sample with a reference, column by column.
+    ///
+    /// Each side is a dataset version (NAME, NAME@N, …) or a file or folder. Numeric columns
+    /// get Kolmogorov–Smirnov, PSI and normalised Wasserstein; categorical ones chi-squared,
+    /// PSI and Jensen–Shannon. The deciding method is chosen by type and sample size (KS or
+    /// chi-squared up to 1,000 reference values, Wasserstein or Jensen–Shannon above).
+    /// Exits 1 when the dataset drifts (the share of drifted columns reaches --drift-share).
+    Drift {
+        reference: String,
+        current: String,
+        /// Use only the reference version's stored profile (its histograms and value counts),
+        /// as a server checking live traffic would.
+        #[arg(long)]
+        from_profile: bool,
+        /// The method for one column: COLUMN=ks|chisquare|wasserstein|jensenshannon|psi.
+        #[arg(long = "method", value_name = "COLUMN=METHOD")]
+        methods: Vec<String>,
+        /// The threshold of a method: METHOD=VALUE (p-value for ks and chisquare, distance
+        /// for the others).
+        #[arg(long = "threshold", value_name = "METHOD=VALUE")]
+        thresholds: Vec<String>,
+        /// The share of drifted columns at which the dataset drifts.
+        #[arg(long, default_value_t = 0.5, value_name = "SHARE")]
+        drift_share: f64,
+        /// Also write an HTML report with overlaid histograms.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+        #[command(flatten)]
+        csv: CsvFlags,
+        #[arg(long)]
+        json: bool,
+    },
     /// Re-hash every stored object of every version (or of one dataset's versions).
     ///
     /// Exits 1 when an object is corrupt or missing.
@@ -587,6 +619,128 @@ pub async fn run(cmd: DataCommand, project: &Option<PathBuf>, quiet: bool) -> Cl
                 Ok(())
             }
         }
+        DataCommand::Drift {
+            reference,
+            current,
+            from_profile,
+            methods,
+            thresholds,
+            drift_share,
+            html,
+            csv,
+            json,
+        } => {
+            let options = drift_options(&methods, &thresholds, drift_share)?;
+            let bars = Bars::new(quiet || json);
+            let r = p
+                .drift(
+                    &reference,
+                    &current,
+                    from_profile,
+                    &options,
+                    &csv.overrides()?,
+                    &bars,
+                )
+                .await?;
+            if let Some(path) = &html {
+                std::fs::write(path, crate::html::drift(&r)).map_err(|e| {
+                    gyre_ops::OpsError::Invalid(format!("cannot write {}: {e}", path.display()))
+                })?;
+            }
+            let d = &r.report;
+            if json {
+                print_json(&r);
+            } else {
+                let opt = |v: Option<f64>| match v {
+                    Some(x) if x.is_infinite() => "inf".to_string(),
+                    Some(x) => num(x),
+                    None => String::new(),
+                };
+                let rows = d
+                    .columns
+                    .iter()
+                    .map(|c| {
+                        vec![
+                            c.name.clone(),
+                            c.kind
+                                .map(|k| format!("{k:?}").to_lowercase())
+                                .unwrap_or_default(),
+                            c.method.map(|m| m.to_string()).unwrap_or_default(),
+                            opt(c.score),
+                            if c.threshold.is_nan() {
+                                String::new()
+                            } else {
+                                num(c.threshold)
+                            },
+                            match c.drifted {
+                                Some(true) => "DRIFT".into(),
+                                Some(false) => "no".into(),
+                                None => "n/a".into(),
+                            },
+                            opt(c.ks.map(|k| k.pvalue)),
+                            opt(c.psi),
+                            opt(c.wasserstein_normed),
+                            opt(c.chisquare.map(|x| x.pvalue)),
+                            opt(c.jensenshannon),
+                            c.notes.join("; "),
+                        ]
+                    })
+                    .collect();
+                out!(
+                    "{} → {} ({} mode): {} reference rows, {} current rows\n",
+                    r.reference,
+                    r.current,
+                    r.mode,
+                    count(d.reference_rows),
+                    count(d.current_rows)
+                );
+                out!(
+                    "{}\n",
+                    table(
+                        &[
+                            "column",
+                            "type",
+                            "method",
+                            "score",
+                            "threshold",
+                            "drift",
+                            "ks p",
+                            "psi",
+                            "wasserstein",
+                            "chi2 p",
+                            "js",
+                            "notes"
+                        ],
+                        rows,
+                        &[
+                            "score",
+                            "threshold",
+                            "ks p",
+                            "psi",
+                            "wasserstein",
+                            "chi2 p",
+                            "js"
+                        ],
+                    )
+                );
+                out!(
+                    "{} of {} columns drifted ({}); dataset drift: {} (at {})",
+                    d.drifted,
+                    d.judged,
+                    percent(d.share),
+                    if d.dataset_drift { "YES" } else { "no" },
+                    percent(d.drift_share)
+                );
+                if let Some(path) = &html {
+                    out!("HTML report: {}", path.display());
+                }
+            }
+            if d.dataset_drift {
+                Err(Failure::CheckFailed)
+            } else {
+                Ok(())
+            }
+        }
         DataCommand::Verify { name, json } => {
             let name: Option<DatasetName> = name.map(|n| n.parse()).transpose()?;
             let bars = Bars::new(quiet || json);
@@ -808,4 +962,41 @@ fn column_detail(c: &ColumnProfile) -> String {
         }
     }
     s
+}
+
+fn drift_options(
+    methods: &[String],
+    thresholds: &[String],
+    drift_share: f64,
+) -> Result<gyre_data::drift::DriftOptions, Failure> {
+    let invalid = |m: String| Failure::Error(gyre_ops::OpsError::Invalid(m));
+    let mut options = gyre_data::drift::DriftOptions {
+        drift_share,
+        ..Default::default()
+    };
+    if !(0.0..=1.0).contains(&drift_share) {
+        return Err(invalid(format!(
+            "--drift-share {drift_share} is not between 0 and 1"
+        )));
+    }
+    for m in methods {
+        let (col, method) = m
+            .split_once('=')
+            .ok_or_else(|| invalid(format!("--method `{m}`: use COLUMN=METHOD")))?;
+        options
+            .methods
+            .insert(col.to_string(), method.parse().map_err(invalid)?);
+    }
+    for t in thresholds {
+        let (method, value) = t
+            .split_once('=')
+            .ok_or_else(|| invalid(format!("--threshold `{t}`: use METHOD=VALUE")))?;
+        let value: f64 = value
+            .parse()
+            .map_err(|_| invalid(format!("--threshold `{t}`: `{value}` is not a number")))?;
+        options
+            .thresholds
+            .insert(method.parse().map_err(invalid)?, value);
+    }
+    Ok(options)
 }

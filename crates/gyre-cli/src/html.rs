@@ -159,3 +159,111 @@ pub fn validation(r: &ValidateReport) -> String {
     }
     page(&format!("gyre: validation of {}", r.target), &b)
 }
+
+/// Two series per bin: reference (blue) and current (orange), side by side.
+fn svg_pair(labels: &[String], a: &[f64], b: &[f64], width: usize) -> String {
+    let h = 120usize;
+    let max = a.iter().chain(b).cloned().fold(0.0f64, f64::max).max(1e-12);
+    let n = labels.len().max(1);
+    let w = (width / n).max(4);
+    let mut s = format!(
+        "<svg width=\"{}\" height=\"{}\" role=\"img\">",
+        w * n,
+        h + 2
+    );
+    for (i, label) in labels.iter().enumerate() {
+        for (k, (v, color, who)) in [(a[i], "#4a78c2", "reference"), (b[i], "#e8892b", "current")]
+            .into_iter()
+            .enumerate()
+        {
+            let bh = ((v / max) * h as f64).round() as usize;
+            let _ = write!(
+                s,
+                "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{color}\" fill-opacity=\"0.85\"><title>{}: {who} {:.2}%</title></rect>",
+                i * w + k * (w / 2),
+                h - bh,
+                (w / 2).saturating_sub(1).max(1),
+                bh.max(usize::from(v > 0.0)),
+                esc(label),
+                v * 100.0
+            );
+        }
+    }
+    s.push_str("</svg>");
+    s
+}
+
+fn fmt_opt(v: Option<f64>) -> String {
+    match v {
+        Some(x) if x.is_infinite() => "∞".into(),
+        Some(x) if x != 0.0 && x.abs() < 1e-4 => format!("{x:.2e}"),
+        Some(x) => format!("{x:.4}"),
+        None => "–".into(),
+    }
+}
+
+pub fn drift(r: &gyre_ops::drift::DriftOpsReport) -> String {
+    let d = &r.report;
+    let mut b = String::new();
+    let verdict = if d.dataset_drift {
+        "<span class=\"error\">dataset drift</span>"
+    } else {
+        "<span class=\"ok\">no dataset drift</span>"
+    };
+    let _ = write!(
+        b,
+        "<h1>Drift: {} → {}</h1><p>{} reference rows, {} current rows ({} mode). {} of {} columns drifted ({:.0}%; the dataset drifts at {:.0}%): {verdict}.</p>",
+        esc(&r.reference),
+        esc(&r.current),
+        d.reference_rows,
+        d.current_rows,
+        r.mode,
+        d.drifted,
+        d.judged,
+        d.share * 100.0,
+        d.drift_share * 100.0
+    );
+    b.push_str("<table><tr><th>column</th><th>type</th><th>method</th><th>score</th><th>threshold</th><th>drift</th><th>KS p</th><th>PSI</th><th>Wasserstein (normed)</th><th>χ² p</th><th>Jensen–Shannon</th><th>notes</th></tr>");
+    for c in &d.columns {
+        let (class, word) = match c.drifted {
+            Some(true) => ("error", "drift"),
+            Some(false) => ("ok", "no"),
+            None => ("warning", "n/a"),
+        };
+        let _ = write!(
+            b,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\">{word}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&c.name),
+            c.kind
+                .map(|k| format!("{k:?}").to_lowercase())
+                .unwrap_or_default(),
+            c.method.map(|m| m.to_string()).unwrap_or_default(),
+            fmt_opt(c.score),
+            if c.threshold.is_nan() {
+                "–".into()
+            } else {
+                format!("{}", c.threshold)
+            },
+            fmt_opt(c.ks.map(|k| k.pvalue)),
+            fmt_opt(c.psi),
+            fmt_opt(c.wasserstein_normed),
+            fmt_opt(c.chisquare.map(|x| x.pvalue)),
+            fmt_opt(c.jensenshannon),
+            esc(&c.notes.join("; "))
+        );
+    }
+    b.push_str("</table><h2>Distributions</h2><p><small>Blue: reference; orange: current. Numeric columns use the reference's bins, with one bin below and one above its range.</small></p>");
+    for c in &d.columns {
+        let Some(bars) = &c.bars else { continue };
+        let _ = write!(b, "<div class=\"col\"><h3>{}</h3>", esc(&c.name));
+        let n = bars.labels.len().min(40);
+        b.push_str(&svg_pair(
+            &bars.labels[..n],
+            &bars.reference[..n],
+            &bars.current[..n],
+            300,
+        ));
+        b.push_str("</div>");
+    }
+    page(&format!("gyre: drift {} → {}", r.reference, r.current), &b)
+}

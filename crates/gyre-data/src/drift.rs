@@ -747,8 +747,49 @@ fn weighted_wasserstein(reference: &[(f64, f64)], current: &[f64]) -> f64 {
     area
 }
 
+/// Counts of each distinct number (keyed by its shortest text form), from all of a sample's
+/// numbers; the text counts of a numeric column stop early and would miss values.
+fn number_counts(sorted: &[f64]) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for run in sorted.chunk_by(|a, b| a == b) {
+        out.insert(format!("{}", run[0]), run.len() as u64);
+    }
+    out
+}
+
+/// A numeric key in the same text form as [`number_counts`].
+fn number_key(s: &str) -> String {
+    match s.parse::<f64>() {
+        Ok(x) => format!("{x}"),
+        Err(_) => s.to_string(),
+    }
+}
+
 fn categorical(d: &mut ColumnDrift, reference: &Reference<'_>, cur: &ColumnSample) {
+    // A numeric column with few reference values is compared by value.
+    let by_value = match reference {
+        Reference::Data(r) => r.not_numbers == 0 && !r.numbers.is_empty(),
+        Reference::Profile(p) => p.dtype.is_numeric(),
+    };
+    let cur_number_counts;
+    let cur_counts_source: &BTreeMap<String, u64> = if by_value {
+        cur_number_counts = number_counts(&cur.numbers);
+        &cur_number_counts
+    } else {
+        &cur.counts
+    };
+    let key = |v: &str| {
+        if by_value {
+            number_key(v)
+        } else {
+            v.to_string()
+        }
+    };
     let ref_counts: BTreeMap<String, f64> = match reference {
+        Reference::Data(r) if by_value => number_counts(&r.numbers)
+            .into_iter()
+            .map(|(k, v)| (k, v as f64))
+            .collect(),
         Reference::Data(r) => r
             .counts
             .iter()
@@ -758,7 +799,7 @@ fn categorical(d: &mut ColumnDrift, reference: &Reference<'_>, cur: &ColumnSampl
             let mut m: BTreeMap<String, f64> = p
                 .top_values
                 .iter()
-                .map(|v| (v.value.clone(), v.count as f64))
+                .map(|v| (key(&v.value), v.count as f64))
                 .collect();
             if p.other_count > 0 {
                 d.approximate = true;
@@ -775,7 +816,7 @@ fn categorical(d: &mut ColumnDrift, reference: &Reference<'_>, cur: &ColumnSampl
     let mut cats: Vec<&String> = ref_counts.keys().collect();
     let mut cur_counts: BTreeMap<&str, f64> = BTreeMap::new();
     let mut unseen: Vec<(&str, u64)> = Vec::new();
-    for (k, &n) in &cur.counts {
+    for (k, &n) in cur_counts_source {
         if ref_counts.contains_key(k) {
             cur_counts.insert(k, n as f64);
         } else if ref_counts.contains_key("(other)") {

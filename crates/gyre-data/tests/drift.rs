@@ -74,7 +74,10 @@ fn elec2_first_and_last_month() {
         // all new ones.
         let d = col(&report, c);
         assert_eq!(d.kind, Some(Kind::Categorical), "{c}");
-        assert!(d.notes.iter().any(|n| n.contains("not in the reference")), "{c}");
+        assert!(
+            d.notes.iter().any(|n| n.contains("not in the reference")),
+            "{c}"
+        );
     }
     let day = col(&report, "day");
     assert_eq!(day.drifted, Some(false), "{day:?}");

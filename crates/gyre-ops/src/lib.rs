@@ -2,11 +2,13 @@
 //! scheduler all call these, so each behaves the same whichever door it comes through.
 
 pub mod datasets;
+pub mod drift;
 mod error;
 pub mod progress;
 pub mod project;
 pub mod settings;
 mod statcache;
+pub mod targets;
 pub mod validation;
 
 pub use error::OpsError;

@@ -1,9 +1,10 @@
 //! Schemas and validation: infer a schema from a version, check data against it.
 
-use crate::datasets::{ReadOverrides, blocking_here, scan};
+use crate::datasets::{ReadOverrides, blocking_here};
+use crate::targets::{Target, options_for};
 use crate::{OpsError, Progress, Project, Result};
 use gyre_core::{DatasetName, DatasetRef, ReadOptions, Schema, VersionInfo, VersionRef};
-use gyre_data::{InputFile, ValidationReport};
+use gyre_data::ValidationReport;
 use gyre_store::StoreError;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -110,68 +111,28 @@ impl Project {
         overrides: &ReadOverrides,
         progress: &dyn Progress,
     ) -> Result<ValidateReport> {
-        let as_path = Path::new(target);
-        // Copies of objects from a store without local files; deleted when dropped.
-        let mut _fetched: Option<tempfile::TempDir> = None;
-        let (inputs, opts, schema_path, label) = if as_path.exists() {
-            let Some(schema_path) = schema.map(Path::to_path_buf) else {
+        let target = self.resolve_target(target).await?;
+        let schema_path = match (&target, schema) {
+            (_, Some(p)) => p.to_path_buf(),
+            (Target::Version(v), None) => self.schema_path(&v.info.dataset),
+            (Target::Files { label, .. }, None) => {
                 return Err(OpsError::Invalid(format!(
-                    "{target} is a path: give the schema to check it against with --schema FILE"
+                    "{label} is a path: give the schema to check it against with --schema FILE"
                 )));
-            };
-            let schema_doc = self.load_schema(&schema_path)?;
-            let opts = self.options_for_schema(&schema_doc, overrides).await?;
-            let scanned = scan(as_path)?;
-            let inputs = scanned
-                .files
-                .iter()
-                .map(|(rel, abs)| InputFile {
-                    path: abs.clone(),
-                    display: if scanned.is_dir {
-                        format!("{}/{rel}", self.display_path(&scanned.root))
-                    } else {
-                        self.display_path(abs)
-                    },
-                    format: gyre_data::detect_format(abs),
-                })
-                .collect::<Vec<_>>();
-            (inputs, opts, schema_path, self.display_path(as_path))
-        } else {
-            let r: DatasetRef = target.parse()?;
-            let v = self.dataset_version(&r).await?;
-            let schema_path = match schema {
-                Some(p) => p.to_path_buf(),
-                None => self.schema_path(&v.info.dataset),
-            };
-            let label = format!("{}@{}", v.info.dataset, v.info.seq);
-            let mut inputs = Vec::new();
-            for f in &v.manifest.files {
-                // Objects are verified before they are read: a corrupt one is never used.
-                self.blobs.verify(f.hash).await?;
-                let path = match self.blobs.local_path(f.hash) {
-                    Some(p) => p,
-                    None => {
-                        if _fetched.is_none() {
-                            _fetched = Some(
-                                tempfile::tempdir_in(self.state_dir())
-                                    .map_err(OpsError::io("creating a temporary folder"))?,
-                            );
-                        }
-                        let dir = _fetched.as_ref().expect("created above").path();
-                        let p = dir.join(f.hash.to_hex());
-                        self.blobs.get_to_file(f.hash, &p).await?;
-                        p
-                    }
-                };
-                inputs.push(InputFile {
-                    path,
-                    display: format!("{label}:{}", f.path),
-                    format: f.format,
-                });
             }
-            (inputs, v.manifest.read_options.clone(), schema_path, label)
         };
         let schema_doc = self.load_schema(&schema_path)?;
+        let fallback = self.options_for_schema(&schema_doc, overrides).await?;
+        let opts = options_for(&target, &fallback);
+        let label = target.label();
+        let readable;
+        let inputs = match &target {
+            Target::Version(v) => {
+                readable = self.readable(v).await?;
+                &readable.files
+            }
+            Target::Files { files, .. } => files,
+        };
         let total = inputs
             .iter()
             .map(|f| std::fs::metadata(&f.path).map(|m| m.len()).unwrap_or(0))
@@ -179,7 +140,7 @@ impl Project {
         progress.start("validating", total);
         let advance = |n: u64| progress.advance(n);
         let report =
-            blocking_here(|| gyre_data::validate_files(&inputs, &opts, &schema_doc, &advance))?;
+            blocking_here(|| gyre_data::validate_files(inputs, &opts, &schema_doc, &advance))?;
         progress.finish();
         Ok(ValidateReport {
             target: label,
