@@ -23,6 +23,11 @@ struct Batch {
 pub(crate) trait RowSink: Send {
     /// Field `col` of data row `row` (0-based); `None` when it is a null marker.
     fn field(&mut self, row: u64, col: usize, value: Option<&str>);
+
+    /// A typed number (from Parquet). By default it is handed on as its shortest text.
+    fn number(&mut self, row: u64, col: usize, value: f64) {
+        self.field(row, col, Some(&format!("{value}")));
+    }
 }
 
 /// What a scan found besides the sinks' results.

@@ -10,7 +10,7 @@ use crate::csv::{RowSink, scan_csv};
 use crate::stats::{self, ChiSquared, Ks};
 use crate::{DataError, InputFile, Progress};
 use gyre_core::profile::HISTOGRAM_BINS;
-use gyre_core::{ColumnProfile, ColumnType, FileFormat, Histogram, ReadOptions};
+use gyre_core::{ColumnProfile, ColumnType, FileFormat, ReadOptions};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -239,6 +239,24 @@ pub fn read_samples(
     }
     impl RowSink for Collect {
         #[inline]
+        fn number(&mut self, _row: u64, col: usize, x: f64) {
+            let c = &mut self.cols[col];
+            if x.is_nan() {
+                c.nulls += 1;
+                return;
+            }
+            c.values += 1;
+            if x.is_infinite() {
+                c.infinite += 1;
+                return;
+            }
+            c.numbers.push(x);
+            if c.counts.len() <= 2 * FEW_VALUES as usize {
+                *c.counts.entry(format!("{x}")).or_insert(0) += 1;
+            }
+        }
+
+        #[inline]
         fn field(&mut self, _row: u64, col: usize, value: Option<&str>) {
             let c = &mut self.cols[col];
             let Some(v) = value else {
@@ -294,9 +312,10 @@ pub fn read_samples(
             merge_into(&mut names, &mut merged, scanned.names, parts, file)?;
         }
     }
+    // Radix sort: several times faster than a comparison sort on millions of floats.
     merged
         .par_iter_mut()
-        .for_each(|c| c.numbers.par_sort_unstable_by(f64::total_cmp));
+        .for_each(|c| radsort::sort(&mut c.numbers));
     Ok((names, merged, rows))
 }
 
@@ -574,22 +593,23 @@ fn edges_of(values: &[f64]) -> Vec<f64> {
     e
 }
 
-/// Counts of `values` in a bin below the edges, each bin, and a bin above.
+/// Counts of sorted `values` in a bin below the edges, each bin (half-open, the last one
+/// closed, as numpy's `histogram`), and a bin above; found by binary search at each edge.
 fn bin_counts(edges: &[f64], values: &[f64]) -> Vec<f64> {
-    let h = Histogram {
-        edges: edges.to_vec(),
-        counts: vec![0; edges.len() - 1],
-    };
-    let mut out = vec![0.0; edges.len() + 1];
-    for &x in values {
-        if x < edges[0] {
-            out[0] += 1.0;
-        } else if x > edges[edges.len() - 1] {
-            out[edges.len()] += 1.0;
-        } else if let Some(i) = h.bin_of(x) {
-            out[i + 1] += 1.0;
-        }
+    let below = |e: f64| values.partition_point(|&v| v < e);
+    let at_most = |e: f64| values.partition_point(|&v| v <= e);
+    let last = edges.len() - 1;
+    let mut out = Vec::with_capacity(edges.len() + 1);
+    out.push(below(edges[0]) as f64);
+    for k in 0..last {
+        let hi = if k + 1 == last {
+            at_most(edges[last])
+        } else {
+            below(edges[k + 1])
+        };
+        out.push((hi - below(edges[k])) as f64);
     }
+    out.push((values.len() - at_most(edges[last])) as f64);
     out
 }
 
@@ -645,8 +665,8 @@ fn numeric(d: &mut ColumnDrift, reference: &Reference<'_>, cur: &ColumnSample) {
                     r.not_numbers
                 ));
             }
-            d.ks = Some(stats::ks_2samp(a, c).into());
-            let w = stats::wasserstein(a, c);
+            let (ks, w) = stats::ks_and_wasserstein(a, c);
+            d.ks = Some(ks.into());
             d.wasserstein = Some(w);
             d.wasserstein_normed = Some(normalise(w, population_std(a), &mut d.notes));
             let edges = edges_of(a);

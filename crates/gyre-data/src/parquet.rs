@@ -243,17 +243,31 @@ pub(crate) fn scan_text(
     let mut rows = 0u64;
     for batch in reader {
         let batch = batch.map_err(|e| pq_err(&e))?;
-        let texts = batch
-            .columns()
-            .iter()
-            .map(|c| arrow_cast::cast(c, &DataType::Utf8))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| pq_err(&e))?;
-        for i in 0..batch.num_rows() {
-            for (col, t) in texts.iter().enumerate() {
-                let t = t.as_string::<i32>();
-                let v = (!t.is_null(i)).then(|| t.value(i));
-                sink.field(rows + i as u64, col, v);
+        // Numbers travel as numbers; everything else as text.
+        for (col, array) in batch.columns().iter().enumerate() {
+            let numeric = matches!(column_type(array.data_type()), Some(t) if t.is_numeric());
+            let target = if numeric {
+                DataType::Float64
+            } else {
+                DataType::Utf8
+            };
+            let cast = arrow_cast::cast(array, &target).map_err(|e| pq_err(&e))?;
+            if numeric {
+                let a = cast.as_primitive::<types::Float64Type>();
+                for i in 0..a.len() {
+                    let row = rows + i as u64;
+                    if a.is_null(i) {
+                        sink.field(row, col, None);
+                    } else {
+                        sink.number(row, col, a.value(i));
+                    }
+                }
+            } else {
+                let t = cast.as_string::<i32>();
+                for i in 0..t.len() {
+                    let v = (!t.is_null(i)).then(|| t.value(i));
+                    sink.field(rows + i as u64, col, v);
+                }
             }
         }
         rows += batch.num_rows() as u64;

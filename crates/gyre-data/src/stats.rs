@@ -24,33 +24,51 @@ const MAX_EXACT_N: usize = 10_000;
 /// with `method="auto"`: exact p-values up to 10,000 values per side, the Kolmogorov
 /// distribution with n = n1·n2/(n1+n2) beyond.
 pub fn ks_2samp(a: &[f64], b: &[f64]) -> Ks {
+    ks_and_wasserstein(a, b).0
+}
+
+/// The KS test and the Wasserstein distance of two sorted samples, from one walk along their
+/// empirical CDFs (both are functions of the gap between them).
+pub fn ks_and_wasserstein(a: &[f64], b: &[f64]) -> (Ks, f64) {
     let (n1, n2) = (a.len(), b.len());
     if n1 == 0 || n2 == 0 {
-        return Ks {
+        let nan = Ks {
             statistic: f64::NAN,
             pvalue: f64::NAN,
         };
+        return (nan, f64::NAN);
     }
-    // The largest gap between the two empirical CDFs, evaluated after each distinct value.
+    let (f1, f2) = (n1 as f64, n2 as f64);
     let (mut i, mut j) = (0usize, 0usize);
     let mut d: f64 = 0.0;
-    while i < n1 || j < n2 {
-        let x = match (a.get(i), b.get(j)) {
-            (Some(&x), Some(&y)) => x.min(y),
-            (Some(&x), None) => x,
-            (None, Some(&y)) => y,
-            (None, None) => break,
+    let mut area = 0.0;
+    let mut prev = a[0].min(b[0]);
+    loop {
+        // The next distinct value of either sample.
+        let x = if i < n1 && (j >= n2 || a[i] <= b[j]) {
+            a[i]
+        } else if j < n2 {
+            b[j]
+        } else {
+            break;
         };
+        // The gap holds on [prev, x): the area between the CDFs grows by gap · width.
+        let gap = (i as f64 / f1 - j as f64 / f2).abs();
+        area += gap * (x - prev);
+        prev = x;
         while i < n1 && a[i] <= x {
             i += 1;
         }
         while j < n2 && b[j] <= x {
             j += 1;
         }
-        let gap = (i as f64 / n1 as f64 - j as f64 / n2 as f64).abs();
-        d = d.max(gap);
+        d = d.max((i as f64 / f1 - j as f64 / f2).abs());
     }
-    let d = d.min(1.0);
+    (ks_pvalue(n1, n2, d.min(1.0)), area)
+}
+
+/// The two-sided p-value of a two-sample statistic `d`, as scipy's `ks_2samp` computes it.
+fn ks_pvalue(n1: usize, n2: usize, d: f64) -> Ks {
     if n1.max(n2) <= MAX_EXACT_N
         && let Some((d_exact, p)) = ks_exact(n1, n2, d)
     {
@@ -479,31 +497,7 @@ pub fn chi2_sf(x: f64, dof: f64) -> f64 {
 /// The first Wasserstein distance between two sorted samples: the area between their
 /// empirical CDFs (scipy's `wasserstein_distance`).
 pub fn wasserstein(a: &[f64], b: &[f64]) -> f64 {
-    let (n1, n2) = (a.len(), b.len());
-    if n1 == 0 || n2 == 0 {
-        return f64::NAN;
-    }
-    let (mut i, mut j) = (0usize, 0usize);
-    let mut prev = a[0].min(b[0]);
-    let mut area = 0.0;
-    while i < n1 || j < n2 {
-        let x = match (a.get(i), b.get(j)) {
-            (Some(&x), Some(&y)) => x.min(y),
-            (Some(&x), None) => x,
-            (None, Some(&y)) => y,
-            (None, None) => break,
-        };
-        let gap = (i as f64 / n1 as f64 - j as f64 / n2 as f64).abs();
-        area += gap * (x - prev);
-        prev = x;
-        while i < n1 && a[i] <= x {
-            i += 1;
-        }
-        while j < n2 && b[j] <= x {
-            j += 1;
-        }
-    }
-    area
+    ks_and_wasserstein(a, b).1
 }
 
 /// The Jensen–Shannon distance (natural logarithm) between two distributions given as counts
