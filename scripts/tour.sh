@@ -39,6 +39,9 @@ run data status || true                  # exits 1: elec2 changed
 run data add elec2
 run data log elec2
 run data diff elec2@1 elec2@2
+run data drift elec2@1 elec2@2 || true   # exits 1 when the dataset drifts
+run data schema adult                    # schemas/adult.toml, yours to edit
+run data validate adult
 run data checkout elec2@1                # the exact bytes of version 1 are back
 run data status || true                  # the folder now holds @1, not the latest (@2)
 run data verify
