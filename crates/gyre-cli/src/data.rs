@@ -550,11 +550,7 @@ pub async fn run(cmd: DataCommand, project: &Option<PathBuf>, quiet: bool) -> Cl
             let r = p
                 .validate(&target, schema.as_deref(), &csv.overrides()?, &bars)
                 .await?;
-            if let Some(path) = &html {
-                std::fs::write(path, crate::html::validation(&r)).map_err(|e| {
-                    gyre_ops::OpsError::Invalid(format!("cannot write {}: {e}", path.display()))
-                })?;
-            }
+            write_html(html.as_deref(), || crate::html::validation(&r))?;
             let v = &r.report;
             if json {
                 print_json(&r);
@@ -642,11 +638,7 @@ pub async fn run(cmd: DataCommand, project: &Option<PathBuf>, quiet: bool) -> Cl
                     &bars,
                 )
                 .await?;
-            if let Some(path) = &html {
-                std::fs::write(path, crate::html::drift(&r)).map_err(|e| {
-                    gyre_ops::OpsError::Invalid(format!("cannot write {}: {e}", path.display()))
-                })?;
-            }
+            write_html(html.as_deref(), || crate::html::drift(&r))?;
             let d = &r.report;
             if json {
                 print_json(&r);
@@ -999,4 +991,18 @@ fn drift_options(
             .insert(method.parse().map_err(invalid)?, value);
     }
     Ok(options)
+}
+
+/// Writes an HTML report when `--html FILE` was given.
+fn write_html(
+    path: Option<&std::path::Path>,
+    page: impl FnOnce() -> String,
+) -> Result<(), Failure> {
+    let Some(path) = path else { return Ok(()) };
+    std::fs::write(path, page()).map_err(|e| {
+        Failure::Error(gyre_ops::OpsError::Io {
+            context: format!("writing {}", path.display()),
+            source: e,
+        })
+    })
 }

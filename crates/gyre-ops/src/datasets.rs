@@ -159,15 +159,7 @@ impl Project {
         progress: &dyn Progress,
     ) -> Result<AddReport> {
         // A new version of a known dataset starts from how the last one was read.
-        let latest = DatasetRef {
-            name: name.clone(),
-            version: VersionRef::Latest,
-        };
-        let previous = match self.meta.resolve_version(&latest).await {
-            Ok(v) => Some(v),
-            Err(StoreError::NotFound { .. }) => None,
-            Err(e) => return Err(e.into()),
-        };
+        let previous = self.latest_version(name).await?;
         let configured = self
             .spec
             .datasets
@@ -372,6 +364,19 @@ impl Project {
                 store: t2.elapsed().as_secs_f64(),
             },
         })
+    }
+
+    /// The dataset's latest version, or `None` when it has none.
+    pub async fn latest_version(&self, name: &DatasetName) -> Result<Option<DatasetVersion>> {
+        let latest = DatasetRef {
+            name: name.clone(),
+            version: VersionRef::Latest,
+        };
+        match self.meta.resolve_version(&latest).await {
+            Ok(v) => Ok(Some(v)),
+            Err(StoreError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     pub async fn list_datasets(&self) -> Result<Vec<DatasetSummary>> {

@@ -4,7 +4,6 @@ use crate::datasets::{ReadOverrides, blocking_here};
 use crate::targets::{Target, options_for};
 use crate::{OpsError, Progress, Project, Result};
 use gyre_core::ReadOptions;
-use gyre_data::InputFile;
 use gyre_data::drift::{self, ColumnSample, DriftOptions, DriftReport, Reference};
 use serde::Serialize;
 
@@ -81,14 +80,8 @@ impl Project {
         progress: &dyn Progress,
     ) -> Result<(Vec<String>, Vec<ColumnSample>, u64)> {
         let opts = options_for(target, fallback);
-        let readable;
-        let files: &[InputFile] = match target {
-            Target::Version(v) => {
-                readable = self.readable(v).await?;
-                &readable.files
-            }
-            Target::Files { files, .. } => files,
-        };
+        let readable = self.readable_target(target).await?;
+        let files = &readable.files;
         let total = files
             .iter()
             .map(|f| std::fs::metadata(&f.path).map(|m| m.len()).unwrap_or(0))

@@ -72,6 +72,17 @@ impl Project {
         }
     }
 
+    /// The files to read for a target: a version's from the store, or the files named.
+    pub async fn readable_target(&self, target: &Target) -> Result<Readable> {
+        match target {
+            Target::Version(v) => self.readable(v).await,
+            Target::Files { files, .. } => Ok(Readable {
+                files: files.clone(),
+                _fetched: None,
+            }),
+        }
+    }
+
     /// A version's files, verified before they are read: a corrupt object is never used.
     pub async fn readable(&self, v: &DatasetVersion) -> Result<Readable> {
         let mut fetched: Option<tempfile::TempDir> = None;

@@ -3,9 +3,8 @@
 use crate::datasets::{ReadOverrides, blocking_here};
 use crate::targets::{Target, options_for};
 use crate::{OpsError, Progress, Project, Result};
-use gyre_core::{DatasetName, DatasetRef, ReadOptions, Schema, VersionInfo, VersionRef};
+use gyre_core::{DatasetName, DatasetRef, ReadOptions, Schema, VersionInfo};
 use gyre_data::ValidationReport;
-use gyre_store::StoreError;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -125,14 +124,8 @@ impl Project {
         let fallback = self.options_for_schema(&schema_doc, overrides).await?;
         let opts = options_for(&target, &fallback);
         let label = target.label();
-        let readable;
-        let inputs = match &target {
-            Target::Version(v) => {
-                readable = self.readable(v).await?;
-                &readable.files
-            }
-            Target::Files { files, .. } => files,
-        };
+        let readable = self.readable_target(&target).await?;
+        let inputs = &readable.files;
         let total = inputs
             .iter()
             .map(|f| std::fs::metadata(&f.path).map(|m| m.len()).unwrap_or(0))
@@ -165,15 +158,7 @@ impl Project {
             overrides.apply(&mut opts);
             return Ok(opts);
         };
-        let latest = DatasetRef {
-            name: name.clone(),
-            version: VersionRef::Latest,
-        };
-        let previous = match self.meta.resolve_version(&latest).await {
-            Ok(v) => Some(v),
-            Err(StoreError::NotFound { .. }) => None,
-            Err(e) => return Err(e.into()),
-        };
+        let previous = self.latest_version(&name).await?;
         Ok(self.read_options(&name, previous.as_ref(), overrides))
     }
 }
