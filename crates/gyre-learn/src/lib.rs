@@ -1,0 +1,6 @@
+//! gyre's learning engine. It takes data and returns data: no stores, no I/O.
+//!
+//! Today: evaluation metrics, checked against scikit-learn. Feature transforms, learners and
+//! the model artifact follow (issue 4).
+
+pub mod metrics;
