@@ -7,6 +7,8 @@ pub mod dataset;
 pub mod error;
 pub mod hash;
 pub mod profile;
+pub mod run;
+pub mod runfilter;
 pub mod schema;
 pub mod spec;
 
@@ -19,5 +21,6 @@ pub use hash::ContentHash;
 pub use profile::{
     ColumnProfile, ColumnType, DatasetProfile, Histogram, NumericStats, Quantile, ValueCount,
 };
+pub use run::{MetricPoint, NewRun, Run, RunId, RunStatus};
 pub use schema::{ColumnSchema, RowBounds, Rule, Schema, Severity};
 pub use spec::{DatasetSpec, ProjectSpec};
