@@ -62,6 +62,7 @@ pub async fn run_all(store: Arc<dyn MetaStore>) {
     listing_reports_latest(store.as_ref()).await;
     records_round_trip_exactly(store.as_ref()).await;
     concurrent_writers_lose_nothing(store.clone()).await;
+    run_runs(store.as_ref()).await;
 }
 
 async fn versions_are_numbered_and_deduplicated(store: &dyn MetaStore) {
@@ -332,4 +333,213 @@ pub async fn run_blob_contract(
         bytes,
         "an earlier restore is untouched"
     );
+}
+
+fn new_run(n: u8, name: &str, started_ms: i64) -> gyre_core::NewRun {
+    let mut b = [0xcd; 16];
+    b[2] = n;
+    gyre_core::NewRun {
+        id: gyre_core::RunId::from_random(b),
+        name: name.into(),
+        parent: None,
+        started_ms,
+        user: "contract-suite".into(),
+        host: "host-a".into(),
+        pid: 4242,
+        pid_start: 99,
+        git_commit: Some("abc123".into()),
+        git_dirty: true,
+    }
+}
+
+fn point(step: i64, value: f64) -> gyre_core::MetricPoint {
+    gyre_core::MetricPoint {
+        step,
+        timestamp_ms: 1_000 + step,
+        value,
+    }
+}
+
+/// The run-store contract: exact values, series, latest values, ends, references, search.
+pub async fn run_runs(store: &dyn MetaStore) {
+    use crate::Direction;
+    use gyre_core::RunStatus;
+    use gyre_core::runfilter::{RunFilter, RunOrder};
+    let a = new_run(1, "train", 10);
+    store.create_run(&a).await.unwrap();
+    store
+        .log_params(
+            &a.id,
+            &[
+                ("algorithm".into(), "random_forest".into()),
+                ("trees".into(), "100".into()),
+            ],
+        )
+        .await
+        .unwrap();
+    store
+        .log_params(&a.id, &[("trees".into(), "300".into())])
+        .await
+        .unwrap();
+    store
+        .set_tags(&a.id, &[("team".into(), "risk".into())])
+        .await
+        .unwrap();
+    let specials = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0, 0.1 + 0.2];
+    let mut points: Vec<(String, gyre_core::MetricPoint)> = specials
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| (format!("special{i}"), point(0, v)))
+        .collect();
+    // A long series in one batch, and f1 logged out of order.
+    points.extend((0..10_000).map(|s| ("loss".to_string(), point(s, 1.0 / (s + 1) as f64))));
+    points.push(("f1".into(), point(2, 0.85)));
+    points.push(("f1".into(), point(1, 0.80)));
+    store.log_metrics(&a.id, &points).await.unwrap();
+    store
+        .log_metrics(&a.id, &[("f1".into(), point(0, 0.1))])
+        .await
+        .unwrap();
+    store
+        .add_io(
+            &a.id,
+            Direction::Input,
+            &["dataset:adult@1".into(), "dataset:adult@1".into()],
+        )
+        .await
+        .unwrap();
+    store
+        .add_io(&a.id, Direction::Output, &["model:abc".into()])
+        .await
+        .unwrap();
+
+    let got = store.get_run(&a.id).await.unwrap();
+    assert_eq!(got.status, RunStatus::Running);
+    assert_eq!(
+        got.params["trees"], "300",
+        "a param logged again takes the new value"
+    );
+    assert_eq!(got.tags["team"], "risk");
+    for (i, v) in specials.iter().enumerate() {
+        assert_eq!(
+            got.metrics[&format!("special{i}")].to_bits(),
+            v.to_bits(),
+            "{v} exactly"
+        );
+    }
+    assert_eq!(
+        got.metrics["f1"], 0.85,
+        "the latest is the highest step, not the last logged"
+    );
+    assert_eq!(got.metrics["loss"], 1.0 / 10_000.0);
+    assert_eq!(
+        (got.inputs.clone(), got.outputs.clone()),
+        (
+            vec!["dataset:adult@1".to_string()],
+            vec!["model:abc".to_string()]
+        )
+    );
+    assert!(got.git_dirty && got.git_commit.as_deref() == Some("abc123"));
+    let loss = store.metric_history(&a.id, "loss").await.unwrap();
+    assert_eq!(loss.len(), 10_000);
+    assert_eq!((loss[0].step, loss[9_999].step), (0, 9_999));
+    let f1 = store.metric_history(&a.id, "f1").await.unwrap();
+    assert_eq!(f1.iter().map(|p| p.step).collect::<Vec<_>>(), [0, 1, 2]);
+
+    assert!(store.end_run(&a.id, RunStatus::Finished, 50).await.unwrap());
+    assert!(
+        !store.end_run(&a.id, RunStatus::Killed, 60).await.unwrap(),
+        "an ended run stays ended"
+    );
+    let ended = store.get_run(&a.id).await.unwrap();
+    assert_eq!(
+        (ended.status, ended.duration_ms()),
+        (RunStatus::Finished, Some(40))
+    );
+
+    // Prefixes.
+    assert_eq!(store.resolve_run(&a.id.as_str()[..6]).await.unwrap(), a.id);
+    let b = new_run(2, "train", 20);
+    let c = new_run(3, "evaluate", 30);
+    for r in [&b, &c] {
+        store.create_run(r).await.unwrap();
+    }
+    assert!(matches!(
+        store.resolve_run("cdcd").await,
+        Err(StoreError::Ambiguous { .. })
+    ));
+    assert!(matches!(
+        store.resolve_run("ffff").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.resolve_run("zz").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    store
+        .log_params(&b.id, &[("algorithm".into(), "logistic".into())])
+        .await
+        .unwrap();
+    store
+        .log_metrics(&b.id, &[("f1".into(), point(0, 0.9))])
+        .await
+        .unwrap();
+    store.end_run(&b.id, RunStatus::Failed, 25).await.unwrap();
+
+    // Search.
+    let ids = |runs: Vec<gyre_core::Run>| runs.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    let all = store
+        .search_runs(&RunFilter::default(), &RunOrder::default(), 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(all),
+        [c.id.clone(), b.id.clone(), a.id.clone()],
+        "newest first"
+    );
+    let f: RunFilter = "metrics.f1 > 0.8 and params.algorithm = 'random_forest'"
+        .parse()
+        .unwrap();
+    assert_eq!(
+        ids(store
+            .search_runs(&f, &RunOrder::default(), 100)
+            .await
+            .unwrap()),
+        [a.id.clone()]
+    );
+    let f: RunFilter = "status = 'failed'".parse().unwrap();
+    assert_eq!(
+        ids(store
+            .search_runs(&f, &RunOrder::default(), 100)
+            .await
+            .unwrap()),
+        [b.id.clone()]
+    );
+    let f: RunFilter = "name != 'train'".parse().unwrap();
+    assert_eq!(
+        ids(store
+            .search_runs(&f, &RunOrder::default(), 100)
+            .await
+            .unwrap()),
+        [c.id.clone()]
+    );
+    let by_f1: RunOrder = "metrics.f1 desc".parse().unwrap();
+    assert_eq!(
+        ids(store
+            .search_runs(&RunFilter::default(), &by_f1, 100)
+            .await
+            .unwrap()),
+        [b.id.clone(), a.id.clone(), c.id.clone()],
+        "runs without the metric come last"
+    );
+    assert_eq!(
+        store
+            .search_runs(&RunFilter::default(), &by_f1, 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let running = store.running_runs().await.unwrap();
+    assert_eq!(ids(running), [c.id.clone()]);
 }

@@ -9,9 +9,11 @@ pub mod blob;
 pub mod contract;
 mod error;
 pub mod meta;
+pub mod runs;
 
 pub use blob::{BlobStore, LocalBlobStore, PutOutcome, StagedBlob, hash_file};
 pub use error::StoreError;
 pub use meta::{AddOutcome, DatasetSummary, MetaStore, open_meta_store};
+pub use runs::{Direction, RunStore};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

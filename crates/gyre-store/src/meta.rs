@@ -31,9 +31,9 @@ pub struct DatasetSummary {
     pub latest: VersionInfo,
 }
 
-/// What exists, who made it, from what.
+/// What exists, who made it, from what. Runs are part of it ([`crate::RunStore`]).
 #[async_trait]
-pub trait MetaStore: Send + Sync {
+pub trait MetaStore: crate::RunStore + Send + Sync {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 
@@ -69,7 +69,7 @@ pub async fn open_meta_store(url: &str) -> Result<Box<dyn MetaStore>> {
 
 /// The embedded default.
 pub struct SqliteStore {
-    pool: sqlx::SqlitePool,
+    pub(crate) pool: sqlx::SqlitePool,
 }
 
 impl SqliteStore {
@@ -93,7 +93,7 @@ impl SqliteStore {
 
 /// For teams that outgrow one machine.
 pub struct PgStore {
-    pool: sqlx::PgPool,
+    pub(crate) pool: sqlx::PgPool,
 }
 
 impl PgStore {

@@ -1,0 +1,446 @@
+//! The run store: tracked runs, their params, tags, metric series, inputs and outputs.
+//! Implemented by both metadata stores with the same SQL, and covered by the contract suite.
+
+use crate::meta::{PgStore, SqliteStore};
+use crate::{Result, StoreError};
+use async_trait::async_trait;
+use gyre_core::runfilter::{Field, OrderKey, RunFilter, RunOrder, Value};
+use gyre_core::{MetricPoint, NewRun, Run, RunId, RunStatus};
+use sqlx::Row;
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+/// Where a run's input or output is recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Input,
+    Output,
+}
+
+impl Direction {
+    fn as_str(self) -> &'static str {
+        match self {
+            Direction::Input => "input",
+            Direction::Output => "output",
+        }
+    }
+}
+
+#[async_trait]
+pub trait RunStore: Send + Sync {
+    async fn create_run(&self, run: &NewRun) -> Result<()>;
+    /// Params are a run's inputs: logging one again with another value replaces it.
+    async fn log_params(&self, run: &RunId, params: &[(String, String)]) -> Result<()>;
+    async fn set_tags(&self, run: &RunId, tags: &[(String, String)]) -> Result<()>;
+    /// Appends metric points in one transaction (batch them: this is the fast path).
+    async fn log_metrics(&self, run: &RunId, points: &[(String, MetricPoint)]) -> Result<()>;
+    async fn add_io(&self, run: &RunId, direction: Direction, refs: &[String]) -> Result<()>;
+    async fn set_note(&self, run: &RunId, note: &str) -> Result<()>;
+    /// Ends a running run; a run that already ended is left as it is.
+    async fn end_run(&self, run: &RunId, status: RunStatus, ended_ms: i64) -> Result<bool>;
+    /// A full id or a unique prefix of at least 4 digits.
+    async fn resolve_run(&self, prefix: &str) -> Result<RunId>;
+    async fn get_run(&self, run: &RunId) -> Result<Run>;
+    async fn metric_history(&self, run: &RunId, key: &str) -> Result<Vec<MetricPoint>>;
+    async fn search_runs(
+        &self,
+        filter: &RunFilter,
+        order: &RunOrder,
+        limit: u64,
+    ) -> Result<Vec<Run>>;
+    async fn running_runs(&self) -> Result<Vec<Run>>;
+}
+
+const RUN_COLUMNS: &str = "r.id, r.name, r.parent, r.status, r.started_ms, r.ended_ms, r.username, \
+     r.host, r.pid, r.pid_start, r.git_commit, r.git_dirty, r.note";
+
+/// Rows per multi-row INSERT: 5 values each stays far below both databases' bind limits.
+const CHUNK: usize = 1000;
+
+fn bad(e: impl std::fmt::Display) -> StoreError {
+    StoreError::BadRecord(e.to_string())
+}
+
+/// The WHERE clause and ORDER BY of a search, with its text binds (numbers are bound as
+/// floats). Placeholders are numbered from 1.
+struct Compiled {
+    sql: String,
+    texts: Vec<(usize, String)>,
+    numbers: Vec<(usize, f64)>,
+}
+
+fn compile(filter: &RunFilter, order: &RunOrder, limit: u64) -> Compiled {
+    let mut sql = format!("SELECT {RUN_COLUMNS} FROM runs r");
+    let mut texts = Vec::new();
+    let mut numbers = Vec::new();
+    let mut n = 0usize;
+    let mut next = || {
+        n += 1;
+        n
+    };
+    if let OrderKey::Metric(m) = &order.key {
+        let p = next();
+        texts.push((p, m.clone()));
+        sql.push_str(&format!(
+            " LEFT JOIN run_latest o ON o.run_id = r.id AND o.key = ${p}"
+        ));
+    }
+    let mut clauses = Vec::new();
+    for c in &filter.conditions {
+        let op = c.op.sql();
+        let clause = match (&c.field, &c.value) {
+            (Field::Metric(k), Value::Number(x)) => {
+                let (a, b) = (next(), next());
+                texts.push((a, k.clone()));
+                numbers.push((b, *x));
+                format!(
+                    "EXISTS (SELECT 1 FROM run_latest m WHERE m.run_id = r.id AND m.key = ${a} AND m.value {op} ${b})"
+                )
+            }
+            (Field::Param(k) | Field::Tag(k), Value::Text(v)) => {
+                let table = if matches!(c.field, Field::Param(_)) {
+                    "run_params"
+                } else {
+                    "run_tags"
+                };
+                let (a, b) = (next(), next());
+                texts.push((a, k.clone()));
+                texts.push((b, v.clone()));
+                format!(
+                    "EXISTS (SELECT 1 FROM {table} p WHERE p.run_id = r.id AND p.key = ${a} AND p.value {op} ${b})"
+                )
+            }
+            (Field::Status, Value::Text(v)) => {
+                let a = next();
+                texts.push((a, v.clone()));
+                format!("r.status {op} ${a}")
+            }
+            (Field::Name, Value::Text(v)) => {
+                let a = next();
+                texts.push((a, v.clone()));
+                format!("r.name {op} ${a}")
+            }
+            // The parser only makes the pairs above.
+            _ => "1 = 0".to_string(),
+        };
+        clauses.push(clause);
+    }
+    if !clauses.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&clauses.join(" AND "));
+    }
+    let dir = if order.descending { "DESC" } else { "ASC" };
+    sql.push_str(&match &order.key {
+        OrderKey::Started => format!(" ORDER BY r.started_ms {dir}, r.id"),
+        OrderKey::Name => format!(" ORDER BY r.name {dir}, r.started_ms DESC"),
+        OrderKey::Metric(_) => {
+            format!(" ORDER BY (o.value IS NULL), o.value {dir}, r.started_ms DESC")
+        }
+    });
+    sql.push_str(&format!(" LIMIT {limit}"));
+    Compiled {
+        sql,
+        texts,
+        numbers,
+    }
+}
+
+fn placeholders(from: usize, count: usize) -> String {
+    (from..from + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+macro_rules! impl_run_store {
+    ($store:ty, $db:ty) => {
+        impl $store {
+            fn run_from_row(row: &<$db as sqlx::Database>::Row) -> Result<Run> {
+                let id: String = row.try_get("id")?;
+                let status: String = row.try_get("status")?;
+                let parent: Option<String> = row.try_get("parent")?;
+                Ok(Run {
+                    id: RunId::from_str(&id).map_err(bad)?,
+                    name: row.try_get("name")?,
+                    parent: parent.map(|p| RunId::from_str(&p)).transpose().map_err(bad)?,
+                    status: RunStatus::from_str(&status).map_err(bad)?,
+                    started_ms: row.try_get("started_ms")?,
+                    ended_ms: row.try_get("ended_ms")?,
+                    user: row.try_get("username")?,
+                    host: row.try_get("host")?,
+                    pid: row.try_get::<i64, _>("pid")? as u32,
+                    pid_start: row.try_get::<i64, _>("pid_start")? as u64,
+                    git_commit: row.try_get("git_commit")?,
+                    git_dirty: row.try_get::<i64, _>("git_dirty")? != 0,
+                    note: row.try_get("note")?,
+                    params: BTreeMap::new(),
+                    tags: BTreeMap::new(),
+                    metrics: BTreeMap::new(),
+                    inputs: Vec::new(),
+                    outputs: Vec::new(),
+                })
+            }
+
+            /// Fills params, tags, latest metrics, inputs and outputs of `runs`.
+            async fn hydrate(&self, runs: &mut [Run]) -> Result<()> {
+                let mut at: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+                for (i, r) in runs.iter().enumerate() {
+                    at.insert(r.id.to_string(), i);
+                }
+                let ids: Vec<String> = runs.iter().map(|r| r.id.to_string()).collect();
+                for chunk in ids.chunks(CHUNK) {
+                    let list = placeholders(1, chunk.len());
+                    for table in ["run_params", "run_tags"] {
+                        let sql = format!("SELECT run_id, key, value FROM {table} WHERE run_id IN ({list})");
+                        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                        for id in chunk {
+                            q = q.bind(id);
+                        }
+                        for row in q.fetch_all(&self.pool).await? {
+                            let id: String = row.try_get("run_id")?;
+                            let run = &mut runs[at[&id]];
+                            let map = if table == "run_params" { &mut run.params } else { &mut run.tags };
+                            map.insert(row.try_get("key")?, row.try_get("value")?);
+                        }
+                    }
+                    let sql = format!("SELECT run_id, key, bits FROM run_latest WHERE run_id IN ({list})");
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for id in chunk {
+                        q = q.bind(id);
+                    }
+                    for row in q.fetch_all(&self.pool).await? {
+                        let id: String = row.try_get("run_id")?;
+                        let bits: i64 = row.try_get("bits")?;
+                        runs[at[&id]].metrics.insert(row.try_get("key")?, f64::from_bits(bits as u64));
+                    }
+                    let sql = format!("SELECT run_id, direction, ref FROM run_io WHERE run_id IN ({list}) ORDER BY ref");
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for id in chunk {
+                        q = q.bind(id);
+                    }
+                    for row in q.fetch_all(&self.pool).await? {
+                        let id: String = row.try_get("run_id")?;
+                        let dir: String = row.try_get("direction")?;
+                        let r: String = row.try_get("ref")?;
+                        let run = &mut runs[at[&id]];
+                        if dir == "input" { run.inputs.push(r) } else { run.outputs.push(r) }
+                    }
+                }
+                Ok(())
+            }
+
+            async fn upsert_pairs(&self, table: &str, run: &RunId, pairs: &[(String, String)]) -> Result<()> {
+                let mut tx = self.pool.begin().await?;
+                for chunk in pairs.chunks(CHUNK) {
+                    let values: Vec<String> = (0..chunk.len())
+                        .map(|i| format!("($1, ${}, ${})", 2 + 2 * i, 3 + 2 * i))
+                        .collect();
+                    let sql = format!(
+                        "INSERT INTO {table} (run_id, key, value) VALUES {} ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
+                        values.join(", ")
+                    );
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(run.as_str());
+                    for (k, v) in chunk {
+                        q = q.bind(k).bind(v);
+                    }
+                    q.execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl RunStore for $store {
+            async fn create_run(&self, r: &NewRun) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO runs (id, name, parent, status, started_ms, ended_ms, username, host, pid, pid_start, git_commit, git_dirty, note) \
+                     VALUES ($1, $2, $3, 'running', $4, NULL, $5, $6, $7, $8, $9, $10, '')",
+                )
+                .bind(r.id.as_str())
+                .bind(&r.name)
+                .bind(r.parent.as_ref().map(|p| p.to_string()))
+                .bind(r.started_ms)
+                .bind(&r.user)
+                .bind(&r.host)
+                .bind(r.pid as i64)
+                .bind(r.pid_start as i64)
+                .bind(&r.git_commit)
+                .bind(r.git_dirty as i64)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn log_params(&self, run: &RunId, params: &[(String, String)]) -> Result<()> {
+                self.upsert_pairs("run_params", run, params).await
+            }
+
+            async fn set_tags(&self, run: &RunId, tags: &[(String, String)]) -> Result<()> {
+                self.upsert_pairs("run_tags", run, tags).await
+            }
+
+            async fn log_metrics(&self, run: &RunId, points: &[(String, MetricPoint)]) -> Result<()> {
+                if points.is_empty() {
+                    return Ok(());
+                }
+                let mut tx = self.pool.begin().await?;
+                for chunk in points.chunks(CHUNK) {
+                    let values: Vec<String> = (0..chunk.len())
+                        .map(|i| format!("($1, ${}, ${}, ${}, ${})", 2 + 4 * i, 3 + 4 * i, 4 + 4 * i, 5 + 4 * i))
+                        .collect();
+                    let sql = format!(
+                        "INSERT INTO run_metrics (run_id, key, step, ts_ms, bits) VALUES {}",
+                        values.join(", ")
+                    );
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(run.as_str());
+                    for (k, p) in chunk {
+                        q = q.bind(k).bind(p.step).bind(p.timestamp_ms).bind(p.value.to_bits() as i64);
+                    }
+                    q.execute(&mut *tx).await?;
+                }
+                // The last point of each key in this batch becomes the latest if its step is
+                // not behind the stored one.
+                let mut last: BTreeMap<&str, &MetricPoint> = BTreeMap::new();
+                for (k, p) in points {
+                    match last.get(k.as_str()) {
+                        Some(q) if q.step > p.step => {}
+                        _ => {
+                            last.insert(k, p);
+                        }
+                    }
+                }
+                for (k, p) in last {
+                    sqlx::query(
+                        "INSERT INTO run_latest (run_id, key, value, bits, step) VALUES ($1, $2, $3, $4, $5) \
+                         ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, bits = excluded.bits, step = excluded.step \
+                         WHERE excluded.step >= run_latest.step",
+                    )
+                    .bind(run.as_str())
+                    .bind(k)
+                    .bind(if p.value.is_nan() { None } else { Some(p.value) })
+                    .bind(p.value.to_bits() as i64)
+                    .bind(p.step)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn add_io(&self, run: &RunId, direction: Direction, refs: &[String]) -> Result<()> {
+                for r in refs {
+                    sqlx::query("INSERT INTO run_io (run_id, direction, ref) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+                        .bind(run.as_str())
+                        .bind(direction.as_str())
+                        .bind(r)
+                        .execute(&self.pool)
+                        .await?;
+                }
+                Ok(())
+            }
+
+            async fn set_note(&self, run: &RunId, note: &str) -> Result<()> {
+                sqlx::query("UPDATE runs SET note = $2 WHERE id = $1")
+                    .bind(run.as_str())
+                    .bind(note)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn end_run(&self, run: &RunId, status: RunStatus, ended_ms: i64) -> Result<bool> {
+                let done = sqlx::query("UPDATE runs SET status = $2, ended_ms = $3 WHERE id = $1 AND status = 'running'")
+                    .bind(run.as_str())
+                    .bind(status.as_str())
+                    .bind(ended_ms)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn resolve_run(&self, prefix: &str) -> Result<RunId> {
+                let p = prefix.to_ascii_lowercase();
+                if p.len() < 4 || p.len() > 32 || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(StoreError::NotFound {
+                        what: format!("run `{prefix}` (give 4 to 32 hex digits of its id)"),
+                    });
+                }
+                let rows = sqlx::query("SELECT id FROM runs WHERE id LIKE $1 ORDER BY id LIMIT 10")
+                    .bind(format!("{p}%"))
+                    .fetch_all(&self.pool)
+                    .await?;
+                let ids: Vec<String> = rows.iter().map(|r| r.try_get("id")).collect::<std::result::Result<_, _>>()?;
+                match ids.as_slice() {
+                    [] => Err(StoreError::NotFound { what: format!("run `{prefix}`") }),
+                    [one] => RunId::from_str(one).map_err(bad),
+                    many => Err(StoreError::Ambiguous {
+                        what: format!("run `{prefix}`"),
+                        candidates: many.to_vec(),
+                    }),
+                }
+            }
+
+            async fn get_run(&self, run: &RunId) -> Result<Run> {
+                let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {RUN_COLUMNS} FROM runs r WHERE r.id = $1")))
+                    .bind(run.as_str())
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound { what: format!("run `{run}`") })?;
+                let mut runs = vec![Self::run_from_row(&row)?];
+                self.hydrate(&mut runs).await?;
+                Ok(runs.pop().expect("one run"))
+            }
+
+            async fn metric_history(&self, run: &RunId, key: &str) -> Result<Vec<MetricPoint>> {
+                let rows = sqlx::query("SELECT step, ts_ms, bits FROM run_metrics WHERE run_id = $1 AND key = $2 ORDER BY step, ts_ms")
+                    .bind(run.as_str())
+                    .bind(key)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(MetricPoint {
+                            step: r.try_get("step")?,
+                            timestamp_ms: r.try_get("ts_ms")?,
+                            value: f64::from_bits(r.try_get::<i64, _>("bits")? as u64),
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn search_runs(&self, filter: &RunFilter, order: &RunOrder, limit: u64) -> Result<Vec<Run>> {
+                let c = compile(filter, order, limit);
+                // Binds go in placeholder order, whatever their type.
+                let mut binds: Vec<(usize, Result<String, f64>)> = c
+                    .texts
+                    .into_iter()
+                    .map(|(i, t)| (i, Ok(t)))
+                    .chain(c.numbers.into_iter().map(|(i, x)| (i, Err(x))))
+                    .collect();
+                binds.sort_by_key(|b| b.0);
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(c.sql));
+                for (_, b) in binds {
+                    q = match b {
+                        Ok(t) => q.bind(t),
+                        Err(x) => q.bind(x),
+                    };
+                }
+                let rows = q.fetch_all(&self.pool).await?;
+                let mut runs = rows.iter().map(Self::run_from_row).collect::<Result<Vec<_>>>()?;
+                self.hydrate(&mut runs).await?;
+                Ok(runs)
+            }
+
+            async fn running_runs(&self) -> Result<Vec<Run>> {
+                let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {RUN_COLUMNS} FROM runs r WHERE r.status = 'running'")))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(Self::run_from_row).collect()
+            }
+        }
+    };
+}
+
+impl_run_store!(SqliteStore, sqlx::Sqlite);
+impl_run_store!(PgStore, sqlx::Postgres);
