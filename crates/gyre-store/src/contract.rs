@@ -505,7 +505,7 @@ pub async fn run_runs(store: &dyn MetaStore) {
             .search_runs(&f, &RunOrder::default(), 100)
             .await
             .unwrap()),
-        [a.id.clone()]
+        vec![a.id.clone()]
     );
     let f: RunFilter = "status = 'failed'".parse().unwrap();
     assert_eq!(
@@ -513,7 +513,7 @@ pub async fn run_runs(store: &dyn MetaStore) {
             .search_runs(&f, &RunOrder::default(), 100)
             .await
             .unwrap()),
-        [b.id.clone()]
+        vec![b.id.clone()]
     );
     let f: RunFilter = "name != 'train'".parse().unwrap();
     assert_eq!(
@@ -521,7 +521,7 @@ pub async fn run_runs(store: &dyn MetaStore) {
             .search_runs(&f, &RunOrder::default(), 100)
             .await
             .unwrap()),
-        [c.id.clone()]
+        vec![c.id.clone()]
     );
     let by_f1: RunOrder = "metrics.f1 desc".parse().unwrap();
     assert_eq!(
@@ -541,5 +541,5 @@ pub async fn run_runs(store: &dyn MetaStore) {
         1
     );
     let running = store.running_runs().await.unwrap();
-    assert_eq!(ids(running), [c.id.clone()]);
+    assert_eq!(ids(running), vec![c.id.clone()]);
 }
