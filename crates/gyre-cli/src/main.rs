@@ -14,6 +14,7 @@ mod data;
 mod html;
 mod progress;
 mod render;
+mod runs;
 
 use clap::{Parser, Subcommand};
 use gyre_ops::{OpsError, Project};
@@ -55,6 +56,9 @@ enum Command {
     /// Version, profile, compare and restore datasets.
     #[command(subcommand)]
     Data(data::DataCommand),
+    /// List, show and compare tracked runs.
+    #[command(subcommand)]
+    Runs(runs::RunsCommand),
 }
 
 /// What went wrong, and how the process should end.
@@ -122,6 +126,7 @@ async fn run(cli: Cli) -> CliResult {
             Ok(())
         }
         Command::Data(cmd) => data::run(cmd, &cli.project, cli.quiet).await,
+        Command::Runs(cmd) => runs::run(cmd, &cli.project).await,
     }
 }
 

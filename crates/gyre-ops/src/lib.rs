@@ -6,6 +6,7 @@ pub mod drift;
 mod error;
 pub mod progress;
 pub mod project;
+pub mod runs;
 pub mod settings;
 mod statcache;
 pub mod targets;
