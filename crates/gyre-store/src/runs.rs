@@ -145,15 +145,33 @@ fn compile(filter: &RunFilter, order: &RunOrder, limit: u64) -> Compiled {
     }
 }
 
-fn placeholders(from: usize, count: usize) -> String {
-    (from..from + count)
-        .map(|i| format!("${i}"))
+/// How a backend writes the i-th (1-based) placeholder of a long, generated statement.
+/// SQLite gets plain `?`: naming thousands of `$N` makes its binding quadratic.
+type Placeholder = fn(usize) -> String;
+
+fn numbered(i: usize) -> String {
+    format!("${i}")
+}
+
+fn positional(_: usize) -> String {
+    "?".to_string()
+}
+
+/// `count` placeholders from `from`, comma-separated.
+fn placeholders(ph: Placeholder, from: usize, count: usize) -> String {
+    (from..from + count).map(ph).collect::<Vec<_>>().join(", ")
+}
+
+/// `rows` tuples of `cols` placeholders: `(?, ?), (?, ?)` or `($1, $2), ($3, $4)`.
+fn tuples(ph: Placeholder, rows: usize, cols: usize) -> String {
+    (0..rows)
+        .map(|r| format!("({})", placeholders(ph, 1 + r * cols, cols)))
         .collect::<Vec<_>>()
         .join(", ")
 }
 
 macro_rules! impl_run_store {
-    ($store:ty, $db:ty) => {
+    ($store:ty, $db:ty, $ph:expr) => {
         impl $store {
             fn run_from_row(row: &<$db as sqlx::Database>::Row) -> Result<Run> {
                 let id: String = row.try_get("id")?;
@@ -189,7 +207,7 @@ macro_rules! impl_run_store {
                 }
                 let ids: Vec<String> = runs.iter().map(|r| r.id.to_string()).collect();
                 for chunk in ids.chunks(CHUNK) {
-                    let list = placeholders(1, chunk.len());
+                    let list = placeholders($ph, 1, chunk.len());
                     for table in ["run_params", "run_tags"] {
                         let sql = format!("SELECT run_id, key, value FROM {table} WHERE run_id IN ({list})");
                         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -232,16 +250,13 @@ macro_rules! impl_run_store {
             async fn upsert_pairs(&self, table: &str, run: &RunId, pairs: &[(String, String)]) -> Result<()> {
                 let mut tx = self.pool.begin().await?;
                 for chunk in pairs.chunks(CHUNK) {
-                    let values: Vec<String> = (0..chunk.len())
-                        .map(|i| format!("($1, ${}, ${})", 2 + 2 * i, 3 + 2 * i))
-                        .collect();
                     let sql = format!(
                         "INSERT INTO {table} (run_id, key, value) VALUES {} ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
-                        values.join(", ")
+                        tuples($ph, chunk.len(), 3)
                     );
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(run.as_str());
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                     for (k, v) in chunk {
-                        q = q.bind(k).bind(v);
+                        q = q.bind(run.as_str()).bind(k).bind(v);
                     }
                     q.execute(&mut *tx).await?;
                 }
@@ -286,16 +301,19 @@ macro_rules! impl_run_store {
                 }
                 let mut tx = self.pool.begin().await?;
                 for chunk in points.chunks(CHUNK) {
-                    let values: Vec<String> = (0..chunk.len())
-                        .map(|i| format!("($1, ${}, ${}, ${}, ${})", 2 + 4 * i, 3 + 4 * i, 4 + 4 * i, 5 + 4 * i))
-                        .collect();
                     let sql = format!(
-                        "INSERT INTO run_metrics (run_id, key, step, ts_ms, bits) VALUES {}",
-                        values.join(", ")
+                        "INSERT INTO run_metrics (run_id, key, step, ts_ms, bits) VALUES {} \
+                         ON CONFLICT (run_id, key, step, ts_ms) DO UPDATE SET bits = excluded.bits",
+                        tuples($ph, chunk.len(), 5)
                     );
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(run.as_str());
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                     for (k, p) in chunk {
-                        q = q.bind(k).bind(p.step).bind(p.timestamp_ms).bind(p.value.to_bits() as i64);
+                        q = q
+                            .bind(run.as_str())
+                            .bind(k)
+                            .bind(p.step)
+                            .bind(p.timestamp_ms)
+                            .bind(p.value.to_bits() as i64);
                     }
                     q.execute(&mut *tx).await?;
                 }
@@ -442,5 +460,5 @@ macro_rules! impl_run_store {
     };
 }
 
-impl_run_store!(SqliteStore, sqlx::Sqlite);
-impl_run_store!(PgStore, sqlx::Postgres);
+impl_run_store!(SqliteStore, sqlx::Sqlite, positional);
+impl_run_store!(PgStore, sqlx::Postgres, numbered);

@@ -32,14 +32,15 @@ CREATE TABLE IF NOT EXISTS run_tags (
     PRIMARY KEY (run_id, key)
 );
 
+-- A point is identified by its run, key, step and time; the table is its own index.
 CREATE TABLE IF NOT EXISTS run_metrics (
     run_id  TEXT    NOT NULL,
     key     TEXT    NOT NULL,
     step    BIGINT  NOT NULL,
     ts_ms   BIGINT  NOT NULL,
-    bits    BIGINT  NOT NULL
+    bits    BIGINT  NOT NULL,
+    PRIMARY KEY (run_id, key, step, ts_ms)
 );
-CREATE INDEX IF NOT EXISTS run_metrics_key ON run_metrics (run_id, key, step);
 
 CREATE TABLE IF NOT EXISTS run_latest (
     run_id  TEXT    NOT NULL,
