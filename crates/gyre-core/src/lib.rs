@@ -6,6 +6,7 @@
 pub mod dataset;
 pub mod error;
 pub mod hash;
+pub mod model;
 pub mod profile;
 pub mod run;
 pub mod runfilter;
@@ -18,6 +19,7 @@ pub use dataset::{
 };
 pub use error::{CoreError, ErrorCode};
 pub use hash::ContentHash;
+pub use model::{Algorithm, ModelSpec, Split, Task, Transform};
 pub use profile::{
     ColumnProfile, ColumnType, DatasetProfile, Histogram, NumericStats, Quantile, ValueCount,
 };

@@ -14,6 +14,9 @@ pub struct ProjectSpec {
     pub store: StoreSection,
     #[serde(default)]
     pub datasets: BTreeMap<String, DatasetSpec>,
+    /// What `gyre train` learns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<crate::ModelSpec>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -81,10 +84,29 @@ impl DatasetSpec {
 impl ProjectSpec {
     /// Parses `gyre.toml` text; `file` names it in errors, which carry the line and column.
     pub fn parse(text: &str, file: &str) -> Result<Self, CoreError> {
-        toml::from_str(text).map_err(|e| CoreError::Spec {
+        Self::parse_with(text, file, &[])
+    }
+
+    /// Parses `gyre.toml` with `--set KEY.PATH=VALUE` overrides applied first, then checks
+    /// what TOML cannot (the model spec's ranges and combinations).
+    pub fn parse_with(text: &str, file: &str, sets: &[String]) -> Result<Self, CoreError> {
+        let err = |message: String| CoreError::Spec {
             file: file.to_string(),
-            message: e.to_string(),
-        })
+            message,
+        };
+        let spec: ProjectSpec = if sets.is_empty() {
+            toml::from_str(text).map_err(|e| err(e.to_string()))?
+        } else {
+            let mut doc: toml::Table = toml::from_str(text).map_err(|e| err(e.to_string()))?;
+            crate::model::apply_overrides(&mut doc, sets).map_err(err)?;
+            toml::Value::Table(doc)
+                .try_into()
+                .map_err(|e: toml::de::Error| err(format!("after --set: {e}")))?
+        };
+        if let Some(m) = &spec.model {
+            m.check().map_err(|e| err(format!("[model]: {e}")))?;
+        }
+        Ok(spec)
     }
 }
 

@@ -1,6 +1,7 @@
 //! gyre's learning engine. It takes data and returns data: no stores, no I/O.
 //!
-//! Today: evaluation metrics, checked against scikit-learn. Feature transforms, learners and
-//! the model artifact follow (issue 4).
+//! Today: evaluation metrics (checked against scikit-learn) and train/test splits. Feature
+//! transforms, learners and the model artifact follow (issue 4).
 
 pub mod metrics;
+pub mod split;
