@@ -5,3 +5,4 @@
 
 pub mod metrics;
 pub mod split;
+pub mod transform;
