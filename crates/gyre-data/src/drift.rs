@@ -659,6 +659,11 @@ fn numeric(d: &mut ColumnDrift, reference: &Reference<'_>, cur: &ColumnSample) {
     match reference {
         Reference::Data(r) => {
             let a = &r.numbers;
+            if a.is_empty() {
+                d.notes
+                    .push("no finite numbers in the reference: no drift can be judged".into());
+                return;
+            }
             if r.not_numbers > 0 {
                 d.notes.push(format!(
                     "{} values in the reference are not numbers; they are left out",
@@ -833,6 +838,10 @@ fn categorical(d: &mut ColumnDrift, reference: &Reference<'_>, cur: &ColumnSampl
             m
         }
     };
+    if ref_counts.is_empty() {
+        d.notes.push("no finite numbers in the reference: no drift can be judged".into());
+        return;
+    }
     let mut cats: Vec<&String> = ref_counts.keys().collect();
     let mut cur_counts: BTreeMap<&str, f64> = BTreeMap::new();
     let mut unseen: Vec<(&str, u64)> = Vec::new();

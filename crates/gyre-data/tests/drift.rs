@@ -195,6 +195,18 @@ fn odd_data_gets_a_result_per_column() {
         "sizes differ by orders of magnitude"
     );
 
+    // A reference whose numbers are all infinite.
+    let inf = write(dir.path(), "inf.csv", "x\ninf\n-inf\ninf\n");
+    let cur = write(dir.path(), "cur2.csv", "x\n1\n2\n");
+    let report = run(&inf, &cur, &DriftOptions::default());
+    assert!(report.columns[0].drifted.is_none());
+    assert!(
+        report.columns[0]
+            .notes
+            .iter()
+            .any(|n| n.contains("no finite numbers"))
+    );
+
     // An empty current dataset: every column says why it was not judged.
     let empty = write(
         dir.path(),
