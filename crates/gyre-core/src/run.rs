@@ -129,6 +129,22 @@ pub mod exact_f64 {
     }
 }
 
+/// [`exact_f64`] for optional values (`None` stays `null`).
+pub mod exact_f64_opt {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    struct Exact(#[serde(with = "super::exact_f64")] f64);
+
+    pub fn serialize<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+        v.map(Exact).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+        Ok(Option::<Exact>::deserialize(d)?.map(|e| e.0))
+    }
+}
+
 /// A new run, as its process starts it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NewRun {

@@ -156,22 +156,36 @@ pub struct ColumnDrift {
     pub name: String,
     pub kind: Option<Kind>,
     pub method: Option<Method>,
+    #[serde(with = "gyre_core::run::exact_f64")]
     pub threshold: f64,
-    /// The chosen method's value (a p-value or a distance).
+    /// The chosen method's value (a p-value or a distance); ±Inf and NaN as text.
+    #[serde(with = "gyre_core::run::exact_f64_opt")]
     pub score: Option<f64>,
     /// `None` when drift could not be judged (see `note`).
     pub drifted: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ks: Option<KsOut>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "gyre_core::run::exact_f64_opt"
+    )]
     pub wasserstein: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "gyre_core::run::exact_f64_opt"
+    )]
     pub wasserstein_normed: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chisquare: Option<ChiOut>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "gyre_core::run::exact_f64_opt"
+    )]
     pub jensenshannon: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "gyre_core::run::exact_f64_opt"
+    )]
     pub psi: Option<f64>,
     pub reference: Side,
     pub current: Side,
@@ -839,7 +853,8 @@ fn categorical(d: &mut ColumnDrift, reference: &Reference<'_>, cur: &ColumnSampl
         }
     };
     if ref_counts.is_empty() {
-        d.notes.push("no finite numbers in the reference: no drift can be judged".into());
+        d.notes
+            .push("no finite numbers in the reference: no drift can be judged".into());
         return;
     }
     let mut cats: Vec<&String> = ref_counts.keys().collect();
