@@ -256,11 +256,13 @@ pub async fn run(cmd: DataCommand, project: &Option<PathBuf>, quiet: bool) -> Cl
                     short(&v.id.to_hex())
                 );
             }
-            let version = p
-                .dataset_version(&format!("{}@{}", v.dataset, v.seq).parse()?)
-                .await?;
-            out!();
-            out!("{}", profile_table(&version.profile.columns));
+            if r.status == "created" {
+                let version = p
+                    .dataset_version(&format!("{}@{}", v.dataset, v.seq).parse()?)
+                    .await?;
+                out!();
+                out!("{}", profile_table(&version.profile.columns));
+            }
             Ok(())
         }
         DataCommand::List { json } => {
