@@ -3,6 +3,7 @@
 //! Today: evaluation metrics (checked against scikit-learn) and train/test splits. Feature
 //! transforms, learners and the model artifact follow (issue 4).
 
+pub mod linear;
 pub mod metrics;
 pub mod split;
 pub mod transform;
