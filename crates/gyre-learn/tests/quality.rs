@@ -105,8 +105,13 @@ fn logistic_regression_on_adult() {
             .unwrap() as u32
     };
     let ytr: Vec<u32> = train.iter().map(|&i| idx(i)).collect();
+    let started = std::time::Instant::now();
     let model =
         LinearModel::logistic(&xtr, train.len(), width, &ytr, classes.clone(), 1.0).unwrap();
+    eprintln!(
+        "adult logistic regression: fitted in {:.3} s",
+        started.elapsed().as_secs_f64()
+    );
     let rows: Vec<Vec<f64>> = (0..test.len())
         .map(|r| model.predict_proba(&xte[r * width..(r + 1) * width]))
         .collect();
