@@ -74,6 +74,21 @@ pub struct Classification {
     pub log_loss: Option<f64>,
 }
 
+/// The number of examples, once there are some and as many predictions as true values.
+fn check_lengths(n_true: usize, n_pred: usize) -> Result<usize, MetricError> {
+    if n_true == 0 {
+        return Err(MetricError::Empty);
+    }
+    if n_pred != n_true {
+        return Err(MetricError::Length {
+            what: "the predictions",
+            expected: n_true,
+            found: n_pred,
+        });
+    }
+    Ok(n_true)
+}
+
 fn ratio(num: f64, den: f64) -> f64 {
     // scikit-learn's default `zero_division` yields 0 (with a warning).
     if den == 0.0 { 0.0 } else { num / den }
@@ -87,17 +102,7 @@ pub fn classification<S: AsRef<str>>(
     probabilities: Option<&Probabilities<'_>>,
     positive: Option<&str>,
 ) -> Result<Classification, MetricError> {
-    let n = y_true.len();
-    if n == 0 {
-        return Err(MetricError::Empty);
-    }
-    if y_pred.len() != n {
-        return Err(MetricError::Length {
-            what: "the predictions",
-            expected: n,
-            found: y_pred.len(),
-        });
-    }
+    let n = check_lengths(y_true.len(), y_pred.len())?;
     let mut index: BTreeMap<&str, usize> = BTreeMap::new();
     for s in y_true.iter().chain(y_pred) {
         index.insert(s.as_ref(), 0);
@@ -294,17 +299,7 @@ pub struct Regression {
 
 /// Regression metrics.
 pub fn regression(y_true: &[f64], y_pred: &[f64]) -> Result<Regression, MetricError> {
-    let n = y_true.len();
-    if n == 0 {
-        return Err(MetricError::Empty);
-    }
-    if y_pred.len() != n {
-        return Err(MetricError::Length {
-            what: "the predictions",
-            expected: n,
-            found: y_pred.len(),
-        });
-    }
+    let n = check_lengths(y_true.len(), y_pred.len())?;
     let nf = n as f64;
     let mean = y_true.iter().sum::<f64>() / nf;
     let (mut se, mut ae, mut ape, mut tot) = (0.0, 0.0, 0.0, 0.0);
