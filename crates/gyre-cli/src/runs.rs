@@ -93,10 +93,10 @@ pub async fn run(cmd: RunsCommand, project: &Option<PathBuf>) -> CliResult {
                     .iter()
                     .map(|r| {
                         vec![
-                            r.id.short().to_string(),
-                            r.name.clone(),
+                            r.start.id.short().to_string(),
+                            r.start.name.clone(),
                             r.status.to_string(),
-                            time(r.started_ms),
+                            time(r.start.started_ms),
                             duration(r),
                             pairs(r.metrics.iter().map(|(k, v)| (k, value(*v))), 4),
                             pairs(r.params.iter().map(|(k, v)| (k, v.clone())), 4),
@@ -122,21 +122,22 @@ pub async fn run(cmd: RunsCommand, project: &Option<PathBuf>) -> CliResult {
                 return Ok(());
             }
             let r = &d.run;
-            out!("run {}  {}  {}", r.id, r.name, r.status);
+            out!("run {}  {}  {}", r.start.id, r.start.name, r.status);
             out!(
                 "started {} by {} on {} (pid {}){}{}",
-                time(r.started_ms),
-                r.user,
-                r.host,
-                r.pid,
+                time(r.start.started_ms),
+                r.start.user,
+                r.start.host,
+                r.start.pid,
                 r.ended_ms
                     .map(|e| format!(", ended {} after {}", time(e), duration(r)))
                     .unwrap_or_default(),
-                r.git_commit
+                r.start
+                    .git_commit
                     .as_ref()
                     .map(|c| format!(
                         "\ngit {c}{}",
-                        if r.git_dirty {
+                        if r.start.git_dirty {
                             " (with uncommitted changes)"
                         } else {
                             ""
@@ -144,7 +145,7 @@ pub async fn run(cmd: RunsCommand, project: &Option<PathBuf>) -> CliResult {
                     ))
                     .unwrap_or_default()
             );
-            if let Some(parent) = &r.parent {
+            if let Some(parent) = &r.start.parent {
                 out!("parent run {parent}");
             }
             if !r.note.is_empty() {
@@ -204,7 +205,7 @@ pub async fn run(cmd: RunsCommand, project: &Option<PathBuf>) -> CliResult {
             headers.extend(
                 c.runs
                     .iter()
-                    .map(|r| format!("{} {}", r.id.short(), r.name)),
+                    .map(|r| format!("{} {}", r.start.id.short(), r.start.name)),
             );
             let mut rows = Vec::new();
             for (k, vals) in &c.params {

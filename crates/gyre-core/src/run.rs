@@ -161,21 +161,13 @@ pub struct NewRun {
     pub git_dirty: bool,
 }
 
-/// A run as stored.
+/// A run as stored: how it started, and what happened since.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Run {
-    pub id: RunId,
-    pub name: String,
-    pub parent: Option<RunId>,
+    #[serde(flatten)]
+    pub start: NewRun,
     pub status: RunStatus,
-    pub started_ms: i64,
     pub ended_ms: Option<i64>,
-    pub user: String,
-    pub host: String,
-    pub pid: u32,
-    pub pid_start: u64,
-    pub git_commit: Option<String>,
-    pub git_dirty: bool,
     pub note: String,
     pub params: std::collections::BTreeMap<String, String>,
     pub tags: std::collections::BTreeMap<String, String>,
@@ -188,7 +180,7 @@ pub struct Run {
 
 impl Run {
     pub fn duration_ms(&self) -> Option<i64> {
-        self.ended_ms.map(|e| e - self.started_ms)
+        self.ended_ms.map(|e| e - self.start.started_ms)
     }
 }
 

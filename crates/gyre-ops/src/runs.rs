@@ -177,7 +177,7 @@ impl Project {
     pub async fn reap_dead_runs(&self) -> Result<Vec<RunId>> {
         let host = host_name();
         let mut reaped = Vec::new();
-        for r in self.meta.running_runs().await? {
+        for r in self.meta.running_runs().await?.into_iter().map(|r| r.start) {
             if r.host != host {
                 continue; // another machine's process cannot be checked from here
             }

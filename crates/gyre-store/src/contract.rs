@@ -439,7 +439,7 @@ pub async fn run_runs(store: &dyn MetaStore) {
             vec!["model:abc".to_string()]
         )
     );
-    assert!(got.git_dirty && got.git_commit.as_deref() == Some("abc123"));
+    assert!(got.start.git_dirty && got.start.git_commit.as_deref() == Some("abc123"));
     let loss = store.metric_history(&a.id, "loss").await.unwrap();
     assert_eq!(loss.len(), 10_000);
     assert_eq!((loss[0].step, loss[9_999].step), (0, 9_999));
@@ -487,7 +487,7 @@ pub async fn run_runs(store: &dyn MetaStore) {
     store.end_run(&b.id, RunStatus::Failed, 25).await.unwrap();
 
     // Search.
-    let ids = |runs: Vec<gyre_core::Run>| runs.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    let ids = |runs: Vec<gyre_core::Run>| runs.into_iter().map(|r| r.start.id).collect::<Vec<_>>();
     let all = store
         .search_runs(&RunFilter::default(), &RunOrder::default(), 100)
         .await

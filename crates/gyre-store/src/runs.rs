@@ -178,18 +178,20 @@ macro_rules! impl_run_store {
                 let status: String = row.try_get("status")?;
                 let parent: Option<String> = row.try_get("parent")?;
                 Ok(Run {
-                    id: RunId::from_str(&id).map_err(bad)?,
-                    name: row.try_get("name")?,
-                    parent: parent.map(|p| RunId::from_str(&p)).transpose().map_err(bad)?,
+                    start: NewRun {
+                        id: RunId::from_str(&id).map_err(bad)?,
+                        name: row.try_get("name")?,
+                        parent: parent.map(|p| RunId::from_str(&p)).transpose().map_err(bad)?,
+                        started_ms: row.try_get("started_ms")?,
+                        user: row.try_get("username")?,
+                        host: row.try_get("host")?,
+                        pid: row.try_get::<i64, _>("pid")? as u32,
+                        pid_start: row.try_get::<i64, _>("pid_start")? as u64,
+                        git_commit: row.try_get("git_commit")?,
+                        git_dirty: row.try_get::<i64, _>("git_dirty")? != 0,
+                    },
                     status: RunStatus::from_str(&status).map_err(bad)?,
-                    started_ms: row.try_get("started_ms")?,
                     ended_ms: row.try_get("ended_ms")?,
-                    user: row.try_get("username")?,
-                    host: row.try_get("host")?,
-                    pid: row.try_get::<i64, _>("pid")? as u32,
-                    pid_start: row.try_get::<i64, _>("pid_start")? as u64,
-                    git_commit: row.try_get("git_commit")?,
-                    git_dirty: row.try_get::<i64, _>("git_dirty")? != 0,
                     note: row.try_get("note")?,
                     params: BTreeMap::new(),
                     tags: BTreeMap::new(),
@@ -203,9 +205,9 @@ macro_rules! impl_run_store {
             async fn hydrate(&self, runs: &mut [Run]) -> Result<()> {
                 let mut at: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
                 for (i, r) in runs.iter().enumerate() {
-                    at.insert(r.id.to_string(), i);
+                    at.insert(r.start.id.to_string(), i);
                 }
-                let ids: Vec<String> = runs.iter().map(|r| r.id.to_string()).collect();
+                let ids: Vec<String> = runs.iter().map(|r| r.start.id.to_string()).collect();
                 for chunk in ids.chunks(CHUNK) {
                     let list = placeholders($ph, 1, chunk.len());
                     for table in ["run_params", "run_tags"] {
