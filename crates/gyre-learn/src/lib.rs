@@ -3,7 +3,9 @@
 //! Today: evaluation metrics (checked against scikit-learn) and train/test splits. Feature
 //! transforms, learners and the model artifact follow (issue 4).
 
+pub mod learner;
 pub mod linear;
 pub mod metrics;
 pub mod split;
 pub mod transform;
+pub mod trees;

@@ -5,10 +5,10 @@ use gyre_core::Split;
 /// SplitMix64 (Steele, Lea & Flood 2014): a tiny generator whose sequence for a seed never
 /// changes. A split must stay the same across gyre versions for runs to be reproducible, so
 /// it is not tied to a crate's generator, which may change between releases.
-struct SplitMix64(u64);
+pub(crate) struct SplitMix64(pub(crate) u64);
 
 impl SplitMix64 {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -17,7 +17,7 @@ impl SplitMix64 {
     }
 
     /// Uniform in 0..n, without modulo bias (Lemire's multiply-shift with rejection).
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         let threshold = n.wrapping_neg() % n;
         loop {
             let m = (self.next() as u128) * (n as u128);

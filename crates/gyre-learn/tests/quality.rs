@@ -1,11 +1,12 @@
 //! The quality bar (issue 4): gyre's learners on the shared datasets, with the issue's split
 //! and preprocessing, within 1 point of scikit-learn 1.9.1's figures (`fixtures/quality.json`).
 
-use gyre_core::{Split, Transform};
-use gyre_learn::linear::LinearModel;
+use gyre_core::{Algorithm, Split, Transform};
+use gyre_learn::learner::{Data, Predictor, fit};
 use gyre_learn::metrics::{Probabilities, classification, regression};
 use gyre_learn::split::split;
-use gyre_learn::transform::{Pipeline, Values, fit};
+use gyre_learn::transform::{self, Pipeline, Values};
+use gyre_learn::trees::Target;
 use serde_json::Value;
 use std::path::Path;
 
@@ -75,7 +76,7 @@ fn features(
         .collect();
     let fitted = chosen
         .iter()
-        .map(|&i| fit(&names[i], &cols[i], train, &Transform::default()).unwrap())
+        .map(|&i| transform::fit(&names[i], &cols[i], train, &Transform::default()).unwrap())
         .collect();
     let pipeline = Pipeline { columns: fitted };
     let inputs: Vec<&Values> = chosen.iter().map(|&i| &cols[i]).collect();
@@ -87,39 +88,100 @@ fn features(
     )
 }
 
-#[test]
-fn logistic_regression_on_adult() {
-    let header = "age,workclass,fnlwgt,education,education-num,marital-status,occupation,relationship,race,sex,capital-gain,capital-loss,hours-per-week,native-country,income";
-    let (names, cols) = load("adult/adult.data", Some(header), &["?"]);
-    let n = cols[0].len();
-    let (train, test) = split(n, &Split::Rule { every: 5, index: 4 }, 0);
-    let (xtr, xte, width) = features(&names, &cols, "income", &[], &train, &test);
-    let Values::Text(y) = &cols[14] else {
-        panic!("income is text")
+struct Case {
+    names: Vec<String>,
+    cols: Vec<Values>,
+    target: usize,
+    train: Vec<usize>,
+    test: Vec<usize>,
+    xtr: Vec<f64>,
+    xte: Vec<f64>,
+    width: usize,
+}
+
+fn case(data: &str, target: &str, drop: &[&str], split_by: Split) -> Case {
+    let (names, cols) = match data {
+        "adult" => load(
+            "adult/adult.data",
+            Some(
+                "age,workclass,fnlwgt,education,education-num,marital-status,occupation,relationship,race,sex,capital-gain,capital-loss,hours-per-week,native-country,income",
+            ),
+            &["?"],
+        ),
+        "california_housing" => load("california_housing/housing.csv", None, &[]),
+        "elec2" => load("elec2/elec2_first_half.csv", None, &[]),
+        _ => unreachable!(),
     };
-    let classes = vec!["<=50K".to_string(), ">50K".to_string()];
+    let n = cols[0].len();
+    let (train, test) = split(n, &split_by, 0);
+    let (xtr, xte, width) = features(&names, &cols, target, drop, &train, &test);
+    let target = names.iter().position(|c| c == target).unwrap();
+    Case {
+        names,
+        cols,
+        target,
+        train,
+        test,
+        xtr,
+        xte,
+        width,
+    }
+}
+
+/// Fits `algorithm` with gyre's defaults (and `params`) and checks accuracy and AUC.
+fn classify(
+    data: &str,
+    c: &Case,
+    algorithm: Algorithm,
+    params: &str,
+    learner: &str,
+    positive: &str,
+) {
+    let Values::Text(y) = &c.cols[c.target] else {
+        panic!("{} is text", c.names[c.target])
+    };
+    let mut classes: Vec<String> = y.iter().flatten().cloned().collect();
+    classes.sort();
+    classes.dedup();
     let idx = |i: usize| {
         classes
             .iter()
-            .position(|c| Some(c) == y[i].as_ref())
+            .position(|k| Some(k) == y[i].as_ref())
             .unwrap() as u32
     };
-    let ytr: Vec<u32> = train.iter().map(|&i| idx(i)).collect();
+    let ytr: Vec<u32> = c.train.iter().map(|&i| idx(i)).collect();
+    let params: toml::Table = toml::from_str(params).unwrap();
     let started = std::time::Instant::now();
-    let model =
-        LinearModel::logistic(&xtr, train.len(), width, &ytr, classes.clone(), 1.0).unwrap();
-    eprintln!(
-        "adult logistic regression: fitted in {:.3} s",
-        started.elapsed().as_secs_f64()
-    );
-    let rows: Vec<Vec<f64>> = (0..test.len())
-        .map(|r| model.predict_proba(&xte[r * width..(r + 1) * width]))
+    let model = fit(
+        algorithm,
+        &params,
+        &Data {
+            x: &c.xtr,
+            rows: c.train.len(),
+            cols: c.width,
+            target: Target::Classes {
+                y: &ytr,
+                k: classes.len(),
+            },
+            classes: &classes,
+            weights: None,
+        },
+        0,
+    )
+    .unwrap();
+    let seconds = started.elapsed().as_secs_f64();
+    let rows: Vec<Vec<f64>> = (0..c.test.len())
+        .map(|r| {
+            let mut out = vec![0.0; classes.len()];
+            model.predict_row(&c.xte[r * c.width..(r + 1) * c.width], &mut out);
+            out
+        })
         .collect();
     let pred: Vec<String> = rows
         .iter()
         .map(|p| classes[usize::from(p[1] > p[0])].clone())
         .collect();
-    let truth: Vec<String> = test.iter().map(|&i| y[i].clone().unwrap()).collect();
+    let truth: Vec<String> = c.test.iter().map(|&i| y[i].clone().unwrap()).collect();
     let m = classification(
         &truth,
         &pred,
@@ -127,19 +189,22 @@ fn logistic_regression_on_adult() {
             classes: &classes,
             rows: &rows,
         }),
-        Some(">50K"),
+        Some(positive),
     )
     .unwrap();
     let (acc, auc) = (
-        reference("adult", "logistic_regression", "accuracy"),
-        reference("adult", "logistic_regression", "roc_auc"),
+        reference(data, learner, "accuracy"),
+        reference(data, learner, "roc_auc"),
     );
     eprintln!(
-        "adult logistic regression: accuracy {:.4} (scikit-learn {acc}), AUC {:.4} (scikit-learn {auc})",
+        "{data} {learner}: accuracy {:.4} (scikit-learn {acc:.4}), AUC {:.4} (scikit-learn {auc:.4}), fit {seconds:.2} s (scikit-learn {:.2} s)",
         m.accuracy,
-        m.roc_auc.unwrap()
+        m.roc_auc.unwrap(),
+        reference(data, learner, "fit_seconds"),
     );
     assert!(m.accuracy >= acc - 0.01, "accuracy {} vs {acc}", m.accuracy);
+    // The issue's bar names AUC for logistic regression and boosting; forests' AUC is
+    // printed, and held to the same bar.
     assert!(
         m.roc_auc.unwrap() >= auc - 0.01,
         "AUC {:?} vs {auc}",
@@ -147,27 +212,150 @@ fn logistic_regression_on_adult() {
     );
 }
 
-#[test]
-fn ridge_on_california_housing() {
-    let (names, cols) = load("california_housing/housing.csv", None, &[]);
-    let n = cols[0].len();
-    let (train, test) = split(n, &Split::Rule { every: 5, index: 4 }, 0);
-    let t = names
-        .iter()
-        .position(|c| c == "median_house_value")
-        .unwrap();
-    let (xtr, xte, width) = features(&names, &cols, "median_house_value", &[], &train, &test);
-    let Values::Numeric(y) = &cols[t] else {
+fn regress(c: &Case, algorithm: Algorithm, learner: &str) {
+    let Values::Numeric(y) = &c.cols[c.target] else {
         panic!("the target is numeric")
     };
-    let ytr: Vec<f64> = train.iter().map(|&i| y[i].unwrap()).collect();
-    let model = LinearModel::ridge(&xtr, train.len(), width, &ytr, 1.0).unwrap();
-    let pred: Vec<f64> = (0..test.len())
-        .map(|r| model.predict_value(&xte[r * width..(r + 1) * width]))
+    let ytr: Vec<f64> = c.train.iter().map(|&i| y[i].unwrap()).collect();
+    let started = std::time::Instant::now();
+    let model = fit(
+        algorithm,
+        &toml::Table::new(),
+        &Data {
+            x: &c.xtr,
+            rows: c.train.len(),
+            cols: c.width,
+            target: Target::Values(&ytr),
+            classes: &[],
+            weights: None,
+        },
+        0,
+    )
+    .unwrap();
+    let seconds = started.elapsed().as_secs_f64();
+    let pred: Vec<f64> = (0..c.test.len())
+        .map(|r| {
+            let mut out = [0.0];
+            model.predict_row(&c.xte[r * c.width..(r + 1) * c.width], &mut out);
+            out[0]
+        })
         .collect();
-    let truth: Vec<f64> = test.iter().map(|&i| y[i].unwrap()).collect();
+    let truth: Vec<f64> = c.test.iter().map(|&i| y[i].unwrap()).collect();
     let m = regression(&truth, &pred).unwrap();
-    let r2 = reference("california_housing", "ridge", "r2");
-    eprintln!("housing ridge: R² {:.4} (scikit-learn {r2})", m.r2);
+    let r2 = reference("california_housing", learner, "r2");
+    eprintln!(
+        "housing {learner}: R² {:.4} (scikit-learn {r2:.4}), RMSE {:.0}, fit {seconds:.2} s (scikit-learn {:.2} s)",
+        m.r2,
+        m.rmse,
+        reference("california_housing", learner, "fit_seconds")
+    );
     assert!(m.r2 >= r2 - 0.01, "R² {} vs {r2}", m.r2);
+}
+
+const RULE: Split = Split::Rule { every: 5, index: 4 };
+const ELEC2: Split = Split::Order { test: 0.2 };
+
+#[test]
+fn adult_logistic_regression() {
+    let c = case("adult", "income", &[], RULE);
+    classify(
+        "adult",
+        &c,
+        Algorithm::LogisticRegression,
+        "",
+        "logistic_regression",
+        ">50K",
+    );
+}
+
+#[test]
+fn adult_random_forest() {
+    let c = case("adult", "income", &[], RULE);
+    classify(
+        "adult",
+        &c,
+        Algorithm::RandomForest,
+        "",
+        "random_forest",
+        ">50K",
+    );
+}
+
+#[test]
+fn adult_gradient_boosting() {
+    let c = case("adult", "income", &[], RULE);
+    classify(
+        "adult",
+        &c,
+        Algorithm::GradientBoosting,
+        "",
+        "gradient_boosting",
+        ">50K",
+    );
+}
+
+#[test]
+fn housing_ridge() {
+    regress(
+        &case("california_housing", "median_house_value", &[], RULE),
+        Algorithm::Ridge,
+        "ridge",
+    );
+}
+
+#[test]
+fn housing_random_forest() {
+    regress(
+        &case("california_housing", "median_house_value", &[], RULE),
+        Algorithm::RandomForest,
+        "random_forest",
+    );
+}
+
+#[test]
+fn housing_gradient_boosting() {
+    regress(
+        &case("california_housing", "median_house_value", &[], RULE),
+        Algorithm::GradientBoosting,
+        "gradient_boosting",
+    );
+}
+
+#[test]
+fn elec2_logistic_regression() {
+    let c = case("elec2", "class", &["date"], ELEC2);
+    classify(
+        "elec2",
+        &c,
+        Algorithm::LogisticRegression,
+        "",
+        "logistic_regression",
+        "UP",
+    );
+}
+
+#[test]
+fn elec2_random_forest() {
+    let c = case("elec2", "class", &["date"], ELEC2);
+    classify(
+        "elec2",
+        &c,
+        Algorithm::RandomForest,
+        "",
+        "random_forest",
+        "UP",
+    );
+}
+
+#[test]
+fn elec2_gradient_boosting() {
+    let c = case("elec2", "class", &["date"], ELEC2);
+    classify(
+        "elec2",
+        &c,
+        Algorithm::GradientBoosting,
+        "",
+        "gradient_boosting",
+        "UP",
+    );
 }
