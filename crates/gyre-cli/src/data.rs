@@ -147,7 +147,7 @@ pub enum DataCommand {
 
 /// How CSV files are read. Each flag overrides the same key in gyre.toml's [datasets.NAME].
 #[derive(Args)]
-pub struct CsvFlags {
+pub(crate) struct CsvFlags {
     /// The first line is data, not a header (names come from --columns or gyre.toml).
     #[arg(long, conflicts_with = "header")]
     no_header: bool,
@@ -184,7 +184,7 @@ fn one_char(s: &str, what: &str) -> Result<char, Failure> {
 }
 
 impl CsvFlags {
-    fn overrides(&self) -> Result<DatasetSpec, Failure> {
+    pub(crate) fn overrides(&self) -> Result<DatasetSpec, Failure> {
         Ok(DatasetSpec {
             path: None,
             header: if self.no_header {

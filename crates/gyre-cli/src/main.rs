@@ -15,6 +15,7 @@ mod html;
 mod progress;
 mod render;
 mod runs;
+mod train;
 
 use clap::{Parser, Subcommand};
 use gyre_ops::{OpsError, Project};
@@ -59,6 +60,12 @@ enum Command {
     /// List, show and compare tracked runs.
     #[command(subcommand)]
     Runs(runs::RunsCommand),
+    /// Train the `[model]` spec of gyre.toml: one tracked run, one model file.
+    Train(train::TrainArgs),
+    /// Score a CSV or Parquet file with a model, in batch.
+    Predict(train::PredictArgs),
+    /// Re-train a past run from its recorded inputs and compare the model files.
+    Reproduce(train::ReproduceArgs),
 }
 
 /// What went wrong, and how the process should end.
@@ -127,6 +134,9 @@ async fn run(cli: Cli) -> CliResult {
         }
         Command::Data(cmd) => data::run(cmd, &cli.project, cli.quiet).await,
         Command::Runs(cmd) => runs::run(cmd, &cli.project).await,
+        Command::Train(args) => train::train(args, &cli.project, cli.quiet).await,
+        Command::Predict(args) => train::predict(args, &cli.project, cli.quiet).await,
+        Command::Reproduce(args) => train::reproduce(args, &cli.project, cli.quiet).await,
     }
 }
 

@@ -28,13 +28,22 @@ impl Progress for Bars {
                 ProgressDrawTarget::stderr()
             },
         );
-        bar.set_style(
+        if total == 0 {
+            // Work of unknown size: a spinner with the elapsed time.
+            bar.set_style(
+                ProgressStyle::with_template("{prefix:>10.cyan.bold} {spinner} {elapsed}")
+                    .expect("the template is valid"),
+            );
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        } else {
+            bar.set_style(
             ProgressStyle::with_template(
                 "{prefix:>10.cyan.bold} [{bar:30}] {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12} {elapsed}",
             )
             .expect("the template is valid")
             .progress_chars("=> "),
         );
+        }
         bar.set_prefix(phase.to_string());
         if let Some(old) = self.bar.lock().expect("progress lock").replace(bar) {
             old.finish_and_clear();

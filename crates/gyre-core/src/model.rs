@@ -115,6 +115,10 @@ pub struct ModelSpec {
     /// `balanced` weights classes inversely to their frequency.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub class_weight: Option<String>,
+    /// Named slices of the test rows to report metrics on: `where` expressions on columns,
+    /// such as `"sex = 'Female' and age >= 40"`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub slices: BTreeMap<String, String>,
 }
 
 impl ModelSpec {

@@ -10,6 +10,7 @@ mod error;
 mod parquet;
 mod schema;
 pub mod stats;
+pub mod table;
 mod validate;
 
 pub use acc::{Budget, parse_timestamp, quantile_sorted};

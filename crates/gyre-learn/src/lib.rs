@@ -6,6 +6,8 @@
 pub mod learner;
 pub mod linear;
 pub mod metrics;
+pub mod model;
 pub mod split;
+pub mod train;
 pub mod transform;
 pub mod trees;

@@ -43,7 +43,7 @@ fn col_err(column: &str, message: impl Into<String>) -> TransformError {
 
 /// One column's fitted transform: data only, serialisable into the model artifact.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Fitted {
     Numeric {
         column: String,

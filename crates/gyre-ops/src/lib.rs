@@ -10,6 +10,7 @@ pub mod runs;
 pub mod settings;
 mod statcache;
 pub mod targets;
+pub mod train;
 pub mod validation;
 
 pub use error::OpsError;

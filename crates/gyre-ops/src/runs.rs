@@ -40,7 +40,7 @@ pub fn process_start(pid: u32) -> Option<u64> {
 }
 
 /// The project's git commit and whether the work tree has changes, when it is a repository.
-fn git_state(root: &std::path::Path) -> (Option<String>, bool) {
+pub(crate) fn git_state(root: &std::path::Path) -> (Option<String>, bool) {
     let run = |args: &[&str]| {
         std::process::Command::new("git")
             .args(args)

@@ -1,0 +1,276 @@
+//! The model file: one immutable, self-describing file holding the fitted transforms, the
+//! learner, the signature, the lineage and the metrics. Data only: loading decodes plain
+//! structs (postcard, a serde format with no type tags to resolve and nothing to execute),
+//! then checks that every index and width agrees before anything is predicted.
+//!
+//! Layout: `GYREMODL` (8 bytes), format version (u32 LE), body length (u64 LE), BLAKE3 of
+//! the body (32 bytes), the body. The same model always encodes to the same bytes: nothing
+//! in it depends on the time or the run.
+
+use crate::learner::{Learner, Predictor};
+use crate::transform::{Fitted, Pipeline, TransformError, Values};
+use gyre_core::Algorithm;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+pub const MAGIC: &[u8; 8] = b"GYREMODL";
+/// The format this build writes and the newest it reads.
+pub const FORMAT_VERSION: u32 = 1;
+const HEADER: usize = 8 + 4 + 8 + 32;
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ModelError {
+    #[error("not a gyre model file (no GYREMODL header)")]
+    NotAModel,
+    #[error(
+        "model format version {0} is newer than this gyre reads ({FORMAT_VERSION}); upgrade gyre"
+    )]
+    TooNew(u32),
+    #[error("the model file is truncated or damaged: {0}")]
+    Damaged(String),
+    #[error("the model file is inconsistent: {0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ColumnKind {
+    Number,
+    Text,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputColumn {
+    pub name: String,
+    pub kind: ColumnKind,
+}
+
+/// What the model takes and returns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Signature {
+    pub inputs: Vec<InputColumn>,
+    pub target: String,
+    /// Class labels (the output is a label and one probability per class); empty for
+    /// regression (the output is a number).
+    pub classes: Vec<String>,
+}
+
+/// Where the model came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lineage {
+    /// `NAME@SEQ:ID` of each training dataset version.
+    pub datasets: Vec<String>,
+    /// The `[model]` spec as trained (after overrides), as TOML, and its BLAKE3.
+    pub spec: String,
+    pub spec_hash: String,
+    pub seed: u64,
+    pub git_commit: Option<String>,
+    pub git_dirty: bool,
+    pub gyre_version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Model {
+    pub algorithm: Algorithm,
+    pub signature: Signature,
+    /// The learner's features, in order (after transforms).
+    pub features: Vec<String>,
+    pub pipeline: Pipeline,
+    pub learner: Learner,
+    pub lineage: Lineage,
+    /// Test-split metrics, in report order.
+    pub metrics: Vec<(String, f64)>,
+    /// Importance per input column (one-hot features summed), when the learner has one.
+    pub importance: Vec<(String, f64)>,
+}
+
+/// Predictions for a batch: `width` values per row (class probabilities, or one value).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Predictions {
+    pub width: usize,
+    pub values: Vec<f64>,
+}
+
+impl Predictions {
+    pub fn rows(&self) -> usize {
+        self.values.len() / self.width.max(1)
+    }
+
+    pub fn row(&self, r: usize) -> &[f64] {
+        &self.values[r * self.width..(r + 1) * self.width]
+    }
+
+    /// The index of the most probable class of row `r` (the first on a tie).
+    pub fn class_of(&self, r: usize) -> usize {
+        let row = self.row(r);
+        (0..row.len()).fold(0, |best, i| if row[i] > row[best] { i } else { best })
+    }
+}
+
+impl Model {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let body = postcard::to_stdvec(self).expect("a model always serialises");
+        let mut out = Vec::with_capacity(HEADER + body.len());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+        out.extend_from_slice(blake3::hash(&body).as_bytes());
+        out.extend_from_slice(&body);
+        out
+    }
+
+    /// Decodes and checks a model file.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Model, ModelError> {
+        if bytes.len() < 8 || &bytes[..8] != MAGIC {
+            return Err(ModelError::NotAModel);
+        }
+        if bytes.len() < HEADER {
+            return Err(ModelError::Damaged("the header is cut short".into()));
+        }
+        let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+        if version > FORMAT_VERSION {
+            return Err(ModelError::TooNew(version));
+        }
+        let len = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes"));
+        let body = &bytes[HEADER..];
+        if body.len() as u64 != len {
+            return Err(ModelError::Damaged(format!(
+                "the body has {} bytes, the header says {len}",
+                body.len()
+            )));
+        }
+        if blake3::hash(body).as_bytes() != &bytes[20..52] {
+            return Err(ModelError::Damaged("the checksum does not match".into()));
+        }
+        let model: Model =
+            postcard::from_bytes(body).map_err(|e| ModelError::Damaged(e.to_string()))?;
+        model.check().map_err(ModelError::Invalid)?;
+        Ok(model)
+    }
+
+    /// Every width and index agrees, so predicting cannot go out of bounds.
+    pub fn check(&self) -> Result<(), String> {
+        let sig = &self.signature;
+        if sig.inputs.len() != self.pipeline.columns.len() {
+            return Err(format!(
+                "{} inputs but {} transforms",
+                sig.inputs.len(),
+                self.pipeline.columns.len()
+            ));
+        }
+        for (input, f) in sig.inputs.iter().zip(&self.pipeline.columns) {
+            let (name, kind) = match f {
+                Fitted::Numeric { column, .. } => (column, ColumnKind::Number),
+                Fitted::Categorical { column, .. } => (column, ColumnKind::Text),
+            };
+            if *name != input.name || kind != input.kind {
+                return Err(format!(
+                    "input `{}` does not match its transform (`{name}`)",
+                    input.name
+                ));
+            }
+            if let Fitted::Categorical { categories, .. } = f
+                && categories.windows(2).any(|w| w[0] >= w[1])
+            {
+                return Err(format!("`{name}`: categories are not sorted"));
+            }
+            if let Fitted::Numeric {
+                buckets: Some(b), ..
+            } = f
+                && b.windows(2)
+                    .any(|w| w[0].partial_cmp(&w[1]) != Some(std::cmp::Ordering::Less))
+            {
+                return Err(format!("`{name}`: bucket edges do not increase"));
+            }
+        }
+        let width = self.pipeline.feature_names().len();
+        if width != self.features.len() {
+            return Err(format!(
+                "{} feature names for {width} features",
+                self.features.len()
+            ));
+        }
+        self.learner.check(width)?;
+        let outputs = self.learner.outputs();
+        let want = if sig.classes.is_empty() {
+            1
+        } else {
+            sig.classes.len()
+        };
+        if outputs != want {
+            return Err(format!(
+                "the learner gives {outputs} values, expected {want}"
+            ));
+        }
+        Ok(())
+    }
+
+    /// The width of one prediction row.
+    pub fn outputs(&self) -> usize {
+        self.learner.outputs()
+    }
+
+    /// Predicts `rows` of `inputs` (one per signature input, in order): the same transform
+    /// code as training, then the learner; rows are scored in parallel chunks.
+    pub fn predict(
+        &self,
+        inputs: &[&Values],
+        rows: &[usize],
+    ) -> Result<Predictions, TransformError> {
+        let width = self.features.len();
+        let k = self.outputs();
+        let chunks: Vec<Result<Vec<f64>, TransformError>> = rows
+            .par_chunks(4096)
+            .map(|chunk| {
+                let x = self.pipeline.transform(inputs, chunk)?;
+                let mut out = vec![0.0; chunk.len() * k];
+                for (r, o) in out.chunks_mut(k).enumerate() {
+                    self.learner.predict_row(&x[r * width..(r + 1) * width], o);
+                }
+                Ok(out)
+            })
+            .collect();
+        let mut values = Vec::with_capacity(rows.len() * k);
+        for c in chunks {
+            values.extend(c?);
+        }
+        Ok(Predictions { width: k, values })
+    }
+}
+
+/// Types a text column by the signature: numbers must parse. On failure, the row index and
+/// the value.
+pub fn typed(kind: ColumnKind, values: Vec<Option<String>>) -> Result<Values, (usize, String)> {
+    match kind {
+        ColumnKind::Text => Ok(Values::Text(values)),
+        ColumnKind::Number => values
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| match v {
+                None => Ok(None),
+                Some(s) => s.trim().parse::<f64>().map(Some).map_err(|_| (i, s)),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Values::Numeric),
+    }
+}
+
+/// Sums per-feature importance back to input columns (a one-hot column's features add up).
+pub fn column_importance(pipeline: &Pipeline, per_feature: &[f64]) -> Vec<(String, f64)> {
+    let mut at = 0;
+    let mut out: Vec<(String, f64)> = pipeline
+        .columns
+        .iter()
+        .map(|f| {
+            let w = f.width();
+            let name = match f {
+                Fitted::Numeric { column, .. } | Fitted::Categorical { column, .. } => column,
+            };
+            let s = per_feature[at..at + w].iter().sum();
+            at += w;
+            (name.clone(), s)
+        })
+        .collect();
+    out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    out
+}

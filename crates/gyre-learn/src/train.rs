@@ -1,0 +1,595 @@
+//! Training from a spec: a table in, a model and its evaluation out. Pure: the caller reads
+//! the data and stores the result.
+
+use crate::learner::{self, Data, Predictor};
+use crate::metrics::{self, Classification, Probabilities, Regression};
+use crate::model::{ColumnKind, InputColumn, Lineage, Model, Predictions, Signature};
+use crate::split::split;
+use crate::transform::{self, Pipeline, Values};
+use crate::trees::Target;
+use gyre_core::model::{ModelSpec, Task};
+use serde::Serialize;
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("{0}")]
+pub struct TrainError(pub String);
+
+fn err<T>(m: impl Into<String>) -> Result<T, TrainError> {
+    Err(TrainError(m.into()))
+}
+
+/// Metrics of one set of rows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Evaluation {
+    Classification(Classification),
+    Regression(Regression),
+}
+
+impl Evaluation {
+    /// Flat `name → value` pairs, for runs and the model file.
+    pub fn flat(&self) -> Vec<(String, f64)> {
+        match self {
+            Evaluation::Classification(c) => {
+                let mut v = vec![("accuracy".to_string(), c.accuracy)];
+                if let Some((_, p)) = &c.binary {
+                    v.extend([
+                        ("precision".to_string(), p.precision),
+                        ("recall".to_string(), p.recall),
+                        ("f1".to_string(), p.f1),
+                    ]);
+                }
+                v.extend([
+                    ("f1_macro".to_string(), c.macro_avg.f1),
+                    ("f1_weighted".to_string(), c.weighted_avg.f1),
+                    ("precision_macro".to_string(), c.macro_avg.precision),
+                    ("recall_macro".to_string(), c.macro_avg.recall),
+                ]);
+                if let Some(a) = c.roc_auc {
+                    v.push(("roc_auc".to_string(), a));
+                }
+                if let Some(l) = c.log_loss {
+                    v.push(("log_loss".to_string(), l));
+                }
+                v
+            }
+            Evaluation::Regression(r) => vec![
+                ("rmse".to_string(), r.rmse),
+                ("mae".to_string(), r.mae),
+                ("r2".to_string(), r.r2),
+                ("mape".to_string(), r.mape),
+            ],
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SliceEvaluation {
+    pub name: String,
+    pub condition: String,
+    pub rows: usize,
+    /// None when the slice has no test rows.
+    pub metrics: Option<Evaluation>,
+}
+
+/// What training reports besides the model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    pub train_rows: usize,
+    pub test_rows: usize,
+    /// Rows left out because their target was missing.
+    pub unlabelled_rows: usize,
+    pub features: usize,
+    pub test: Evaluation,
+    pub slices: Vec<SliceEvaluation>,
+    pub importance: Vec<(String, f64)>,
+    /// Boosting: iterations kept (after early stopping).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iterations: Option<usize>,
+}
+
+pub struct Trained {
+    pub model: Model,
+    pub report: Report,
+}
+
+/// The columns a spec uses, in order: the features, then the target.
+pub fn features_of(spec: &ModelSpec, names: &[String]) -> Result<Vec<String>, TrainError> {
+    let known = |c: &String| names.contains(c);
+    if !known(&spec.target) {
+        return err(format!(
+            "the target column `{}` is not in the data; its columns: {}",
+            spec.target,
+            names.join(", ")
+        ));
+    }
+    for c in spec.drop.iter().chain(spec.features.iter().flatten()) {
+        if !known(c) {
+            return err(format!(
+                "column `{c}` is not in the data; its columns: {}",
+                names.join(", ")
+            ));
+        }
+    }
+    Ok(match &spec.features {
+        Some(f) => f.clone(),
+        None => names
+            .iter()
+            .filter(|c| **c != spec.target && !spec.drop.contains(c))
+            .cloned()
+            .collect(),
+    })
+}
+
+/// Types a training column: numbers when every present value is one (unless the spec asks
+/// for one-hot encoding), text otherwise.
+fn infer(name: &str, spec: &ModelSpec, raw: Vec<Option<String>>) -> Values {
+    let one_hot = spec.transforms.get(name).and_then(|t| t.one_hot) == Some(true);
+    if !one_hot && let Some(n) = numbers(&raw) {
+        return Values::Numeric(n);
+    }
+    Values::Text(raw)
+}
+
+/// Numbers when every present value parses.
+fn numbers(v: &[Option<String>]) -> Option<Vec<Option<f64>>> {
+    v.iter()
+        .map(|v| match v {
+            None => Some(None),
+            Some(s) => s.trim().parse::<f64>().ok().map(Some),
+        })
+        .collect()
+}
+
+/// Trains the spec on a table (`names` and text `columns`, as read).
+pub fn train(
+    spec: &ModelSpec,
+    names: &[String],
+    mut columns: Vec<Vec<Option<String>>>,
+    lineage: Lineage,
+) -> Result<Trained, TrainError> {
+    spec.check().map_err(TrainError)?;
+    let features = features_of(spec, names)?;
+    let col = |n: &str| names.iter().position(|c| c == n).expect("checked");
+    let target_raw = std::mem::take(&mut columns[col(&spec.target)]);
+    // Slices need their columns as read, so typed copies are kept apart.
+    let slices: Vec<(String, String, Slice)> = spec
+        .slices
+        .iter()
+        .map(|(name, cond)| {
+            Slice::parse(cond)
+                .map(|s| (name.clone(), cond.clone(), s))
+                .map_err(|e| TrainError(format!("slice `{name}`: {e}")))
+        })
+        .collect::<Result<_, _>>()?;
+    for (name, _, s) in &slices {
+        for c in s.columns() {
+            if !names.iter().any(|n| n == c) {
+                return err(format!("slice `{name}`: no column `{c}`"));
+            }
+        }
+    }
+    let labelled: Vec<usize> = (0..target_raw.len())
+        .filter(|&i| target_raw[i].is_some())
+        .collect();
+    let unlabelled = target_raw.len() - labelled.len();
+    if labelled.len() < 2 {
+        return err(format!(
+            "`{}` has {} labelled rows; training needs at least 2",
+            spec.target,
+            labelled.len()
+        ));
+    }
+    let (tr, te) = split(labelled.len(), &spec.split, spec.seed);
+    let train_rows: Vec<usize> = tr.iter().map(|&i| labelled[i]).collect();
+    let test_rows: Vec<usize> = te.iter().map(|&i| labelled[i]).collect();
+    if train_rows.is_empty() || test_rows.is_empty() {
+        return err(format!(
+            "the split leaves {} training and {} test rows; both need some",
+            train_rows.len(),
+            test_rows.len()
+        ));
+    }
+
+    let slice_values: Vec<(String, Values)> = {
+        let mut needed: Vec<&str> = slices.iter().flat_map(|(_, _, s)| s.columns()).collect();
+        needed.sort();
+        needed.dedup();
+        needed
+            .into_iter()
+            .map(|c| {
+                let raw = if c == spec.target {
+                    target_raw.clone()
+                } else {
+                    columns[col(c)].clone()
+                };
+                (c.to_string(), infer(c, spec, raw))
+            })
+            .collect()
+    };
+    let inputs: Vec<Values> = features
+        .iter()
+        .map(|f| infer(f, spec, std::mem::take(&mut columns[col(f)])))
+        .collect();
+    let fitted = features
+        .iter()
+        .zip(&inputs)
+        .map(|(f, v)| {
+            transform::fit(
+                f,
+                v,
+                &train_rows,
+                &spec.transforms.get(f).cloned().unwrap_or_default(),
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TrainError(e.to_string()))?;
+    let pipeline = Pipeline { columns: fitted };
+    let refs: Vec<&Values> = inputs.iter().collect();
+    let names_out = pipeline.feature_names();
+    let width = names_out.len();
+    let x = pipeline
+        .transform(&refs, &train_rows)
+        .map_err(|e| TrainError(e.to_string()))?;
+
+    // The target.
+    let regression = spec.task == Task::Regression;
+    let mut classes: Vec<String> = Vec::new();
+    let (ynum, yidx): (Vec<f64>, Vec<u32>) = if regression {
+        let mut v = Vec::with_capacity(train_rows.len());
+        for &r in &train_rows {
+            let s = target_raw[r].as_deref().unwrap_or_default();
+            match s.trim().parse::<f64>() {
+                Ok(y) if y.is_finite() => v.push(y),
+                _ => {
+                    return err(format!(
+                        "regression target `{}`: row {} holds `{s}`, not a number",
+                        spec.target,
+                        r + 1
+                    ));
+                }
+            }
+        }
+        (v, Vec::new())
+    } else {
+        classes = labelled
+            .iter()
+            .map(|&r| target_raw[r].clone().expect("labelled"))
+            .collect();
+        classes.sort();
+        classes.dedup();
+        match (spec.task, classes.len()) {
+            (_, n) if n < 2 => {
+                return err(format!(
+                    "`{}` has one class ({}); classification needs two or more",
+                    spec.target,
+                    classes.join(", ")
+                ));
+            }
+            (Task::Binary, n) if n != 2 => {
+                return err(format!(
+                    "task is binary but `{}` has {n} classes: {}",
+                    spec.target,
+                    classes
+                        .iter()
+                        .take(10)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            (Task::Multiclass, 2) => {
+                return err(format!(
+                    "task is multiclass but `{}` has two classes; use task = \"binary\"",
+                    spec.target
+                ));
+            }
+            _ => {}
+        }
+        let idx = train_rows
+            .iter()
+            .map(|&r| {
+                classes
+                    .binary_search(target_raw[r].as_ref().expect("labelled"))
+                    .expect("a known class") as u32
+            })
+            .collect();
+        (Vec::new(), idx)
+    };
+    let weights = match (&spec.class_weight, regression) {
+        (Some(_), true) => return err("class_weight applies to classification only"),
+        (Some(_), false) => Some(learner::balanced_weights(&yidx, classes.len())),
+        (None, _) => None,
+    };
+    let data = Data {
+        x: &x,
+        rows: train_rows.len(),
+        cols: width,
+        target: if regression {
+            Target::Values(&ynum)
+        } else {
+            Target::Classes {
+                y: &yidx,
+                k: classes.len(),
+            }
+        },
+        classes: &classes,
+        weights: weights.as_deref(),
+    };
+    let fitted = learner::fit(spec.algorithm, &spec.params, &data, spec.seed)
+        .map_err(|e| TrainError(format!("{:?}: {}", spec.algorithm, e.0)))?;
+    let iterations = match &fitted {
+        learner::Learner::Boosted(b) => Some(b.iterations()),
+        _ => None,
+    };
+    let importance = fitted
+        .importance()
+        .map(|imp| crate::model::column_importance(&pipeline, &imp))
+        .unwrap_or_default();
+
+    let signature = Signature {
+        inputs: features
+            .iter()
+            .zip(&inputs)
+            .map(|(f, v)| InputColumn {
+                name: f.clone(),
+                kind: match v {
+                    Values::Numeric(_) => ColumnKind::Number,
+                    Values::Text(_) => ColumnKind::Text,
+                },
+            })
+            .collect(),
+        target: spec.target.clone(),
+        classes: classes.clone(),
+    };
+    let mut model = Model {
+        algorithm: spec.algorithm,
+        signature,
+        features: names_out,
+        pipeline,
+        learner: fitted,
+        lineage,
+        metrics: Vec::new(),
+        importance: importance.clone(),
+    };
+
+    // Evaluation on the test rows, then on each slice of them.
+    let pred = model
+        .predict(&refs, &test_rows)
+        .map_err(|e| TrainError(e.to_string()))?;
+    let evaluate =
+        |rows: &[usize], pick: &dyn Fn(usize) -> bool| -> Result<Option<Evaluation>, TrainError> {
+            let keep: Vec<usize> = (0..rows.len()).filter(|&i| pick(i)).collect();
+            if keep.is_empty() {
+                return Ok(None);
+            }
+            evaluation(&model, &pred, &keep, rows, &target_raw).map(Some)
+        };
+    let test = evaluate(&test_rows, &|_| true)?.expect("test rows exist");
+    let mut slice_reports = Vec::new();
+    for (name, cond, s) in &slices {
+        let lookup = |c: &str| {
+            &slice_values
+                .iter()
+                .find(|(n, _)| n == c)
+                .expect("collected")
+                .1
+        };
+        let picked = |i: usize| s.matches(test_rows[i], &lookup);
+        let rows = (0..test_rows.len()).filter(|&i| picked(i)).count();
+        slice_reports.push(SliceEvaluation {
+            name: name.clone(),
+            condition: cond.clone(),
+            rows,
+            metrics: evaluate(&test_rows, &picked)?,
+        });
+    }
+    model.metrics = test.flat();
+    for s in &slice_reports {
+        if let Some(m) = &s.metrics {
+            for (k, v) in m.flat() {
+                model.metrics.push((format!("{}.{k}", s.name), v));
+            }
+        }
+    }
+    Ok(Trained {
+        report: Report {
+            train_rows: train_rows.len(),
+            test_rows: test_rows.len(),
+            unlabelled_rows: unlabelled,
+            features: width,
+            test,
+            slices: slice_reports,
+            importance,
+            iterations,
+        },
+        model,
+    })
+}
+
+/// Metrics over `keep` (indices into `rows` and into `pred`).
+fn evaluation(
+    model: &Model,
+    pred: &Predictions,
+    keep: &[usize],
+    rows: &[usize],
+    target: &[Option<String>],
+) -> Result<Evaluation, TrainError> {
+    let classes = &model.signature.classes;
+    let m = |e: metrics::MetricError| TrainError(e.to_string());
+    if classes.is_empty() {
+        let truth: Vec<f64> = keep
+            .iter()
+            .map(|&i| {
+                target[rows[i]]
+                    .as_deref()
+                    .and_then(|s| s.trim().parse().ok())
+                    .unwrap_or(f64::NAN)
+            })
+            .collect();
+        let p: Vec<f64> = keep.iter().map(|&i| pred.row(i)[0]).collect();
+        return metrics::regression(&truth, &p)
+            .map(Evaluation::Regression)
+            .map_err(m);
+    }
+    let truth: Vec<&str> = keep
+        .iter()
+        .map(|&i| target[rows[i]].as_deref().unwrap_or_default())
+        .collect();
+    let labels: Vec<&str> = keep
+        .iter()
+        .map(|&i| classes[pred.class_of(i)].as_str())
+        .collect();
+    let probs: Vec<Vec<f64>> = keep.iter().map(|&i| pred.row(i).to_vec()).collect();
+    // A test label never seen in training has no probability column: no AUC or log loss.
+    let known = truth
+        .iter()
+        .all(|t| classes.binary_search_by(|c| c.as_str().cmp(t)).is_ok());
+    let p = Probabilities {
+        classes,
+        rows: &probs,
+    };
+    metrics::classification(&truth, &labels, known.then_some(&p), None)
+        .map(Evaluation::Classification)
+        .map_err(m)
+}
+
+/// A slice condition: comparisons joined by `and`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Slice(Vec<(String, Cmp, Literal)>);
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cmp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Literal {
+    Number(f64),
+    Text(String),
+}
+
+impl Slice {
+    /// Parses `col OP value [and col OP value]…`; a value is a number or a quoted string.
+    pub fn parse(s: &str) -> Result<Slice, String> {
+        let mut out = Vec::new();
+        for part in split_and(s) {
+            let part = part.trim();
+            let ops = [
+                ("<=", Cmp::Le),
+                (">=", Cmp::Ge),
+                ("!=", Cmp::Ne),
+                ("=", Cmp::Eq),
+                ("<", Cmp::Lt),
+                (">", Cmp::Gt),
+            ];
+            let Some((at, (tok, op))) = ops
+                .iter()
+                .filter_map(|(t, o)| part.find(t).map(|i| (i, (*t, *o))))
+                .min_by_key(|(i, (t, _))| (*i, std::cmp::Reverse(t.len())))
+            else {
+                return Err(format!(
+                    "`{part}`: expected COLUMN OP VALUE (=, !=, <, <=, >, >=)"
+                ));
+            };
+            let column = part[..at].trim();
+            let raw = part[at + tok.len()..].trim();
+            if column.is_empty() || raw.is_empty() {
+                return Err(format!("`{part}`: expected COLUMN OP VALUE"));
+            }
+            let value = if let Some(q) = raw
+                .strip_prefix('\'')
+                .and_then(|r| r.strip_suffix('\''))
+                .or_else(|| raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')))
+            {
+                Literal::Text(q.to_string())
+            } else if let Ok(n) = raw.parse::<f64>() {
+                Literal::Number(n)
+            } else {
+                return Err(format!("`{raw}`: quote text ('…') or give a number"));
+            };
+            out.push((column.to_string(), op, value));
+        }
+        Ok(Slice(out))
+    }
+
+    pub fn columns(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(c, _, _)| c.as_str())
+    }
+
+    /// Whether `row` satisfies every comparison; a null never does.
+    pub fn matches<'a>(&self, row: usize, column: &dyn Fn(&str) -> &'a Values) -> bool {
+        self.0.iter().all(|(c, op, lit)| {
+            let ord = match (column(c), lit) {
+                (Values::Numeric(v), Literal::Number(n)) => v[row].and_then(|x| x.partial_cmp(n)),
+                (Values::Text(v), Literal::Text(t)) => v[row].as_deref().map(|x| x.cmp(t)),
+                (Values::Numeric(v), Literal::Text(t)) => {
+                    v[row].map(|x| format!("{x}").as_str().cmp(t.as_str()))
+                }
+                (Values::Text(v), Literal::Number(n)) => v[row]
+                    .as_deref()
+                    .and_then(|x| x.trim().parse::<f64>().ok())
+                    .and_then(|x| x.partial_cmp(n)),
+            };
+            let Some(o) = ord else { return false };
+            use std::cmp::Ordering::*;
+            match op {
+                Cmp::Eq => o == Equal,
+                Cmp::Ne => o != Equal,
+                Cmp::Lt => o == Less,
+                Cmp::Le => o != Greater,
+                Cmp::Gt => o == Greater,
+                Cmp::Ge => o != Less,
+            }
+        })
+    }
+}
+
+/// Splits on ` and ` outside quotes.
+fn split_and(s: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut quote, mut start) = (None, 0);
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match (quote, b[i]) {
+            (None, q @ (b'\'' | b'"')) => quote = Some(q),
+            (Some(q), c) if c == q => quote = None,
+            (None, _) if s[i..].to_ascii_lowercase().starts_with(" and ") => {
+                parts.push(&s[start..i]);
+                i += 5;
+                start = i;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    parts.push(&s[start..]);
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slices_parse_and_match() {
+        let s = Slice::parse("sex = 'Female' and age >= 40").unwrap();
+        let sex = Values::Text(vec![Some("Female".into()), Some("Male".into()), None]);
+        let age = Values::Numeric(vec![Some(45.0), Some(50.0), Some(41.0)]);
+        let col = |c: &str| if c == "sex" { &sex } else { &age };
+        assert!(s.matches(0, &col));
+        assert!(!s.matches(1, &col));
+        assert!(!s.matches(2, &col), "null never matches");
+        let q = Slice::parse("name = 'a and b'").unwrap();
+        assert_eq!(q.0.len(), 1);
+        assert!(Slice::parse("age").unwrap_err().contains("COLUMN OP VALUE"));
+        assert!(Slice::parse("sex = Female").unwrap_err().contains("quote"));
+    }
+}
