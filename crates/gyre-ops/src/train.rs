@@ -80,7 +80,7 @@ impl Project {
             )));
         };
         let dataset = format!("{}@{}", version.info.dataset, version.info.seq);
-        let input_ref = format!("{}@{}", version.info.dataset, version.info.id);
+        let input_ref = format!("dataset:{}@{}", version.info.dataset, version.info.id);
         let spec_text =
             toml::to_string(spec).map_err(|e| OpsError::Invalid(format!("the model spec: {e}")))?;
         let (git_commit, git_dirty) = crate::runs::git_state(&self.root);
