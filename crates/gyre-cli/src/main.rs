@@ -66,6 +66,8 @@ enum Command {
     Predict(train::PredictArgs),
     /// Re-train a past run from its recorded inputs and compare the model files.
     Reproduce(train::ReproduceArgs),
+    /// Search hyperparameters (`[model.tune]`); each trial is a child run.
+    Tune(train::TuneArgs),
 }
 
 /// What went wrong, and how the process should end.
@@ -137,6 +139,7 @@ async fn run(cli: Cli) -> CliResult {
         Command::Train(args) => train::train(args, &cli.project, cli.quiet).await,
         Command::Predict(args) => train::predict(args, &cli.project, cli.quiet).await,
         Command::Reproduce(args) => train::reproduce(args, &cli.project, cli.quiet).await,
+        Command::Tune(args) => train::tune(args, &cli.project, cli.quiet).await,
     }
 }
 

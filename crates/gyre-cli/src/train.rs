@@ -53,15 +53,14 @@ pub struct ReproduceArgs {
     json: bool,
 }
 
-fn metric_rows(e: &Evaluation) -> Vec<Vec<String>> {
-    e.flat().into_iter().map(|(k, v)| vec![k, num(v)]).collect()
-}
-
-fn print_report(r: &Report) {
-    out!(
-        "{}",
-        table(&["metric", "test"], metric_rows(&r.test), &["test"])
-    );
+fn print_report(r: &Report, metrics: &[(String, f64)]) {
+    let slices: Vec<String> = r.slices.iter().map(|s| format!("{}.", s.name)).collect();
+    let rows = metrics
+        .iter()
+        .filter(|(k, _)| !slices.iter().any(|s| k.starts_with(s.as_str())))
+        .map(|(k, v)| vec![k.clone(), num(*v)])
+        .collect();
+    out!("{}", table(&["metric", "test"], rows, &["test"]));
     if let Evaluation::Classification(c) = &r.test {
         let mut rows = Vec::new();
         for (t, label) in c.labels.iter().enumerate() {
@@ -167,7 +166,7 @@ pub async fn train(args: TrainArgs, project: &Option<PathBuf>, quiet: bool) -> C
         out.model,
         count(out.model_bytes as u64)
     );
-    print_report(r);
+    print_report(r, &out.metrics);
     out!(
         "\nNext: gyre predict {} --input FILE --output predictions.csv",
         out.run
@@ -228,4 +227,61 @@ pub async fn reproduce(args: ReproduceArgs, project: &Option<PathBuf>, quiet: bo
     } else {
         Err(Failure::CheckFailed)
     }
+}
+
+/// Search `[model.tune]`: trials scored on a validation split, the best trained and tested.
+#[derive(Args)]
+pub struct TuneArgs {
+    /// Override a spec key for this search only (repeatable).
+    #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
+    sets: Vec<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn tune(args: TuneArgs, project: &Option<PathBuf>, quiet: bool) -> CliResult {
+    let p = open_project(project).await?;
+    let spec = p.model_spec(&args.sets)?;
+    let bars = Bars::new(quiet || args.json);
+    let out = p.tune(&spec, &bars).await?;
+    if args.json {
+        print_json(&out);
+        return Ok(());
+    }
+    let mut keys: Vec<&String> = out.trials.iter().flat_map(|t| t.params.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let rows = out
+        .trials
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let mut row = vec![
+                format!("{}{}", i + 1, if i == out.best { " *" } else { "" }),
+                t.run.to_string()[..12].to_string(),
+            ];
+            row.extend(
+                keys.iter()
+                    .map(|k| t.params.get(*k).cloned().unwrap_or_default()),
+            );
+            row.push(num(t.value));
+            row
+        })
+        .collect();
+    let metric = format!("validation {}", out.metric);
+    let mut headers = vec!["trial", "run"];
+    headers.extend(keys.iter().map(|k| k.as_str()));
+    headers.push(&metric);
+    out!("{}", table(&headers, rows, &[metric.as_str()]));
+    out!(
+        "\nBest: trial {} (validation {} = {}, goal {}), trained on all training rows as run {}",
+        out.best + 1,
+        out.metric,
+        num(out.trials[out.best].value),
+        out.goal,
+        out.model.run
+    );
+    out!("Model  model:{}\n", out.model.model);
+    print_report(&out.model.report, &out.model.metrics);
+    Ok(())
 }

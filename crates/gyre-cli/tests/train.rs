@@ -247,3 +247,55 @@ split = { by = "rule", every = 5, index = 4 }
         assert!(acc > 0.85, "{algorithm}: iris accuracy {acc}");
     }
 }
+
+#[test]
+fn tune_picks_the_best_trial_on_validation_and_trains_it() {
+    let p = project();
+    let path = p.root().join("gyre.toml");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(
+        r#"
+[model.tune]
+method = "grid"
+metric = "log_loss"
+validation = 0.25
+params = { trees = [5, 15], max_depth = [3, 10] }
+"#,
+    );
+    std::fs::write(&path, text).unwrap();
+    let t = p.ok(&["tune", "--json"]).json();
+    assert_eq!(t["goal"], "min", "log loss is minimised");
+    let trials = t["trials"].as_array().unwrap();
+    assert_eq!(trials.len(), 4);
+    let values: Vec<f64> = trials
+        .iter()
+        .map(|x| x["value"].as_f64().unwrap())
+        .collect();
+    let best = t["best"].as_u64().unwrap() as usize;
+    assert!(values.iter().all(|v| *v >= values[best]), "{values:?}");
+    let parent = t["run"].as_str().unwrap();
+
+    // Every trial is a child run with validation metrics only; the final model is a child
+    // too, trained with the best params and scored on the test split.
+    for trial in trials {
+        let r = p
+            .ok(&["runs", "show", trial["run"].as_str().unwrap(), "--json"])
+            .json();
+        assert_eq!(r["parent"], parent);
+        assert!(r["metrics"]["validation.log_loss"].as_f64().is_some());
+        assert!(
+            r["metrics"]["log_loss"].is_null(),
+            "trials never see the test split"
+        );
+    }
+    let model_run = t["model"]["run"].as_str().unwrap();
+    let r = p.ok(&["runs", "show", model_run, "--json"]).json();
+    assert_eq!(r["parent"], parent);
+    assert_eq!(r["params"]["params.trees"], trials[best]["params"]["trees"]);
+    assert!(r["metrics"]["log_loss"].as_f64().is_some());
+    let parent_run = p.ok(&["runs", "show", parent, "--json"]).json();
+    assert_eq!(
+        parent_run["outputs"][0],
+        format!("model:{}", t["model"]["model"].as_str().unwrap())
+    );
+}

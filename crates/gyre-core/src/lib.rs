@@ -19,7 +19,7 @@ pub use dataset::{
 };
 pub use error::{CoreError, ErrorCode};
 pub use hash::ContentHash;
-pub use model::{Algorithm, ModelSpec, Split, Task, Transform};
+pub use model::{Algorithm, ModelSpec, SearchMethod, Split, Task, Transform, TuneSpec};
 pub use profile::{
     ColumnProfile, ColumnType, DatasetProfile, Histogram, NumericStats, Quantile, ValueCount,
 };

@@ -119,6 +119,42 @@ pub struct ModelSpec {
     /// such as `"sex = 'Female' and age >= 40"`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub slices: BTreeMap<String, String>,
+    /// Hyperparameter search for `gyre tune`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tune: Option<TuneSpec>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchMethod {
+    /// Every combination of the listed values.
+    #[default]
+    Grid,
+    /// `trials` draws from lists and ranges.
+    Random,
+}
+
+/// `[model.tune]`: what to search, and how the best trial is chosen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TuneSpec {
+    #[serde(default)]
+    pub method: SearchMethod,
+    /// Draws for `random` (default 20).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trials: Option<u32>,
+    /// The metric on the validation split that picks the best trial.
+    pub metric: String,
+    /// `max` or `min`; default: `min` for losses and errors (log_loss, rmse, mae, mape),
+    /// else `max`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goal: Option<String>,
+    /// The share of the training rows held out for validation (default 0.2). The test
+    /// split is never used to choose.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation: Option<f64>,
+    /// Per learner parameter: a list of values, or a range `{ min, max, log }`.
+    pub params: BTreeMap<String, toml::Value>,
 }
 
 impl ModelSpec {

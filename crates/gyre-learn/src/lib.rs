@@ -11,3 +11,4 @@ pub mod split;
 pub mod train;
 pub mod transform;
 pub mod trees;
+pub mod tune;

@@ -7,7 +7,7 @@ use crate::model::{ColumnKind, InputColumn, Lineage, Model, Predictions, Signatu
 use crate::split::split;
 use crate::transform::{self, Pipeline, Values};
 use crate::trees::Target;
-use gyre_core::model::{ModelSpec, Task};
+use gyre_core::model::{ModelSpec, Split, Task};
 use serde::Serialize;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -141,12 +141,34 @@ fn numbers(v: &[Option<String>]) -> Option<Vec<Option<f64>>> {
         .collect()
 }
 
-/// Trains the spec on a table (`names` and text `columns`, as read).
+/// Which rows the model is evaluated on.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Holdout {
+    /// The spec's test split.
+    Test,
+    /// A share of the training rows (tuning): the test rows are not touched. The last share
+    /// for an order split, a seeded random share otherwise.
+    Validation(f64),
+}
+
+/// Trains the spec on a table (`names` and text `columns`, as read), evaluated on the test
+/// split.
 pub fn train(
+    spec: &ModelSpec,
+    names: &[String],
+    columns: Vec<Vec<Option<String>>>,
+    lineage: Lineage,
+) -> Result<Trained, TrainError> {
+    train_with(spec, names, columns, lineage, Holdout::Test)
+}
+
+/// [`train`], evaluated on the rows `holdout` names.
+pub fn train_with(
     spec: &ModelSpec,
     names: &[String],
     mut columns: Vec<Vec<Option<String>>>,
     lineage: Lineage,
+    holdout: Holdout,
 ) -> Result<Trained, TrainError> {
     spec.check().map_err(TrainError)?;
     let features = features_of(spec, names)?;
@@ -181,8 +203,23 @@ pub fn train(
         ));
     }
     let (tr, te) = split(labelled.len(), &spec.split, spec.seed);
-    let train_rows: Vec<usize> = tr.iter().map(|&i| labelled[i]).collect();
-    let test_rows: Vec<usize> = te.iter().map(|&i| labelled[i]).collect();
+    let mut train_rows: Vec<usize> = tr.iter().map(|&i| labelled[i]).collect();
+    let mut test_rows: Vec<usize> = te.iter().map(|&i| labelled[i]).collect();
+    if let Holdout::Validation(share) = holdout {
+        if !(share > 0.0 && share < 1.0) {
+            return err(format!("validation share {share} must be between 0 and 1"));
+        }
+        let how = match spec.split {
+            Split::Order { .. } => Split::Order { test: share },
+            _ => Split::Random {
+                test: share,
+                seed: Some(spec.seed ^ 0x7E57),
+            },
+        };
+        let (fit, val) = split(train_rows.len(), &how, spec.seed);
+        test_rows = val.iter().map(|&i| train_rows[i]).collect();
+        train_rows = fit.iter().map(|&i| train_rows[i]).collect();
+    }
     if train_rows.is_empty() || test_rows.is_empty() {
         return err(format!(
             "the split leaves {} training and {} test rows; both need some",
@@ -384,11 +421,27 @@ pub fn train(
             metrics: evaluate(&test_rows, &picked)?,
         });
     }
-    model.metrics = test.flat();
+    // `metrics` in the spec narrows what is reported.
+    let all = test.flat();
+    for m in &spec.metrics {
+        if !all.iter().any(|(k, _)| k == m) {
+            return err(format!(
+                "metrics: `{m}` is not reported for this task; choose from {}",
+                all.iter()
+                    .map(|(k, _)| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
+    let wanted = |k: &str| spec.metrics.is_empty() || spec.metrics.iter().any(|m| m == k);
+    model.metrics = all.into_iter().filter(|(k, _)| wanted(k)).collect();
     for s in &slice_reports {
         if let Some(m) = &s.metrics {
             for (k, v) in m.flat() {
-                model.metrics.push((format!("{}.{k}", s.name), v));
+                if wanted(&k) {
+                    model.metrics.push((format!("{}.{k}", s.name), v));
+                }
             }
         }
     }

@@ -22,6 +22,8 @@ pub struct TrainOutcome {
     pub dataset: String,
     pub algorithm: String,
     pub fit_seconds: f64,
+    /// The test metrics the spec asks for (all by default), then per slice.
+    pub metrics: Vec<(String, f64)>,
     pub report: Report,
 }
 
@@ -97,7 +99,7 @@ impl Project {
         let name = opts
             .run_name
             .clone()
-            .unwrap_or_else(|| format!("train {:?}", spec.algorithm).to_lowercase());
+            .unwrap_or_else(|| format!("train {}", algorithm_name(spec)));
         let mut run = self.start_run(&name, opts.parent.as_ref()).await?;
         let mut params = vec![
             ("algorithm".to_string(), algorithm_name(spec)),
@@ -165,6 +167,7 @@ impl Project {
             dataset,
             algorithm: algorithm_name(spec),
             fit_seconds,
+            metrics: trained.model.metrics.clone(),
             report: trained.report,
         })
     }
@@ -459,5 +462,220 @@ impl Project {
             identical: old.hash == out.model,
             differences,
         })
+    }
+}
+
+/// One trial of a search.
+#[derive(Debug, Serialize)]
+pub struct Trial {
+    pub run: RunId,
+    pub params: std::collections::BTreeMap<String, String>,
+    /// The tune metric on the validation split.
+    pub value: f64,
+}
+
+/// What `gyre tune` did.
+#[derive(Debug, Serialize)]
+pub struct TuneOutcome {
+    /// The parent run; trials and the final training are its children.
+    pub run: RunId,
+    pub metric: String,
+    pub goal: &'static str,
+    pub trials: Vec<Trial>,
+    /// Index into `trials`.
+    pub best: usize,
+    /// The best params trained on the whole training split and scored on the test split.
+    pub model: TrainOutcome,
+}
+
+impl Project {
+    /// Searches `[model.tune]`: each trial a child run scored on a validation share of the
+    /// training rows; the best is then trained on all training rows and tested once.
+    pub async fn tune(&self, spec: &ModelSpec, progress: &dyn Progress) -> Result<TuneOutcome> {
+        use gyre_learn::train::{Holdout, train_with};
+        use gyre_learn::tune::{better, candidates, lower_is_better};
+        let tune = spec.tune.clone().ok_or_else(|| {
+            OpsError::Invalid("gyre.toml has no [model.tune] section to search".into())
+        })?;
+        let share = tune.validation.unwrap_or(0.2);
+        let cands = candidates(&tune, &spec.params, spec.seed).map_err(OpsError::Invalid)?;
+        better(&tune, 0.0, 0.0).map_err(OpsError::Invalid)?;
+        let goal = match tune.goal.as_deref() {
+            Some("min") => "min",
+            Some(_) => "max",
+            None if lower_is_better(&tune.metric) => "min",
+            None => "max",
+        };
+        let target = self.resolve_target(&spec.dataset).await?;
+        let Target::Version(version) = &target else {
+            return Err(OpsError::Invalid(format!(
+                "model.dataset = `{}` is a path; `gyre data add` it first",
+                spec.dataset
+            )));
+        };
+        let readable = self.readable(version).await?;
+        let table = read(
+            &readable.files,
+            &options_for(&target, &ReadOptions::default()),
+            progress,
+        )?;
+        let pinned = format!("{}@{}", version.info.dataset, version.info.id);
+
+        let parent = self
+            .start_run(&format!("tune {}", algorithm_name(spec)), None)
+            .await?;
+        parent
+            .log_params(&[
+                ("algorithm".into(), algorithm_name(spec)),
+                ("tune.metric".into(), tune.metric.clone()),
+                ("tune.goal".into(), goal.into()),
+                ("tune.trials".into(), cands.len().to_string()),
+                ("tune.validation".into(), share.to_string()),
+            ])
+            .await?;
+        let parent_id = parent.id.clone();
+        let mut trials: Vec<Trial> = Vec::new();
+        let mut best: Option<usize> = None;
+        let outcome: Result<()> = async {
+            for (i, params) in cands.iter().enumerate() {
+                progress.start(&format!("trial {}/{}", i + 1, cands.len()), 0);
+                let mut trial_spec = spec.clone();
+                trial_spec.params = params.clone();
+                trial_spec.tune = None;
+                let mut run = self
+                    .start_run(&format!("trial {}", i + 1), Some(&parent_id))
+                    .await?;
+                let shown: std::collections::BTreeMap<String, String> = params
+                    .iter()
+                    .map(|(k, v)| (k.clone(), value_text(v)))
+                    .collect();
+                let logged: Vec<(String, String)> = shown
+                    .iter()
+                    .map(|(k, v)| (format!("params.{k}"), v.clone()))
+                    .chain([("algorithm".to_string(), algorithm_name(spec))])
+                    .collect();
+                run.log_params(&logged).await?;
+                let columns = table.columns.clone();
+                let result = blocking_here(|| {
+                    train_with(
+                        &trial_spec,
+                        &table.names,
+                        columns,
+                        placeholder_lineage(),
+                        Holdout::Validation(share),
+                    )
+                });
+                let trained = match result {
+                    Ok(t) => t,
+                    Err(e) => {
+                        run.finish(RunStatus::Failed).await?;
+                        return Err(OpsError::Invalid(format!("trial {}: {}", i + 1, e.0)));
+                    }
+                };
+                let flat = trained.report.test.flat();
+                let Some(value) = flat
+                    .iter()
+                    .find(|(k, _)| *k == tune.metric)
+                    .map(|(_, v)| *v)
+                else {
+                    run.finish(RunStatus::Failed).await?;
+                    return Err(OpsError::Invalid(format!(
+                        "tune.metric `{}` is not reported for this task; choose from {}",
+                        tune.metric,
+                        flat.iter()
+                            .map(|(k, _)| k.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )));
+                };
+                for (k, v) in &flat {
+                    run.log_metric(&format!("validation.{k}"), 0, *v).await?;
+                }
+                run.set_tags(&[("tune".into(), parent_id.to_string())])
+                    .await?;
+                let id = run.id.clone();
+                run.finish(RunStatus::Finished).await?;
+                if best.is_none_or(|b| better(&tune, value, trials[b].value).unwrap_or(false)) {
+                    best = Some(i);
+                }
+                trials.push(Trial {
+                    run: id,
+                    params: shown,
+                    value,
+                });
+            }
+            progress.finish();
+            Ok(())
+        }
+        .await;
+        if let Err(e) = outcome {
+            parent.finish(RunStatus::Failed).await?;
+            return Err(e);
+        }
+        let best = best.expect("at least one candidate");
+        let mut final_spec = spec.clone();
+        final_spec.params = cands[best].clone();
+        final_spec.tune = None;
+        let model = self
+            .train(
+                &final_spec,
+                &TrainOptions {
+                    run_name: Some("tune best".into()),
+                    parent: Some(parent_id.clone()),
+                    tags: vec![("tune".into(), parent_id.to_string())],
+                    dataset: Some(pinned),
+                },
+                progress,
+            )
+            .await;
+        let model = match model {
+            Ok(m) => m,
+            Err(e) => {
+                parent.finish(RunStatus::Failed).await?;
+                return Err(e);
+            }
+        };
+        let mut parent = parent;
+        let best_params: Vec<(String, String)> = trials[best]
+            .params
+            .iter()
+            .map(|(k, v)| (format!("best.{k}"), v.clone()))
+            .collect();
+        parent.log_params(&best_params).await?;
+        parent
+            .log_metric(
+                &format!("best.validation.{}", tune.metric),
+                0,
+                trials[best].value,
+            )
+            .await?;
+        for (i, t) in trials.iter().enumerate() {
+            parent
+                .log_metric(&format!("validation.{}", tune.metric), i as i64, t.value)
+                .await?;
+        }
+        parent.add_outputs(&[model_output(&model.model)]).await?;
+        parent.finish(RunStatus::Finished).await?;
+        Ok(TuneOutcome {
+            run: parent_id,
+            metric: tune.metric,
+            goal,
+            trials,
+            best,
+            model,
+        })
+    }
+}
+
+/// Trials keep no model file, so their lineage is left empty.
+fn placeholder_lineage() -> Lineage {
+    Lineage {
+        datasets: Vec::new(),
+        spec: String::new(),
+        spec_hash: String::new(),
+        seed: 0,
+        git_commit: None,
+        git_dirty: false,
+        gyre_version: String::new(),
     }
 }
