@@ -261,11 +261,6 @@ pub fn fit(
                     "logistic_regression predicts classes; use ridge for numbers".into(),
                 ));
             };
-            if data.weights.is_some() {
-                return Err(FitError(
-                    "class weights are not supported by logistic_regression yet; use a tree learner".into(),
-                ));
-            }
             Ok(Learner::Linear(LinearModel::logistic(
                 data.x,
                 data.rows,
@@ -273,6 +268,7 @@ pub fn fit(
                 y,
                 data.classes.to_vec(),
                 p.float("l2", 1.0)?,
+                data.weights,
             )?))
         }
         Algorithm::LinearRegression | Algorithm::Ridge => {

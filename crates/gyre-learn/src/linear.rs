@@ -38,14 +38,20 @@ impl LinearModel {
         y: &[u32],
         classes: Vec<String>,
         l2: f64,
+        weights: Option<&[f64]>,
     ) -> Result<LinearModel, FitError> {
         if classes.len() == 2 {
-            let (w, b) = newton_logistic(x, rows, cols, y, l2)?;
+            let (w, b) = newton_logistic(x, rows, cols, y, l2, weights)?;
             return Ok(LinearModel {
                 classes,
                 coefficients: vec![w],
                 intercepts: vec![b],
             });
+        }
+        if weights.is_some() {
+            return Err(FitError(
+                "class weights with more than two classes are not supported by logistic_regression; use a tree learner".into(),
+            ));
         }
         use smartcore::linear::logistic_regression::{
             LogisticRegression, LogisticRegressionParameters,
@@ -136,7 +142,7 @@ impl LinearModel {
 }
 
 /// Binary logistic regression by Newton's method (iteratively reweighted least squares):
-/// minimises Σ log-loss + (l2 / 2)·‖w‖², the intercept unpenalised — scikit-learn's objective
+/// minimises Σ weight·log-loss + (l2 / 2)·‖w‖², the intercept unpenalised — scikit-learn's objective
 /// with C = 1/l2. Written here because smartcore's gradient-based fit took ~100× longer than
 /// scikit-learn on Adult; Newton needs about ten passes, each one X'WX and a Cholesky solve of a
 /// (features + 1)² system.
@@ -146,7 +152,9 @@ fn newton_logistic(
     cols: usize,
     y: &[u32],
     l2: f64,
+    weights: Option<&[f64]>,
 ) -> Result<(Vec<f64>, f64), FitError> {
+    let weight = |i: usize| weights.map_or(1.0, |w| w[i]);
     let p = cols + 1; // the last parameter is the intercept
     let mut beta = vec![0.0; p];
     let loss = |beta: &[f64]| -> f64 {
@@ -154,7 +162,7 @@ fn newton_logistic(
         for i in 0..rows {
             let z = dot(&beta[..cols], &x[i * cols..(i + 1) * cols]) + beta[cols];
             // log(1 + e^z) − y·z, computed without overflow.
-            l += z.max(0.0) + (-z.abs()).exp().ln_1p() - f64::from(y[i]) * z;
+            l += weight(i) * (z.max(0.0) + (-z.abs()).exp().ln_1p() - f64::from(y[i]) * z);
         }
         l + 0.5 * l2 * beta[..cols].iter().map(|w| w * w).sum::<f64>()
     };
@@ -168,8 +176,8 @@ fn newton_logistic(
             row[cols] = 1.0;
             let z = dot(&beta, &row);
             let mu = 1.0 / (1.0 + (-z).exp());
-            let r = mu - f64::from(y[i]);
-            let w = mu * (1.0 - mu);
+            let r = weight(i) * (mu - f64::from(y[i]));
+            let w = weight(i) * mu * (1.0 - mu);
             for a in 0..p {
                 grad[a] += r * row[a];
                 let wa = w * row[a];

@@ -2,7 +2,7 @@
 //! and preprocessing, within 1 point of scikit-learn 1.9.1's figures (`fixtures/quality.json`).
 
 use gyre_core::{Algorithm, Split, Transform};
-use gyre_learn::learner::{Data, Predictor, fit};
+use gyre_learn::learner::{Data, Predictor, balanced_weights, fit};
 use gyre_learn::metrics::{Probabilities, classification, regression};
 use gyre_learn::split::split;
 use gyre_learn::transform::{self, Pipeline, Values};
@@ -137,6 +137,19 @@ fn classify(
     learner: &str,
     positive: &str,
 ) {
+    classify_weighted(data, c, algorithm, params, learner, positive, false);
+}
+
+/// [`classify`], optionally with "balanced" class weights; returns the positive recall.
+fn classify_weighted(
+    data: &str,
+    c: &Case,
+    algorithm: Algorithm,
+    params: &str,
+    learner: &str,
+    positive: &str,
+    balanced: bool,
+) -> f64 {
     let Values::Text(y) = &c.cols[c.target] else {
         panic!("{} is text", c.names[c.target])
     };
@@ -151,6 +164,7 @@ fn classify(
     };
     let ytr: Vec<u32> = c.train.iter().map(|&i| idx(i)).collect();
     let params: toml::Table = toml::from_str(params).unwrap();
+    let weights = balanced.then(|| balanced_weights(&ytr, classes.len()));
     let started = std::time::Instant::now();
     let model = fit(
         algorithm,
@@ -164,7 +178,7 @@ fn classify(
                 k: classes.len(),
             },
             classes: &classes,
-            weights: None,
+            weights: weights.as_deref(),
         },
         0,
     )
@@ -210,6 +224,11 @@ fn classify(
         "AUC {:?} vs {auc}",
         m.roc_auc
     );
+    let recall = m.binary.as_ref().unwrap().1.recall;
+    let r = reference(data, learner, "recall");
+    eprintln!("{data} {learner}: recall {recall:.4} (scikit-learn {r:.4})");
+    assert!((recall - r).abs() <= 0.02, "recall {recall} vs {r}");
+    recall
 }
 
 fn regress(c: &Case, algorithm: Algorithm, learner: &str) {
@@ -358,4 +377,30 @@ fn elec2_gradient_boosting() {
         "gradient_boosting",
         "UP",
     );
+}
+
+/// "balanced" class weights trade accuracy for recall of the rare class, as scikit-learn's
+/// `class_weight="balanced"` does, to within the same bar.
+#[test]
+fn adult_class_weights() {
+    let c = case("adult", "income", &[], RULE);
+    for (algorithm, learner) in [
+        (Algorithm::LogisticRegression, "logistic_regression"),
+        (Algorithm::GradientBoosting, "gradient_boosting"),
+    ] {
+        let plain = reference("adult", learner, "recall");
+        let recall = classify_weighted(
+            "adult",
+            &c,
+            algorithm,
+            "",
+            &format!("{learner}_balanced"),
+            ">50K",
+            true,
+        );
+        assert!(
+            recall > plain + 0.15,
+            "{learner}: recall {recall} vs {plain} unweighted"
+        );
+    }
 }
