@@ -98,16 +98,7 @@ impl LinearModel {
                 *f.intercept(),
             )
         } else {
-            use smartcore::linear::ridge_regression::{RidgeRegression, RidgeRegressionParameters};
-            let params = RidgeRegressionParameters::default()
-                .with_alpha(alpha)
-                .with_normalize(false);
-            let f = RidgeRegression::fit(&m, &y, params).map_err(|e| FitError(e.to_string()))?;
-            let c = f.coefficients();
-            (
-                (0..cols).map(|i| *c.get((i, 0))).collect::<Vec<f64>>(),
-                *f.intercept(),
-            )
+            ridge_normal_equations(x, rows, cols, &y, alpha)?
         };
         Ok(LinearModel {
             classes: Vec::new(),
@@ -224,6 +215,56 @@ fn newton_logistic(
     let b = beta[cols];
     beta.truncate(cols);
     Ok((beta, b))
+}
+
+/// Ridge with an unpenalised intercept, as scikit-learn's `Ridge` solves it: centre the
+/// features and the target, solve (XᵀX + αI)·w = Xᵀy by Cholesky (positive definite for
+/// α > 0), and recover the intercept from the means. One pass over the rows; smartcore's
+/// ridge took ~9× longer than scikit-learn on California housing.
+fn ridge_normal_equations(
+    x: &[f64],
+    rows: usize,
+    cols: usize,
+    y: &[f64],
+    alpha: f64,
+) -> Result<(Vec<f64>, f64), FitError> {
+    let n = rows as f64;
+    let mut mean = vec![0.0; cols];
+    for r in 0..rows {
+        for (m, v) in mean.iter_mut().zip(&x[r * cols..(r + 1) * cols]) {
+            *m += v;
+        }
+    }
+    mean.iter_mut().for_each(|m| *m /= n);
+    let ymean = y.iter().sum::<f64>() / n;
+    let mut a = vec![0.0; cols * cols];
+    let mut b = vec![0.0; cols];
+    let mut row = vec![0.0; cols];
+    for r in 0..rows {
+        for ((c, v), m) in row.iter_mut().zip(&x[r * cols..(r + 1) * cols]).zip(&mean) {
+            *c = v - m;
+        }
+        let yc = y[r] - ymean;
+        for i in 0..cols {
+            b[i] += row[i] * yc;
+            let ri = row[i];
+            if ri != 0.0 {
+                for (aij, rj) in a[i * cols..i * cols + i + 1].iter_mut().zip(&row[..=i]) {
+                    *aij += ri * rj;
+                }
+            }
+        }
+    }
+    for i in 0..cols {
+        a[i * cols + i] += alpha;
+        for j in 0..i {
+            a[j * cols + i] = a[i * cols + j];
+        }
+    }
+    let w = cholesky_solve(&mut a, &b, cols)
+        .ok_or_else(|| FitError("ridge: the system is not positive definite".into()))?;
+    let intercept = ymean - w.iter().zip(&mean).map(|(a, b)| a * b).sum::<f64>();
+    Ok((w, intercept))
 }
 
 /// Solves A·x = b for a symmetric positive definite A (overwritten by its Cholesky factor).

@@ -304,6 +304,9 @@ struct Pending {
     total: Vec<f64>,
     best: Option<Best>,
     hist: Option<Vec<f64>>,
+    /// Features found constant in this node or an ancestor (a bit per feature): they cannot
+    /// split it or its descendants, so the random search skips them, as scikit-learn's does.
+    constant: Vec<u64>,
 }
 
 /// Order for the best-first frontier: larger gain first, then the earlier node.
@@ -351,7 +354,7 @@ impl Grower<'_> {
         t
     }
 
-    /// Per-bin sums of `feats` (a contiguous feature range when `all`) over `rows`.
+    /// Per-bin sums of all features (`feats` is `0..cols`) over `rows`.
     /// Per-bin sums of all features over `rows` from the sparse entries; `total` is the
     /// node's sums. Large nodes are cut into fixed chunks of rows summed in order, so the
     /// result does not depend on the number of threads.
@@ -400,8 +403,8 @@ impl Grower<'_> {
         hist
     }
 
-    fn histogram(&self, rows: &[u32], feats: &[usize], all: bool, total: &[f64]) -> Vec<f64> {
-        if all && let Some(sp) = &self.bins.sparse {
+    fn histogram(&self, rows: &[u32], feats: &[usize], total: &[f64]) -> Vec<f64> {
+        if let Some(sp) = &self.bins.sparse {
             return self.sparse_histogram(sp, rows, total);
         }
         let c = self.channels();
@@ -424,7 +427,7 @@ impl Grower<'_> {
         };
         // Large nodes over all features: features split between threads. Each feature's
         // sums are still added in row order, so the result does not depend on threads.
-        if all && rows.len() * feats.len() >= 1 << 18 && cols >= 4 {
+        if rows.len() * feats.len() >= 1 << 18 && cols >= 4 {
             let parts = rayon::current_num_threads().clamp(1, 8);
             let per = cols.div_ceil(parts);
             let mut chunks: Vec<(usize, &mut [f64], Vec<usize>)> = Vec::new();
@@ -450,7 +453,14 @@ impl Grower<'_> {
         hist
     }
 
-    fn best_split(&self, hist: &[f64], total: &[f64], feats: &[usize]) -> Option<Best> {
+    /// The best split among `feats`, whose bins start at slot `offs[j]` of `hist`.
+    fn best_split(
+        &self,
+        hist: &[f64],
+        total: &[f64],
+        feats: &[usize],
+        offs: &[usize],
+    ) -> Option<Best> {
         let c = self.channels();
         let crit = self.p.criterion;
         let parent = crit.score(&total[1..]);
@@ -459,13 +469,12 @@ impl Grower<'_> {
         let mut left = vec![0.0; c];
         let mut right = vec![0.0; c];
         let min_leaf = self.p.min_leaf as f64;
-        for &f in feats {
+        for (&f, &off) in feats.iter().zip(offs) {
             let nb = self.bins.bins(f);
             if nb < 2 {
                 continue;
             }
             left.iter_mut().for_each(|v| *v = 0.0);
-            let off = self.bins.offsets[f];
             for b in 0..nb - 1 {
                 let h = &hist[(off + b) * c..(off + b + 1) * c];
                 if h[0] == 0.0 {
@@ -515,27 +524,83 @@ impl Grower<'_> {
             let feats: Vec<usize> = (0..cols).collect();
             let hist = match pend.hist.take() {
                 Some(h) => h,
-                None => self.histogram(rows, &feats, true, &pend.total),
+                None => self.histogram(rows, &feats, &pend.total),
             };
-            pend.best = self.best_split(&hist, &pend.total, &feats);
+            let offs: Vec<usize> = feats.iter().map(|&f| self.bins.offsets[f]).collect();
+            pend.best = self.best_split(&hist, &pend.total, &feats, &offs);
             pend.hist = Some(hist);
             return;
         }
-        // Random features, in batches of max_features until a split is found.
-        let mut order: Vec<usize> = (0..cols).collect();
-        for i in 0..cols {
-            let j = i + rng.below((cols - i) as u64) as usize;
+        // Random features until max_features non-constant ones were tried and a valid split
+        // was found (scikit-learn's rule).
+        let is_const = |c: &[u64], f: usize| c[f / 64] >> (f % 64) & 1 == 1;
+        let mut order: Vec<usize> = (0..cols)
+            .filter(|&f| !is_const(&pend.constant, f))
+            .collect();
+        for i in 0..order.len() {
+            let j = i + rng.below((order.len() - i) as u64) as usize;
             order.swap(i, j);
         }
         pend.hist = None;
         pend.best = None;
-        for batch in order.chunks(self.p.max_features) {
-            let hist = self.histogram(rows, batch, false, &pend.total);
-            pend.best = self.best_split(&hist, &pend.total, batch);
-            if pend.best.is_some() {
+        let c = self.channels();
+        let (mut next, mut visited) = (0, 0);
+        while next < order.len() {
+            // Just enough features to reach max_features tried, in one pass over the rows.
+            let want = if visited < self.p.max_features {
+                self.p.max_features - visited
+            } else {
+                self.p.max_features
+            };
+            let batch = &order[next..(next + want).min(order.len())];
+            next += batch.len();
+            let (hist, offs) = self.subset_histogram(rows, batch);
+            for (&f, &o) in batch.iter().zip(&offs) {
+                let nb = self.bins.bins(f);
+                if (o..o + nb).filter(|&b| hist[b * c] > 0.0).count() <= 1 {
+                    pend.constant[f / 64] |= 1 << (f % 64);
+                    continue;
+                }
+                visited += 1;
+                if let Some(b) = self.best_split(&hist, &pend.total, &[f], &[o])
+                    && pend.best.is_none_or(|p| b.gain > p.gain)
+                {
+                    pend.best = Some(b);
+                }
+            }
+            if visited >= self.p.max_features && pend.best.is_some() {
                 break;
             }
         }
+    }
+
+    /// Per-bin sums of a few features only (the random subset a forest tries), laid out
+    /// one after another: `offs[j]` is the first slot of `feats[j]`. Deep trees have many
+    /// small nodes, so the histogram is sized to the subset rather than to every feature.
+    fn subset_histogram(&self, rows: &[u32], feats: &[usize]) -> (Vec<f64>, Vec<usize>) {
+        let c = self.channels();
+        let mut offs = Vec::with_capacity(feats.len());
+        let mut at = 0;
+        for &f in feats {
+            offs.push(at);
+            at += self.bins.bins(f);
+        }
+        let mut hist = vec![0.0; at * c];
+        let cols = self.bins.cols;
+        for &r in rows {
+            let r = r as usize;
+            let codes = &self.bins.codes[r * cols..(r + 1) * cols];
+            let st = &self.stats[r * self.s..(r + 1) * self.s];
+            for (&f, &o) in feats.iter().zip(&offs) {
+                let at = (o + codes[f] as usize) * c;
+                let h = &mut hist[at..at + c];
+                h[0] += 1.0;
+                for (a, b) in h[1..].iter_mut().zip(st) {
+                    *a += b;
+                }
+            }
+        }
+        (hist, offs)
     }
 
     /// Grows one tree on `rows` (sorted; repeats allowed, as in a bootstrap sample).
@@ -556,6 +621,7 @@ impl Grower<'_> {
             total: self.total(rows),
             best: None,
             hist: None,
+            constant: vec![0; self.bins.cols.div_ceil(64)],
         };
         self.evaluate(&mut root, rows, rng);
         let best_first = self.p.max_leaves != usize::MAX;
@@ -624,6 +690,7 @@ impl Grower<'_> {
                 total: ltotal,
                 best: None,
                 hist: None,
+                constant: pend.constant.clone(),
             };
             let mut rp = Pending {
                 node: l + 1,
@@ -633,6 +700,7 @@ impl Grower<'_> {
                 total: rtotal,
                 best: None,
                 hist: None,
+                constant: pend.constant.clone(),
             };
             // Subtraction: build the smaller child's histogram; the other is the parent's
             // minus it.
@@ -643,7 +711,7 @@ impl Grower<'_> {
                     (&mut rp, &mut lp)
                 };
                 let feats: Vec<usize> = (0..cols).collect();
-                let sh = self.histogram(&rows[small.lo..small.hi], &feats, true, &small.total);
+                let sh = self.histogram(&rows[small.lo..small.hi], &feats, &small.total);
                 let bh: Vec<f64> = parent.iter().zip(&sh).map(|(p, s)| p - s).collect();
                 small.hist = Some(sh);
                 big.hist = Some(bh);
