@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The main job until the closed loop exists: build gyre, create a project, and version and
-# profile two of the shared datasets. Usage: scripts/tour.sh [PROJECT_DIR]
+# The main job until the closed loop exists: build gyre, create a project, version and
+# profile two of the shared datasets, then train, score, reproduce and tune a model. Usage: scripts/tour.sh [PROJECT_DIR]
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 data="$(cd "$here/../shared/data" && pwd)"
@@ -46,4 +46,33 @@ run data checkout elec2@1                # the exact bytes of version 1 are back
 run data status || true                  # the folder now holds @1, not the latest (@2)
 run data verify
 run data list
+# A model from a spec, with no code: gradient boosting on Adult, sliced by sex and age.
+cat >> gyre.toml <<'TOML'
+
+[model]
+dataset = "adult"
+task = "binary"
+target = "income"
+drop = ["fnlwgt"]
+algorithm = "gradient_boosting"
+split = { by = "rule", every = 5, index = 4 }
+seed = 42
+slices = { women = "sex = 'Female'", men = "sex = 'Male'", over_50 = "age > 50" }
+
+[model.tune]
+method = "random"
+trials = 6
+metric = "roc_auc"
+params = { learning_rate = { min = 0.03, max = 0.3, log = true }, max_leaves = [15, 31, 63] }
+TOML
+run train
+run_id="$("$gyre" runs list --limit 1 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])' 2>/dev/null || true)"
+if [ -n "$run_id" ]; then
+    run predict "$run_id" --input adult --output predictions.csv
+    head -n 3 predictions.csv
+    run reproduce "$run_id"                 # the same bytes, from the recorded inputs
+fi
+run train --set model.algorithm='"random_forest"' --set model.params.trees=100
+run tune
+run runs list --limit 5
 printf '\nThe project is in %s\n' "$dir"

@@ -27,6 +27,16 @@ pub fn better(spec: &TuneSpec, a: f64, b: f64) -> Result<bool, String> {
     })
 }
 
+/// Four significant digits: draws that read well in tables and `--set`, with no loss that
+/// matters to a search.
+fn round4(x: f64) -> f64 {
+    if x == 0.0 || !x.is_finite() {
+        return x;
+    }
+    let scale = 10f64.powi(3 - x.abs().log10().floor() as i32);
+    (x * scale).round() / scale
+}
+
 enum Space {
     Choices(Vec<toml::Value>),
     Int { min: i64, max: i64 },
@@ -131,13 +141,16 @@ pub fn candidates(
                             min,
                             max,
                             log: false,
-                        } => toml::Value::Float(min + (max - min) * unit(&mut rng)),
+                        } => toml::Value::Float(
+                            round4(min + (max - min) * unit(&mut rng)).clamp(*min, *max),
+                        ),
                         Space::Float {
                             min,
                             max,
                             log: true,
                         } => toml::Value::Float(
-                            (min.ln() + (max.ln() - min.ln()) * unit(&mut rng)).exp(),
+                            round4((min.ln() + (max.ln() - min.ln()) * unit(&mut rng)).exp())
+                                .clamp(*min, *max),
                         ),
                     };
                     t.insert(name.clone(), v);
