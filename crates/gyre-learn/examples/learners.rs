@@ -190,15 +190,7 @@ fn main() {
                 features: pipeline.feature_names(),
                 pipeline: pipeline.clone(),
                 learner: model,
-                lineage: gyre_learn::model::Lineage {
-                    datasets: vec![],
-                    spec: String::new(),
-                    spec_hash: String::new(),
-                    seed: 0,
-                    git_commit: None,
-                    git_dirty: false,
-                    gyre_version: String::new(),
-                },
+                lineage: gyre_learn::model::Lineage::default(),
                 metrics: vec![],
                 importance: vec![],
             };

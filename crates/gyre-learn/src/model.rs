@@ -56,7 +56,7 @@ pub struct Signature {
 }
 
 /// Where the model came from.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Lineage {
     /// `NAME@SEQ:ID` of each training dataset version.
     pub datasets: Vec<String>,

@@ -82,14 +82,9 @@ impl Project {
         let opts = options_for(target, fallback);
         let readable = self.readable_target(target).await?;
         let files = &readable.files;
-        let total = files
-            .iter()
-            .map(|f| std::fs::metadata(&f.path).map(|m| m.len()).unwrap_or(0))
-            .sum();
-        progress.start("reading", total);
-        let advance = |n: u64| progress.advance(n);
-        let out = blocking_here(|| drift::read_samples(files, &opts, &advance))?;
-        progress.finish();
+        let out = crate::progress::over_files(files, "reading", progress, |advance| {
+            drift::read_samples(files, &opts, advance)
+        })?;
         Ok(out)
     }
 }

@@ -219,15 +219,12 @@ fn read(
     opts: &ReadOptions,
     progress: &dyn Progress,
 ) -> Result<gyre_data::table::Table> {
-    let total = files
-        .iter()
-        .map(|f| std::fs::metadata(&f.path).map(|m| m.len()).unwrap_or(0))
-        .sum();
-    progress.start("reading", total);
-    let advance = |n: u64| progress.advance(n);
-    let table = blocking_here(|| gyre_data::table::read_table(files, opts, &advance))?;
-    progress.finish();
-    Ok(table)
+    Ok(crate::progress::over_files(
+        files,
+        "reading",
+        progress,
+        |advance| gyre_data::table::read_table(files, opts, advance),
+    )?)
 }
 
 /// The signature's columns from a table, typed; errors name the file row and value.
@@ -561,7 +558,8 @@ impl Project {
                         &trial_spec,
                         &table.names,
                         columns,
-                        placeholder_lineage(),
+                        // Trials keep no model file: no lineage to record.
+                        Lineage::default(),
                         Holdout::Validation(share),
                     )
                 });
@@ -664,18 +662,5 @@ impl Project {
             best,
             model,
         })
-    }
-}
-
-/// Trials keep no model file, so their lineage is left empty.
-fn placeholder_lineage() -> Lineage {
-    Lineage {
-        datasets: Vec::new(),
-        spec: String::new(),
-        spec_hash: String::new(),
-        seed: 0,
-        git_commit: None,
-        git_dirty: false,
-        gyre_version: String::new(),
     }
 }

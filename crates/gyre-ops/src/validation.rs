@@ -1,6 +1,6 @@
 //! Schemas and validation: infer a schema from a version, check data against it.
 
-use crate::datasets::{ReadOverrides, blocking_here};
+use crate::datasets::ReadOverrides;
 use crate::targets::{Target, options_for};
 use crate::{OpsError, Progress, Project, Result};
 use gyre_core::{DatasetName, DatasetRef, ReadOptions, Schema, VersionInfo};
@@ -126,15 +126,9 @@ impl Project {
         let label = target.label();
         let readable = self.readable_target(&target).await?;
         let inputs = &readable.files;
-        let total = inputs
-            .iter()
-            .map(|f| std::fs::metadata(&f.path).map(|m| m.len()).unwrap_or(0))
-            .sum();
-        progress.start("validating", total);
-        let advance = |n: u64| progress.advance(n);
-        let report =
-            blocking_here(|| gyre_data::validate_files(inputs, &opts, &schema_doc, &advance))?;
-        progress.finish();
+        let report = crate::progress::over_files(inputs, "validating", progress, |advance| {
+            gyre_data::validate_files(inputs, &opts, &schema_doc, advance)
+        })?;
         Ok(ValidateReport {
             target: label,
             schema: self.display_path(&schema_path),
