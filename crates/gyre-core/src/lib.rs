@@ -7,6 +7,7 @@ pub mod dataset;
 pub mod error;
 pub mod hash;
 pub mod model;
+pub mod pipeline;
 pub mod profile;
 pub mod run;
 pub mod runfilter;

@@ -17,6 +17,12 @@ pub struct ProjectSpec {
     /// What `gyre train` learns.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<crate::ModelSpec>,
+    /// Pipeline steps (`[steps.NAME]`); `pipelines/*.toml` may add more.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub steps: BTreeMap<String, crate::pipeline::StepSpec>,
+    /// Parameters steps read (`[params]`); params.toml, when present, is laid over them.
+    #[serde(default, skip_serializing_if = "toml::Table::is_empty")]
+    pub params: toml::Table,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

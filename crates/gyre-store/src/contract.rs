@@ -63,6 +63,7 @@ pub async fn run_all(store: Arc<dyn MetaStore>) {
     records_round_trip_exactly(store.as_ref()).await;
     concurrent_writers_lose_nothing(store.clone()).await;
     run_runs(store.as_ref()).await;
+    step_results(store.as_ref()).await;
 }
 
 async fn versions_are_numbered_and_deduplicated(store: &dyn MetaStore) {
@@ -542,4 +543,38 @@ pub async fn run_runs(store: &dyn MetaStore) {
     );
     let running = store.running_runs().await.unwrap();
     assert_eq!(ids(running), vec![c.id.clone()]);
+}
+
+/// Step results: absent until put, then returned as put; a second put of the key keeps the
+/// first.
+pub async fn step_results(store: &dyn MetaStore) {
+    use crate::StepResult;
+    let key = "ab".repeat(32);
+    assert_eq!(store.step_result(&key).await.unwrap(), None);
+    let first = StepResult {
+        key: key.clone(),
+        step: "prepare".into(),
+        outputs: r#"[{"path":"out.csv","hash":"00"}]"#.into(),
+        run_id: Some("r1".into()),
+        created_ms: 5,
+    };
+    store.put_step_result(&first).await.unwrap();
+    let second = StepResult {
+        outputs: "[]".into(),
+        run_id: None,
+        ..first.clone()
+    };
+    store.put_step_result(&second).await.unwrap();
+    assert_eq!(store.step_result(&key).await.unwrap(), Some(first.clone()));
+    let newer = StepResult {
+        key: "cd".repeat(32),
+        created_ms: 9,
+        ..first.clone()
+    };
+    store.put_step_result(&newer).await.unwrap();
+    assert_eq!(
+        store.latest_step_result("prepare").await.unwrap(),
+        Some(newer)
+    );
+    assert_eq!(store.latest_step_result("train").await.unwrap(), None);
 }

@@ -10,10 +10,12 @@ pub mod contract;
 mod error;
 pub mod meta;
 pub mod runs;
+pub mod steps;
 
 pub use blob::{BlobStore, LocalBlobStore, PutOutcome, StagedBlob, hash_file};
 pub use error::StoreError;
 pub use meta::{AddOutcome, DatasetSummary, MetaStore, open_meta_store};
 pub use runs::{Direction, RunStore};
+pub use steps::{StepCache, StepResult};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

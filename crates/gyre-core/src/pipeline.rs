@@ -1,0 +1,412 @@
+//! Pipelines: steps declared in `gyre.toml` (`[steps.NAME]`) and `pipelines/*.toml`, and the
+//! DAG they form. Pure: the runner lives in gyre-ops.
+
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A built-in step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Builtin {
+    /// Versions `dataset` from its path in `[datasets.NAME]` (no new version when unchanged)
+    /// and validates it against `schemas/NAME.toml`; error anomalies fail the step.
+    Validate,
+    /// Trains the `[model]` spec on its dataset's latest version.
+    Train,
+    /// Scores the model a `train` step made on a dataset version and writes the metrics as
+    /// JSON to the step's one `outs` file.
+    Evaluate,
+}
+
+/// One step.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepSpec {
+    /// A shell command (`sh -c`), run in the project folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
+    /// A built-in step instead of a command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uses: Option<Builtin>,
+    /// `validate` and `evaluate`: the dataset (default for evaluate: the model's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<String>,
+    /// `evaluate`: the `train` step whose model it scores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Files and folders the step reads (code included), relative to the project.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deps: Vec<String>,
+    /// Files and folders the step writes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outs: Vec<String>,
+    /// Keys of `[params]` / params.toml (`train.trees`) the step reads. Commands get them as
+    /// `GYRE_PARAM_TRAIN_TREES` and all at once as JSON in `GYRE_PARAMS`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub params: Vec<String>,
+    /// `train`: spec keys set from params, e.g. `{ "model.params.trees" = "train.trees" }`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub set: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// Steps that must finish first, besides those whose outputs this step reads.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<String>,
+}
+
+/// The steps in dependency order, with each step's upstream steps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dag {
+    /// Step names in a topological order (ties by name).
+    pub order: Vec<String>,
+    /// Per step, the steps it waits for (sorted).
+    pub upstream: BTreeMap<String, Vec<String>>,
+}
+
+impl Dag {
+    /// `targets` and everything they need, in order; all steps when `targets` is empty.
+    pub fn closure(&self, targets: &[String]) -> Result<Vec<String>, String> {
+        if targets.is_empty() {
+            return Ok(self.order.clone());
+        }
+        let mut keep: BTreeSet<String> = BTreeSet::new();
+        let mut stack: Vec<String> = Vec::new();
+        for t in targets {
+            if !self.upstream.contains_key(t) {
+                return Err(format!(
+                    "no step `{t}`; the steps: {}",
+                    self.order.join(", ")
+                ));
+            }
+            stack.push(t.clone());
+        }
+        while let Some(s) = stack.pop() {
+            if keep.insert(s.clone()) {
+                stack.extend(self.upstream[&s].iter().cloned());
+            }
+        }
+        Ok(self
+            .order
+            .iter()
+            .filter(|s| keep.contains(*s))
+            .cloned()
+            .collect())
+    }
+
+    /// The steps that wait for `step`, directly or not.
+    pub fn downstream(&self, step: &str) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for (s, ups) in &self.upstream {
+                if !out.contains(s) && ups.iter().any(|u| u == step || out.contains(u)) {
+                    out.insert(s.clone());
+                    changed = true;
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Normalises a declared path: forward slashes, no `./`, no trailing `/`.
+pub fn norm(path: &str) -> String {
+    let p = path.replace('\\', "/");
+    let p = p.trim_start_matches("./").trim_end_matches('/');
+    p.to_string()
+}
+
+/// `inner` is `outer` or inside it.
+fn within(inner: &str, outer: &str) -> bool {
+    inner == outer || inner.starts_with(&format!("{outer}/"))
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// Checks the steps and builds the DAG: edges from each output to the steps that read it
+/// (a folder and the files in it count), plus `after`; built-in `train` steps wait for the
+/// `validate` steps of the model's dataset, and `evaluate` for its `train` step. A cycle, two
+/// steps writing the same output, or an unknown step is an error naming the steps.
+pub fn plan(
+    steps: &BTreeMap<String, StepSpec>,
+    model_dataset: Option<&str>,
+) -> Result<Dag, String> {
+    let mut problems = Vec::new();
+    for (name, s) in steps {
+        if !valid_name(name) {
+            problems.push(format!(
+                "step `{name}`: use letters, digits, `_` and `-` in step names"
+            ));
+        }
+        match (&s.run, &s.uses) {
+            (Some(_), Some(_)) => {
+                problems.push(format!("step `{name}`: give `run` or `uses`, not both"))
+            }
+            (None, None) => problems.push(format!(
+                "step `{name}`: give `run` (a command) or `uses` (validate, train, evaluate)"
+            )),
+            _ => {}
+        }
+        match s.uses {
+            Some(Builtin::Validate) if s.dataset.is_none() => problems.push(format!(
+                "step `{name}`: `uses = \"validate\"` needs `dataset`"
+            )),
+            Some(Builtin::Evaluate) if s.outs.len() != 1 => problems.push(format!(
+                "step `{name}`: `uses = \"evaluate\"` writes its metrics to one `outs` file"
+            )),
+            Some(Builtin::Evaluate) => match &s.model {
+                Some(m) if steps.get(m).and_then(|t| t.uses) == Some(Builtin::Train) => {}
+                Some(m) => problems.push(format!(
+                    "step `{name}`: `model = \"{m}\"` must name a `uses = \"train\"` step"
+                )),
+                None => problems.push(format!(
+                    "step `{name}`: `uses = \"evaluate\"` needs `model`, the train step it scores"
+                )),
+            },
+            _ => {}
+        }
+        if s.uses.is_some() && s.uses != Some(Builtin::Train) && !s.set.is_empty() {
+            problems.push(format!("step `{name}`: `set` applies to train steps only"));
+        }
+        for a in &s.after {
+            if !steps.contains_key(a) {
+                problems.push(format!("step `{name}`: `after` names no step `{a}`"));
+            }
+        }
+        for p in s.deps.iter().chain(&s.outs) {
+            let n = norm(p);
+            if n.is_empty() || n.starts_with('/') || n.split('/').any(|c| c == "..") {
+                problems.push(format!(
+                    "step `{name}`: `{p}` must be a path inside the project (no `..`, not absolute)"
+                ));
+            }
+        }
+    }
+    // Two writers of one output (or of a folder and a file in it).
+    let outs: Vec<(String, String)> = steps
+        .iter()
+        .flat_map(|(n, s)| s.outs.iter().map(move |o| (n.clone(), norm(o))))
+        .collect();
+    for (i, (a, oa)) in outs.iter().enumerate() {
+        for (b, ob) in &outs[i + 1..] {
+            if within(oa, ob) || within(ob, oa) {
+                problems.push(if a == b {
+                    format!("step `{a}` declares `{oa}` and `{ob}`, one inside the other")
+                } else {
+                    format!(
+                        "steps `{a}` and `{b}` both write `{}`",
+                        if oa.len() <= ob.len() { oa } else { ob }
+                    )
+                });
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems.join("\n"));
+    }
+    let mut upstream: BTreeMap<String, BTreeSet<String>> =
+        steps.keys().map(|k| (k.clone(), BTreeSet::new())).collect();
+    for (name, s) in steps {
+        let ups = upstream.get_mut(name).expect("every step");
+        for d in &s.deps {
+            let d = norm(d);
+            for (writer, o) in &outs {
+                if writer != name && (within(&d, o) || within(o, &d)) {
+                    ups.insert(writer.clone());
+                }
+            }
+        }
+        ups.extend(s.after.iter().cloned());
+        match s.uses {
+            Some(Builtin::Train) => {
+                for (other, t) in steps {
+                    if t.uses == Some(Builtin::Validate)
+                        && t.dataset.as_deref() == model_dataset_name(model_dataset)
+                    {
+                        ups.insert(other.clone());
+                    }
+                }
+            }
+            Some(Builtin::Evaluate) => {
+                ups.extend(s.model.iter().cloned());
+            }
+            _ => {}
+        }
+    }
+    // Kahn's algorithm, ties broken by name.
+    let mut remaining: BTreeMap<String, BTreeSet<String>> = upstream.clone();
+    let mut order = Vec::new();
+    loop {
+        let ready: Vec<String> = remaining
+            .iter()
+            .filter(|(_, ups)| ups.is_empty())
+            .map(|(k, _)| k.clone())
+            .collect();
+        if ready.is_empty() {
+            break;
+        }
+        for r in &ready {
+            remaining.remove(r);
+        }
+        for ups in remaining.values_mut() {
+            for r in &ready {
+                ups.remove(r);
+            }
+        }
+        order.extend(ready);
+    }
+    if !remaining.is_empty() {
+        let cycle: Vec<&str> = remaining.keys().map(String::as_str).collect();
+        return Err(format!(
+            "the steps form a cycle: {} (each waits for another of them)",
+            cycle.join(", ")
+        ));
+    }
+    Ok(Dag {
+        order,
+        upstream: upstream
+            .into_iter()
+            .map(|(k, v)| (k, v.into_iter().collect()))
+            .collect(),
+    })
+}
+
+/// The dataset name of a `NAME[@V]` reference.
+fn model_dataset_name(r: Option<&str>) -> Option<&str> {
+    r.map(|r| r.split('@').next().unwrap_or(r))
+}
+
+/// Looks up `a.b.c` in params.
+pub fn param<'a>(params: &'a toml::Table, key: &str) -> Option<&'a toml::Value> {
+    let mut parts = key.split('.');
+    let mut v = params.get(parts.next()?)?;
+    for p in parts {
+        v = v.as_table()?.get(p)?;
+    }
+    Some(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn steps(text: &str) -> BTreeMap<String, StepSpec> {
+        toml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn edges_come_from_outputs_and_after() {
+        let s = steps(
+            r#"
+[prepare]
+run = "python3 prep.py"
+deps = ["data/raw", "prep.py"]
+outs = ["data/processed/"]
+[features]
+run = "x"
+deps = ["./data/processed/a.csv"]
+outs = ["data/features.csv"]
+[report]
+run = "y"
+after = ["features"]
+[check]
+uses = "validate"
+dataset = "elec2"
+[fit]
+uses = "train"
+[score]
+uses = "evaluate"
+model = "fit"
+outs = ["metrics.json"]
+"#,
+        );
+        let dag = plan(&s, Some("elec2@latest")).unwrap();
+        assert_eq!(dag.upstream["features"], ["prepare"]);
+        assert_eq!(dag.upstream["report"], ["features"]);
+        assert_eq!(dag.upstream["fit"], ["check"]);
+        assert_eq!(dag.upstream["score"], ["fit"]);
+        let pos = |n: &str| dag.order.iter().position(|s| s == n).unwrap();
+        assert!(pos("prepare") < pos("features") && pos("features") < pos("report"));
+        assert_eq!(
+            dag.closure(&["features".into()]).unwrap(),
+            vec!["prepare".to_string(), "features".to_string()]
+        );
+        assert_eq!(
+            dag.downstream("prepare").into_iter().collect::<Vec<_>>(),
+            ["features", "report"]
+        );
+        assert!(
+            dag.closure(&["nope".into()])
+                .unwrap_err()
+                .contains("no step `nope`")
+        );
+    }
+
+    #[test]
+    fn cycles_and_double_writers_name_the_steps() {
+        let s = steps(
+            r#"
+[a]
+run = "x"
+deps = ["b.txt"]
+outs = ["a.txt"]
+[b]
+run = "y"
+deps = ["a.txt"]
+outs = ["b.txt"]
+[c]
+run = "z"
+"#,
+        );
+        let e = plan(&s, None).unwrap_err();
+        assert!(e.contains("cycle: a, b"), "{e}");
+        let s = steps(
+            r#"
+[a]
+run = "x"
+outs = ["out"]
+[b]
+run = "y"
+outs = ["out/file.csv"]
+[c]
+uses = "validate"
+[d]
+run = "x"
+uses = "train"
+[e]
+run = "x"
+deps = ["../secret"]
+"#,
+        );
+        let e = plan(&s, None).unwrap_err();
+        assert!(e.contains("steps `a` and `b` both write `out`"), "{e}");
+        assert!(
+            e.contains("step `c`: `uses = \"validate\"` needs `dataset`"),
+            "{e}"
+        );
+        assert!(
+            e.contains("step `d`: give `run` or `uses`, not both"),
+            "{e}"
+        );
+        assert!(
+            e.contains("`../secret` must be a path inside the project"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn params_resolve_by_dotted_key() {
+        let p: toml::Table = toml::from_str("[train]\ntrees = 50\n").unwrap();
+        assert_eq!(
+            param(&p, "train.trees").and_then(|v| v.as_integer()),
+            Some(50)
+        );
+        assert!(param(&p, "train.depth").is_none());
+    }
+}
