@@ -12,6 +12,7 @@ macro_rules! out {
 
 mod data;
 mod html;
+mod pipeline;
 mod progress;
 mod render;
 mod runs;
@@ -68,6 +69,12 @@ enum Command {
     Reproduce(train::ReproduceArgs),
     /// Search hyperparameters (`[model.tune]`); each trial is a child run.
     Tune(train::TuneArgs),
+    /// Run the pipeline (`[steps]`): what is not up to date, in order, in parallel.
+    Run(pipeline::RunArgs),
+    /// Say which pipeline steps are up to date, and why the others are not.
+    Status(pipeline::StatusArgs),
+    /// Print the pipeline's graph (text, Mermaid or Graphviz dot).
+    Dag(pipeline::DagArgs),
 }
 
 /// What went wrong, and how the process should end.
@@ -140,6 +147,9 @@ async fn run(cli: Cli) -> CliResult {
         Command::Predict(args) => train::predict(args, &cli.project, cli.quiet).await,
         Command::Reproduce(args) => train::reproduce(args, &cli.project, cli.quiet).await,
         Command::Tune(args) => train::tune(args, &cli.project, cli.quiet).await,
+        Command::Run(args) => pipeline::run(args, &cli.project, cli.quiet).await,
+        Command::Status(args) => pipeline::status(args, &cli.project).await,
+        Command::Dag(args) => pipeline::dag(args, &cli.project).await,
     }
 }
 

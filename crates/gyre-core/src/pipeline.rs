@@ -179,11 +179,12 @@ pub fn plan(
                 problems.push(format!("step `{name}`: `after` names no step `{a}`"));
             }
         }
-        for p in s.deps.iter().chain(&s.outs) {
+        // Outputs are written, so they stay inside the project; deps are only read.
+        for p in &s.outs {
             let n = norm(p);
             if n.is_empty() || n.starts_with('/') || n.split('/').any(|c| c == "..") {
                 problems.push(format!(
-                    "step `{name}`: `{p}` must be a path inside the project (no `..`, not absolute)"
+                    "step `{name}`: output `{p}` must be a path inside the project (no `..`, not absolute)"
                 ));
             }
         }
@@ -381,7 +382,7 @@ run = "x"
 uses = "train"
 [e]
 run = "x"
-deps = ["../secret"]
+outs = ["../secret"]
 "#,
         );
         let e = plan(&s, None).unwrap_err();

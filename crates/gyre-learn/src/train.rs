@@ -460,6 +460,48 @@ pub fn train_with(
     })
 }
 
+/// Scores a model on a whole table (every labelled row): the model's own signature types
+/// the columns, so a column it was trained on as numbers must hold numbers.
+pub fn evaluate(
+    model: &Model,
+    names: &[String],
+    mut columns: Vec<Vec<Option<String>>>,
+) -> Result<Evaluation, TrainError> {
+    let find = |c: &str| {
+        names.iter().position(|n| n == c).ok_or_else(|| {
+            TrainError(format!(
+                "column `{c}` is not in the data; its columns: {}",
+                names.join(", ")
+            ))
+        })
+    };
+    let t = find(&model.signature.target)?;
+    let target = std::mem::take(&mut columns[t]);
+    let mut inputs = Vec::new();
+    for c in &model.signature.inputs {
+        let i = find(&c.name)?;
+        inputs.push(
+            crate::model::typed(c.kind, std::mem::take(&mut columns[i])).map_err(|(row, v)| {
+                TrainError(format!(
+                    "data row {} column `{}`: `{v}` is not a number",
+                    row + 1,
+                    c.name
+                ))
+            })?,
+        );
+    }
+    let rows: Vec<usize> = (0..target.len()).filter(|&r| target[r].is_some()).collect();
+    if rows.is_empty() {
+        return err(format!("`{}` has no labelled rows", model.signature.target));
+    }
+    let refs: Vec<&Values> = inputs.iter().collect();
+    let pred = model
+        .predict(&refs, &rows)
+        .map_err(|e| TrainError(e.to_string()))?;
+    let keep: Vec<usize> = (0..rows.len()).collect();
+    evaluation(model, &pred, &keep, &rows, &target)
+}
+
 /// Metrics over `keep` (indices into `rows` and into `pred`).
 fn evaluation(
     model: &Model,

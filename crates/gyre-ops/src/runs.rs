@@ -111,6 +111,10 @@ impl RunHandle {
         Ok(self.store.log_metrics(&self.id, &points).await?)
     }
 
+    pub async fn set_note(&self, note: &str) -> Result<()> {
+        Ok(self.store.set_note(&self.id, note).await?)
+    }
+
     pub async fn add_inputs(&self, refs: &[String]) -> Result<()> {
         Ok(self.store.add_io(&self.id, Direction::Input, refs).await?)
     }

@@ -664,3 +664,23 @@ impl Project {
         })
     }
 }
+
+impl Project {
+    /// Scores a model (a run, hash or file) on a dataset version: every labelled row.
+    pub async fn evaluate(
+        &self,
+        model_ref: &str,
+        dataset: &str,
+    ) -> Result<gyre_learn::train::Evaluation> {
+        let loaded = self.load_model(model_ref).await?;
+        let target = self.resolve_target(dataset).await?;
+        let readable = self.readable_target(&target).await?;
+        let table = read(
+            &readable.files,
+            &options_for(&target, &ReadOptions::default()),
+            &crate::NoProgress,
+        )?;
+        blocking_here(|| gyre_learn::train::evaluate(&loaded.model, &table.names, table.columns))
+            .map_err(|e| OpsError::Invalid(format!("{}: {}", target.label(), e.0)))
+    }
+}
