@@ -75,6 +75,8 @@ enum Command {
     Status(pipeline::StatusArgs),
     /// Print the pipeline's graph (text, Mermaid or Graphviz dot).
     Dag(pipeline::DagArgs),
+    /// Print where a model, dataset version, file or run came from.
+    Lineage(pipeline::LineageArgs),
 }
 
 /// What went wrong, and how the process should end.
@@ -150,6 +152,7 @@ async fn run(cli: Cli) -> CliResult {
         Command::Run(args) => pipeline::run(args, &cli.project, cli.quiet).await,
         Command::Status(args) => pipeline::status(args, &cli.project).await,
         Command::Dag(args) => pipeline::dag(args, &cli.project).await,
+        Command::Lineage(args) => pipeline::lineage(args, &cli.project).await,
     }
 }
 

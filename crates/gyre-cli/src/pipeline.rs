@@ -259,3 +259,31 @@ pub async fn dag(args: DagArgs, project: &Option<PathBuf>) -> CliResult {
     }
     Ok(())
 }
+
+/// Print where a model, dataset version (NAME@V), file or run came from: the runs that made
+/// it and what they read, all the way up.
+#[derive(Args)]
+pub struct LineageArgs {
+    /// `model:HASH` (or a run's model hash), `NAME@V`, a file path, or a run id.
+    reference: String,
+    #[arg(long, value_enum, default_value = "text")]
+    format: DagFormat,
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn lineage(args: LineageArgs, project: &Option<PathBuf>) -> CliResult {
+    let p = open_project(project).await?;
+    let g = p.lineage(&args.reference).await?;
+    if args.json {
+        print_json(&g);
+        return Ok(());
+    }
+    let text = match args.format {
+        DagFormat::Text => g.to_text(),
+        DagFormat::Mermaid => g.to_mermaid(),
+        DagFormat::Dot => g.to_dot(),
+    };
+    out!("{}", text.trim_end());
+    Ok(())
+}

@@ -414,6 +414,32 @@ fn the_example_pipeline_runs_end_to_end() {
     assert!(metrics["accuracy"].as_f64().unwrap() > 0.7, "{metrics}");
     let r = run(&["run", "--json"]);
     assert!(states(&r).iter().all(|(_, s)| s == "up_to_date"), "{r}");
+
+    // Lineage from the metrics file back to the script and the raw data, through the model
+    // and the validated dataset version.
+    let g = run(&["lineage", "metrics/evaluation.json", "--json"]);
+    let labels: Vec<&str> = g["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["label"].as_str().unwrap())
+        .collect();
+    for want in [
+        "run step evaluate",
+        "run step train",
+        "run step validate",
+        "run step prepare",
+        "file:steps/prepare.py@",
+        "file:data/processed/elec2.csv@",
+        "elec2_first_half.csv@",
+        "model:",
+        "dataset:elec2@",
+    ] {
+        assert!(
+            labels.iter().any(|l| l.contains(want)),
+            "no {want} in {labels:?}"
+        );
+    }
     let r = run(&["run", "--set", "train.max_leaves=15", "--json"]);
     assert_eq!(state_of(&r, "prepare"), "up_to_date");
     assert_eq!(state_of(&r, "validate"), "up_to_date");

@@ -4,6 +4,7 @@
 pub mod datasets;
 pub mod drift;
 mod error;
+pub mod lineage;
 pub mod pipeline;
 pub mod progress;
 pub mod project;

@@ -1043,7 +1043,14 @@ fn tail(log: &str) -> String {
 fn output_ref(o: &Output) -> String {
     match o {
         Output::File { path, hash } => format!("file:{path}@{}", hash.short()),
-        Output::Dir { path, files } => format!("dir:{path} ({} files)", files.len()),
+        // The same hash a dependency on the folder records, so lineage can join them.
+        Output::Dir { path, files } => {
+            let text = serde_json::to_string(files).expect("serialises");
+            format!(
+                "file:{path}@{}",
+                &blake3::hash(text.as_bytes()).to_hex()[..12]
+            )
+        }
         Output::Artifact { reference } => reference.clone(),
     }
 }

@@ -413,6 +413,18 @@ pub async fn run_runs(store: &dyn MetaStore) {
         .add_io(&a.id, Direction::Output, &["model:abc".into()])
         .await
         .unwrap();
+    assert_eq!(
+        store.runs_with_output("model:abc").await.unwrap(),
+        vec![a.id.clone()]
+    );
+    assert!(
+        store
+            .runs_with_output("dataset:adult@1")
+            .await
+            .unwrap()
+            .is_empty(),
+        "an input"
+    );
 
     let got = store.get_run(&a.id).await.unwrap();
     assert_eq!(got.status, RunStatus::Running);

@@ -49,6 +49,8 @@ pub trait RunStore: Send + Sync {
         limit: u64,
     ) -> Result<Vec<Run>>;
     async fn running_runs(&self) -> Result<Vec<Run>>;
+    /// The runs that recorded `reference` as an output, oldest first (for lineage).
+    async fn runs_with_output(&self, reference: &str) -> Result<Vec<RunId>>;
 }
 
 const RUN_COLUMNS: &str = "r.id, r.name, r.parent, r.status, r.started_ms, r.ended_ms, r.username, \
@@ -346,6 +348,22 @@ macro_rules! impl_run_store {
                 }
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn runs_with_output(&self, reference: &str) -> Result<Vec<RunId>> {
+                let rows = sqlx::query(
+                    "SELECT io.run_id FROM run_io io JOIN runs r ON r.id = io.run_id \
+                     WHERE io.direction = 'output' AND io.ref = $1 ORDER BY r.started_ms, io.run_id",
+                )
+                .bind(reference)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        let id: String = r.try_get("run_id")?;
+                        RunId::from_str(&id).map_err(bad)
+                    })
+                    .collect()
             }
 
             async fn add_io(&self, run: &RunId, direction: Direction, refs: &[String]) -> Result<()> {

@@ -8,3 +8,5 @@ CREATE TABLE IF NOT EXISTS step_results (
     created_ms  BIGINT  NOT NULL
 );
 CREATE INDEX IF NOT EXISTS step_results_step ON step_results (step, created_ms);
+-- Lineage walks from an output back to the runs that made it.
+CREATE INDEX IF NOT EXISTS run_io_ref ON run_io (ref, direction);
