@@ -31,6 +31,11 @@ pub enum RunsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Print the output a pipeline step's run captured (its stdout, then stderr).
+    Log {
+        /// The run's id or a unique prefix of at least 4 digits.
+        run: String,
+    },
     /// Params and metrics of several runs side by side; rows that differ are marked.
     Compare {
         #[arg(required = true, num_args = 2..)]
@@ -114,6 +119,29 @@ pub async fn run(cmd: RunsCommand, project: &Option<PathBuf>) -> CliResult {
                     )
                 );
             }
+        }
+        RunsCommand::Log { run } => {
+            let d = p.run_detail(&run).await?;
+            let Some(hash) = d
+                .run
+                .outputs
+                .iter()
+                .find_map(|o| o.strip_prefix("log:"))
+                .and_then(|h| h.parse::<gyre_core::ContentHash>().ok())
+            else {
+                return Err(gyre_ops::OpsError::NotFound(format!(
+                    "run {} captured no output (only pipeline command steps do)",
+                    d.run.start.id
+                ))
+                .into());
+            };
+            let bytes = p
+                .blobs
+                .get_bytes(hash)
+                .await
+                .map_err(gyre_ops::OpsError::from)?;
+            use std::io::Write as _;
+            let _ = std::io::stdout().lock().write_all(&bytes);
         }
         RunsCommand::Show { run, json } => {
             let d = p.run_detail(&run).await?;

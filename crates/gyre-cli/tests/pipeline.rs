@@ -76,6 +76,12 @@ fn caching_invalidation_params_and_restore() {
     let p = Project::init();
     append_spec(&p, CHAIN);
     write(&p, "in.txt", "hello\n");
+    // More steps may live in pipelines/*.toml; `env` reaches the command.
+    write(
+        &p,
+        "pipelines/extra.toml",
+        "[steps.e]\nrun = \"echo $GREETING > e.txt\"\nenv = { GREETING = \"hi\" }\ndeps = [\"c.txt\"]\nouts = [\"e.txt\"]\n",
+    );
     let dag = p.ok(&["dag", "--json"]).json();
     assert_eq!(dag["upstream"]["c"], serde_json::json!(["b"]));
     let mermaid = p.ok(&["dag", "--format", "mermaid"]).stdout;
@@ -90,10 +96,15 @@ fn caching_invalidation_params_and_restore() {
         std::fs::read_to_string(p.root().join("bdir/factor.txt")).unwrap(),
         "2\n"
     );
+    assert_eq!(
+        std::fs::read_to_string(p.root().join("e.txt")).unwrap(),
+        "hi\n"
+    );
+    assert_eq!(dag["upstream"]["e"], serde_json::json!(["c"]));
     let text = log(&p);
     let mut first: Vec<&str> = text.lines().collect();
     first.sort();
-    assert_eq!(first, ["a", "b", "c", "d"]);
+    assert_eq!(first, ["a", "b", "c", "d"], "e does not log");
 
     // Nothing changed: nothing runs, and no run is recorded.
     let r = p.ok(&["run", "--json"]).json();
@@ -253,6 +264,11 @@ outs = ["slow.txt"]
         .filter(|r| r["status"] == "failed")
         .collect();
     assert_eq!(failed.len(), 2, "the step and the pipeline: {runs}");
+    let step_run = failed.iter().find(|r| r["name"] == "step bad").unwrap()["id"]
+        .as_str()
+        .unwrap();
+    let log = p.ok(&["runs", "log", step_run]).stdout;
+    assert_eq!(log, "step output line\nsomething broke\n");
 
     // Fixed: the finished steps are not run again.
     let spec = std::fs::read_to_string(p.root().join("gyre.toml")).unwrap();
