@@ -64,6 +64,7 @@ pub async fn run_all(store: Arc<dyn MetaStore>) {
     concurrent_writers_lose_nothing(store.clone()).await;
     run_runs(store.as_ref()).await;
     step_results(store.as_ref()).await;
+    registry(store.clone()).await;
 }
 
 async fn versions_are_numbered_and_deduplicated(store: &dyn MetaStore) {
@@ -589,4 +590,105 @@ pub async fn step_results(store: &dyn MetaStore) {
         Some(newer)
     );
     assert_eq!(store.latest_step_result("train").await.unwrap(), None);
+}
+
+/// The registry: numbering (also under concurrent registration), re-registering, aliases with
+/// their audit trail and stale-move conflicts, verdicts.
+pub async fn registry(store: Arc<dyn MetaStore>) {
+    use crate::{AliasEvent, StoredVerdict};
+    let m = |i: u8| format!("{:02x}", i).repeat(32);
+    let (v1, created) = store
+        .register_version("churn", &m(1), Some("run1"), "ann", 10)
+        .await
+        .unwrap();
+    assert!(created);
+    assert_eq!(v1.version, 1);
+    let (again, created) = store
+        .register_version("churn", &m(1), None, "bob", 11)
+        .await
+        .unwrap();
+    assert!(!created);
+    assert_eq!(again, v1, "the same file is the same version");
+    let mut tasks = Vec::new();
+    for i in 2..8u8 {
+        let s = store.clone();
+        let model = m(i);
+        tasks.push(tokio::spawn(async move {
+            s.register_version("churn", &model, None, "ann", 12)
+                .await
+                .unwrap()
+                .0
+                .version
+        }));
+    }
+    let mut numbers = Vec::new();
+    for t in tasks {
+        numbers.push(t.await.unwrap());
+    }
+    numbers.sort();
+    assert_eq!(numbers, (2..8).collect::<Vec<i64>>());
+    assert_eq!(store.model_versions(Some("churn")).await.unwrap().len(), 7);
+    assert_eq!(store.model_versions(Some("other")).await.unwrap().len(), 0);
+
+    let event = |from, to, forced| AliasEvent {
+        name: "churn".into(),
+        alias: "champion".into(),
+        from,
+        to,
+        user: "ann".into(),
+        reason: "test".into(),
+        forced,
+        at_ms: 20,
+    };
+    store
+        .move_alias(&event(None, Some(1), false))
+        .await
+        .unwrap();
+    store
+        .move_alias(&event(Some(1), Some(3), true))
+        .await
+        .unwrap();
+    let stale = store
+        .move_alias(&event(Some(1), Some(4), false))
+        .await
+        .unwrap_err();
+    assert!(matches!(stale, StoreError::Conflict(_)), "{stale}");
+    assert_eq!(
+        store.aliases("churn").await.unwrap(),
+        vec![("champion".to_string(), 3)]
+    );
+    let events = store.alias_events("churn").await.unwrap();
+    assert_eq!(events.len(), 2, "a refused move leaves no audit row");
+    assert_eq!(
+        (events[1].from, events[1].to, events[1].forced),
+        (Some(1), Some(3), true)
+    );
+    store
+        .move_alias(&event(Some(3), None, false))
+        .await
+        .unwrap();
+    assert!(store.aliases("churn").await.unwrap().is_empty());
+
+    assert_eq!(store.latest_verdict("churn", 2).await.unwrap(), None);
+    for (passed, at) in [(false, 1), (true, 2)] {
+        store
+            .put_verdict(&StoredVerdict {
+                name: "churn".into(),
+                version: 2,
+                passed,
+                checks: "[]".into(),
+                user: "ann".into(),
+                created_ms: at,
+            })
+            .await
+            .unwrap();
+    }
+    assert!(
+        store
+            .latest_verdict("churn", 2)
+            .await
+            .unwrap()
+            .unwrap()
+            .passed
+    );
 }

@@ -41,6 +41,9 @@ pub enum StoreError {
     BadRecord(String),
     #[error("unsupported store URL scheme `{0}`: use sqlite://PATH or postgres://…")]
     BadUrl(String),
+    /// Someone else changed the record first (an alias moved under us).
+    #[error("{0}")]
+    Conflict(String),
 }
 
 impl StoreError {
@@ -52,6 +55,7 @@ impl StoreError {
             StoreError::SourceChanged { .. } => ErrorCode::Io,
             StoreError::Io { .. } => ErrorCode::Io,
             StoreError::BadUrl(_) => ErrorCode::InvalidInput,
+            StoreError::Conflict(_) => ErrorCode::AlreadyExists,
             StoreError::Database(_) | StoreError::Migrate(_) | StoreError::BadRecord(_) => {
                 ErrorCode::Store
             }

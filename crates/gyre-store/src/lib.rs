@@ -9,12 +9,14 @@ pub mod blob;
 pub mod contract;
 mod error;
 pub mod meta;
+pub mod registry;
 pub mod runs;
 pub mod steps;
 
 pub use blob::{BlobStore, LocalBlobStore, PutOutcome, StagedBlob, hash_file};
 pub use error::StoreError;
 pub use meta::{AddOutcome, DatasetSummary, MetaStore, open_meta_store};
+pub use registry::{AliasEvent, ModelVersion, Registry, StoredVerdict};
 pub use runs::{Direction, RunStore};
 pub use steps::{StepCache, StepResult};
 
