@@ -12,6 +12,7 @@ macro_rules! out {
 
 mod data;
 mod html;
+mod models;
 mod pipeline;
 mod progress;
 mod render;
@@ -77,6 +78,9 @@ enum Command {
     Dag(pipeline::DagArgs),
     /// Print where a model, dataset version, file or run came from.
     Lineage(pipeline::LineageArgs),
+    /// The model registry: register, list, show, alias, roll back, validate against [gate].
+    #[command(subcommand)]
+    Models(models::ModelsCommand),
 }
 
 /// What went wrong, and how the process should end.
@@ -153,6 +157,7 @@ async fn run(cli: Cli) -> CliResult {
         Command::Status(args) => pipeline::status(args, &cli.project).await,
         Command::Dag(args) => pipeline::dag(args, &cli.project).await,
         Command::Lineage(args) => pipeline::lineage(args, &cli.project).await,
+        Command::Models(cmd) => models::run(cmd, &cli.project).await,
     }
 }
 

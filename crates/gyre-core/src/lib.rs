@@ -5,6 +5,7 @@
 
 pub mod dataset;
 pub mod error;
+pub mod gate;
 pub mod hash;
 pub mod model;
 pub mod pipeline;

@@ -23,6 +23,9 @@ pub struct ProjectSpec {
     /// Parameters steps read (`[params]`); params.toml, when present, is laid over them.
     #[serde(default, skip_serializing_if = "toml::Table::is_empty")]
     pub params: toml::Table,
+    /// What a model version must show to become `champion`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<crate::gate::GateSpec>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

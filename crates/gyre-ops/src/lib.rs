@@ -8,6 +8,7 @@ pub mod lineage;
 pub mod pipeline;
 pub mod progress;
 pub mod project;
+pub mod registry;
 pub mod runs;
 pub mod settings;
 mod statcache;
