@@ -156,7 +156,8 @@ fn registry_gate_aliases_and_rollback() {
     assert!(r.stderr.contains("no earlier champion"), "{}", r.stderr);
 
     let h = p.ok(&["models", "history", "income", "--json"]).json();
-    let moves: Vec<(String, Option<i64>, Option<i64>, bool, String)> = h
+    type Move = (String, Option<i64>, Option<i64>, bool, String);
+    let moves: Vec<Move> = h
         .as_array()
         .unwrap()
         .iter()
