@@ -65,6 +65,7 @@ pub async fn run_all(store: Arc<dyn MetaStore>) {
     run_runs(store.as_ref()).await;
     step_results(store.as_ref()).await;
     registry(store.clone()).await;
+    prediction_log(store.as_ref()).await;
 }
 
 async fn versions_are_numbered_and_deduplicated(store: &dyn MetaStore) {
@@ -691,4 +692,48 @@ pub async fn registry(store: Arc<dyn MetaStore>) {
             .unwrap()
             .passed
     );
+}
+
+/// The prediction log keeps every record once; feedback is idempotent and may come late.
+pub async fn prediction_log(store: &dyn MetaStore) {
+    use crate::{FeedbackRecord, PredictionRecord};
+    let rec = |row: i64, role: &str| PredictionRecord {
+        request_id: "req-1".into(),
+        row_index: row,
+        role: role.into(),
+        ts_ms: 100 + row,
+        model: "churn".into(),
+        version: 3,
+        inputs: r#"{"age":41}"#.into(),
+        output: r#"{"label":"yes"}"#.into(),
+    };
+    let batch: Vec<PredictionRecord> = (0..1200).map(|i| rec(i, "champion")).collect();
+    store.log_predictions(&batch).await.unwrap();
+    store
+        .log_predictions(&[rec(0, "champion"), rec(0, "shadow")])
+        .await
+        .unwrap();
+    assert_eq!(store.prediction_count("churn").await.unwrap(), 1201);
+    let got = store.predictions_of("req-1").await.unwrap();
+    assert_eq!(got[0], rec(0, "champion"));
+    let label = |row: i64, label: &str| FeedbackRecord {
+        request_id: "req-1".into(),
+        row_index: row,
+        label: label.into(),
+        ts_ms: 5,
+    };
+    assert_eq!(
+        store
+            .add_feedback(&[label(1, "no"), label(0, "yes")])
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store.add_feedback(&[label(0, "changed")]).await.unwrap(),
+        0,
+        "a duplicate is ignored"
+    );
+    let f = store.feedback_of("req-1").await.unwrap();
+    assert_eq!((f[0].label.as_str(), f[1].label.as_str()), ("yes", "no"));
 }

@@ -33,7 +33,9 @@ pub struct DatasetSummary {
 
 /// What exists, who made it, from what. Runs are part of it ([`crate::RunStore`]).
 #[async_trait]
-pub trait MetaStore: crate::RunStore + crate::StepCache + crate::Registry + Send + Sync {
+pub trait MetaStore:
+    crate::RunStore + crate::StepCache + crate::Registry + crate::PredictionLog + Send + Sync
+{
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 

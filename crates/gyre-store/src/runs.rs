@@ -149,13 +149,13 @@ fn compile(filter: &RunFilter, order: &RunOrder, limit: u64) -> Compiled {
 
 /// How a backend writes the i-th (1-based) placeholder of a long, generated statement.
 /// SQLite gets plain `?`: naming thousands of `$N` makes its binding quadratic.
-type Placeholder = fn(usize) -> String;
+pub(crate) type Placeholder = fn(usize) -> String;
 
-fn numbered(i: usize) -> String {
+pub(crate) fn numbered(i: usize) -> String {
     format!("${i}")
 }
 
-fn positional(_: usize) -> String {
+pub(crate) fn positional(_: usize) -> String {
     "?".to_string()
 }
 
@@ -165,7 +165,7 @@ fn placeholders(ph: Placeholder, from: usize, count: usize) -> String {
 }
 
 /// `rows` tuples of `cols` placeholders: `(?, ?), (?, ?)` or `($1, $2), ($3, $4)`.
-fn tuples(ph: Placeholder, rows: usize, cols: usize) -> String {
+pub(crate) fn tuples(ph: Placeholder, rows: usize, cols: usize) -> String {
     (0..rows)
         .map(|r| format!("({})", placeholders(ph, 1 + r * cols, cols)))
         .collect::<Vec<_>>()

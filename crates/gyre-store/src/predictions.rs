@@ -1,0 +1,151 @@
+//! The prediction log and feedback: what servers predicted, and the true labels that arrive
+//! later. Written in batches by the server's log writer.
+
+use crate::Result;
+use crate::meta::{PgStore, SqliteStore};
+use async_trait::async_trait;
+use sqlx::Row;
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PredictionRecord {
+    pub request_id: String,
+    pub row_index: i64,
+    /// `champion`, `challenger` or `shadow`.
+    pub role: String,
+    pub ts_ms: i64,
+    pub model: String,
+    pub version: i64,
+    /// The row's inputs, as JSON.
+    pub inputs: String,
+    /// The prediction, as JSON.
+    pub output: String,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FeedbackRecord {
+    pub request_id: String,
+    pub row_index: i64,
+    pub label: String,
+    pub ts_ms: i64,
+}
+
+#[async_trait]
+pub trait PredictionLog: Send + Sync {
+    /// Appends records in one transaction; a record already logged is kept as it was.
+    async fn log_predictions(&self, records: &[PredictionRecord]) -> Result<()>;
+    /// Stores labels; a label for a (request, row) that has one is ignored (idempotent).
+    /// Returns how many were new.
+    async fn add_feedback(&self, labels: &[FeedbackRecord]) -> Result<u64>;
+    /// The logged predictions of one request, by row and role.
+    async fn predictions_of(&self, request_id: &str) -> Result<Vec<PredictionRecord>>;
+    async fn feedback_of(&self, request_id: &str) -> Result<Vec<FeedbackRecord>>;
+    /// How many predictions a model has logged.
+    async fn prediction_count(&self, model: &str) -> Result<u64>;
+}
+
+const CHUNK: usize = 500;
+
+macro_rules! impl_prediction_log {
+    ($store:ty, $ph:expr) => {
+        #[async_trait]
+        impl PredictionLog for $store {
+            async fn log_predictions(&self, records: &[PredictionRecord]) -> Result<()> {
+                let mut tx = self.pool.begin().await?;
+                for chunk in records.chunks(CHUNK) {
+                    let sql = format!(
+                        "INSERT INTO predictions (request_id, row_index, role, ts_ms, model, version, inputs, output) VALUES {} ON CONFLICT DO NOTHING",
+                        crate::runs::tuples($ph, chunk.len(), 8)
+                    );
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for r in chunk {
+                        q = q
+                            .bind(&r.request_id)
+                            .bind(r.row_index)
+                            .bind(&r.role)
+                            .bind(r.ts_ms)
+                            .bind(&r.model)
+                            .bind(r.version)
+                            .bind(&r.inputs)
+                            .bind(&r.output);
+                    }
+                    q.execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn add_feedback(&self, labels: &[FeedbackRecord]) -> Result<u64> {
+                let mut tx = self.pool.begin().await?;
+                let mut added = 0;
+                for chunk in labels.chunks(CHUNK) {
+                    let sql = format!(
+                        "INSERT INTO feedback (request_id, row_index, label, ts_ms) VALUES {} ON CONFLICT DO NOTHING",
+                        crate::runs::tuples($ph, chunk.len(), 4)
+                    );
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for r in chunk {
+                        q = q.bind(&r.request_id).bind(r.row_index).bind(&r.label).bind(r.ts_ms);
+                    }
+                    added += q.execute(&mut *tx).await?.rows_affected();
+                }
+                tx.commit().await?;
+                Ok(added)
+            }
+
+            async fn predictions_of(&self, request_id: &str) -> Result<Vec<PredictionRecord>> {
+                let rows = sqlx::query(
+                    "SELECT request_id, row_index, role, ts_ms, model, version, inputs, output \
+                     FROM predictions WHERE request_id = $1 ORDER BY row_index, role",
+                )
+                .bind(request_id)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(PredictionRecord {
+                            request_id: r.try_get("request_id")?,
+                            row_index: r.try_get("row_index")?,
+                            role: r.try_get("role")?,
+                            ts_ms: r.try_get("ts_ms")?,
+                            model: r.try_get("model")?,
+                            version: r.try_get("version")?,
+                            inputs: r.try_get("inputs")?,
+                            output: r.try_get("output")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn feedback_of(&self, request_id: &str) -> Result<Vec<FeedbackRecord>> {
+                let rows = sqlx::query(
+                    "SELECT request_id, row_index, label, ts_ms FROM feedback \
+                     WHERE request_id = $1 ORDER BY row_index",
+                )
+                .bind(request_id)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(FeedbackRecord {
+                            request_id: r.try_get("request_id")?,
+                            row_index: r.try_get("row_index")?,
+                            label: r.try_get("label")?,
+                            ts_ms: r.try_get("ts_ms")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn prediction_count(&self, model: &str) -> Result<u64> {
+                let row = sqlx::query("SELECT COUNT(*) AS n FROM predictions WHERE model = $1")
+                    .bind(model)
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(row.try_get::<i64, _>("n")? as u64)
+            }
+        }
+    };
+}
+
+impl_prediction_log!(SqliteStore, crate::runs::positional);
+impl_prediction_log!(PgStore, crate::runs::numbered);
