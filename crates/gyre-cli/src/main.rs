@@ -17,6 +17,7 @@ mod pipeline;
 mod progress;
 mod render;
 mod runs;
+mod serve;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -81,6 +82,8 @@ enum Command {
     /// The model registry: register, list, show, alias, roll back, validate against [gate].
     #[command(subcommand)]
     Models(models::ModelsCommand),
+    /// Serve a registered model over REST, following its alias.
+    Serve(serve::ServeArgs),
 }
 
 /// What went wrong, and how the process should end.
@@ -158,6 +161,7 @@ async fn run(cli: Cli) -> CliResult {
         Command::Dag(args) => pipeline::dag(args, &cli.project).await,
         Command::Lineage(args) => pipeline::lineage(args, &cli.project).await,
         Command::Models(cmd) => models::run(cmd, &cli.project).await,
+        Command::Serve(args) => serve::run(args, &cli.project).await,
     }
 }
 

@@ -1,1 +1,857 @@
-pub fn placeholder() {}
+//! gyre's model server.
+//!
+//! It serves the model behind an alias (`champion` by default) and swaps it atomically when
+//! the alias moves, whoever moves it (the CLI, the API, another server on the same store):
+//! requests in flight finish on the model they started with. A canary share of requests can
+//! go to `challenger`, or the challenger can score every request in shadow. Every prediction
+//! is logged with its request id through a bounded queue that a writer drains in batches; a
+//! full queue slows requests down rather than dropping records, and shutdown flushes it.
+
+pub mod payload;
+
+use arc_swap::ArcSwap;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use gyre_learn::model::{Model, Predictions};
+use gyre_learn::transform::Values;
+use gyre_ops::Project;
+use gyre_store::{FeedbackRecord, PredictionRecord};
+use payload::{Frame, Problem};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// How to serve.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// The registered model's name.
+    pub model: String,
+    pub alias: String,
+    pub challenger_alias: String,
+    pub addr: SocketAddr,
+    /// Share of requests the challenger answers (0 for none).
+    pub canary_share: f64,
+    /// The challenger scores every request; its answers are logged, never returned.
+    pub shadow: bool,
+    pub max_body_bytes: usize,
+    /// How often the alias is checked in the store.
+    pub poll: Duration,
+    /// Prediction records the log queue holds before requests wait.
+    pub queue: usize,
+}
+
+impl ServeOptions {
+    pub fn new(model: &str, addr: SocketAddr) -> ServeOptions {
+        ServeOptions {
+            model: model.to_string(),
+            alias: "champion".into(),
+            challenger_alias: "challenger".into(),
+            addr,
+            canary_share: 0.0,
+            shadow: false,
+            max_body_bytes: 8 << 20,
+            poll: Duration::from_millis(500),
+            queue: 65_536,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Ops(#[from] gyre_ops::OpsError),
+    #[error("binding {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("serving: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A loaded model version.
+pub struct Served {
+    pub name: String,
+    pub version: i64,
+    pub hash: String,
+    pub model: Model,
+}
+
+struct Deployment {
+    champion: Arc<Served>,
+    challenger: Option<Arc<Served>>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    model: String,
+    version: String,
+    role: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LatencyLabels {
+    model: String,
+    version: String,
+}
+
+struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<LatencyLabels, Histogram>,
+    queue_depth: Gauge,
+}
+
+impl Metrics {
+    fn new() -> Metrics {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency = Family::<LatencyLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.00005, 2.0, 16))
+        });
+        let queue_depth = Gauge::default();
+        registry.register("gyre_requests", "Prediction requests", requests.clone());
+        registry.register(
+            "gyre_request_seconds",
+            "Prediction request latency in seconds",
+            latency.clone(),
+        );
+        registry.register(
+            "gyre_log_queue_depth",
+            "Prediction records waiting to be written",
+            queue_depth.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            latency,
+            queue_depth,
+        }
+    }
+}
+
+struct AppState {
+    project: Arc<Project>,
+    opts: ServeOptions,
+    live: ArcSwap<Deployment>,
+    log: mpsc::Sender<PredictionRecord>,
+    metrics: Metrics,
+    requests: AtomicU64,
+    id_prefix: String,
+    /// Wakes the reloader at once (after an alias move through the API).
+    reload: tokio::sync::Notify,
+}
+
+/// A client's mistake or a server fault, as a JSON body.
+struct ApiError {
+    status: StatusCode,
+    message: String,
+    problems: Vec<Problem>,
+}
+
+impl ApiError {
+    fn bad(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+            problems: Vec::new(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({ "error": self.message });
+        if !self.problems.is_empty() {
+            body["problems"] = json!(self.problems);
+        }
+        (self.status, Json(body)).into_response()
+    }
+}
+
+fn now_ms() -> i64 {
+    gyre_ops::runs::now_ms()
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = std::io::Read::read_exact(&mut f, &mut b);
+    }
+    if b.iter().all(|x| *x == 0) {
+        let t = now_ms() as u64 ^ u64::from(std::process::id()) << 32;
+        b = t
+            .to_le_bytes()
+            .iter()
+            .cycle()
+            .take(bytes)
+            .copied()
+            .collect();
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+async fn load(
+    project: &Project,
+    name: &str,
+    alias: &str,
+) -> Result<Option<Arc<Served>>, gyre_ops::OpsError> {
+    let v = match project
+        .resolve_model_version(&format!("{name}@{alias}"))
+        .await
+    {
+        Ok(v) => v,
+        Err(gyre_ops::OpsError::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let loaded = project.load_model(&format!("model:{}", v.model)).await?;
+    Ok(Some(Arc::new(Served {
+        name: v.name,
+        version: v.version,
+        hash: v.model,
+        model: loaded.model,
+    })))
+}
+
+/// Starts serving; returns the bound address and a handle that stops the server (flushing
+/// the prediction log) when `shutdown` resolves.
+pub async fn serve(
+    project: Arc<Project>,
+    opts: ServeOptions,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    on_bound: impl FnOnce(SocketAddr, &Served),
+) -> Result<(), ServeError> {
+    let champion = load(&project, &opts.model, &opts.alias).await?.ok_or_else(|| {
+        gyre_ops::OpsError::NotFound(format!(
+            "`{}@{}` does not exist: register a model and point the alias at it (`gyre models alias {}@1 {}`)",
+            opts.model, opts.alias, opts.model, opts.alias
+        ))
+    })?;
+    let challenger = if opts.canary_share > 0.0 || opts.shadow {
+        load(&project, &opts.model, &opts.challenger_alias).await?
+    } else {
+        None
+    };
+    let (tx, rx) = mpsc::channel::<PredictionRecord>(opts.queue.max(1));
+    let state = Arc::new(AppState {
+        project: project.clone(),
+        live: ArcSwap::from_pointee(Deployment {
+            champion: champion.clone(),
+            challenger,
+        }),
+        log: tx,
+        metrics: Metrics::new(),
+        requests: AtomicU64::new(0),
+        id_prefix: random_hex(6),
+        reload: tokio::sync::Notify::new(),
+        opts: opts.clone(),
+    });
+    let (stop_writer, writer_stop) = tokio::sync::oneshot::channel::<()>();
+    let writer = tokio::spawn(write_log(project.clone(), rx, writer_stop));
+    let reloader = tokio::spawn(reload_loop(state.clone()));
+
+    let app = Router::new()
+        .route("/invocations", post(invocations))
+        .route("/v2/models/{name}/infer", post(v2_infer))
+        .route("/v2/models/{name}", get(v2_metadata))
+        .route("/v2/health/live", get(live))
+        .route("/v2/health/ready", get(ready))
+        .route("/health", get(live))
+        .route("/ready", get(ready))
+        .route("/feedback", post(feedback))
+        .route("/metrics", get(metrics))
+        .route("/api/models/{name}/aliases/{alias}", post(move_alias))
+        .layer(DefaultBodyLimit::max(opts.max_body_bytes))
+        .with_state(state.clone());
+    let listener = tokio::net::TcpListener::bind(opts.addr)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: opts.addr,
+            source,
+        })?;
+    let bound = listener.local_addr()?;
+    on_bound(bound, &champion);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    // No request is in flight any more: flush the log and stop.
+    reloader.abort();
+    let _ = stop_writer.send(());
+    let _ = writer.await;
+    drop(state);
+    Ok(())
+}
+
+/// Drains the prediction queue into the store in batches. A failed write is retried (the
+/// records stay in hand), never dropped.
+async fn write_log(
+    project: Arc<Project>,
+    mut rx: mpsc::Receiver<PredictionRecord>,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    let mut batch: Vec<PredictionRecord> = Vec::with_capacity(2048);
+    let mut stopping = false;
+    loop {
+        if !stopping {
+            tokio::select! {
+                n = rx.recv_many(&mut batch, 2048) => {
+                    if n == 0 { stopping = true; }
+                }
+                _ = &mut stop => { stopping = true; }
+            }
+        }
+        if stopping {
+            while let Ok(r) = rx.try_recv() {
+                batch.push(r);
+            }
+        }
+        let mut wait = Duration::from_millis(50);
+        while !batch.is_empty() {
+            match project.meta.log_predictions(&batch).await {
+                Ok(()) => batch.clear(),
+                Err(e) => {
+                    eprintln!(
+                        "prediction log: writing {} records failed ({e}); retrying",
+                        batch.len()
+                    );
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        if stopping && rx.is_empty() {
+            return;
+        }
+    }
+}
+
+/// Follows the aliases in the store and swaps models when they move.
+async fn reload_loop(state: Arc<AppState>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(state.opts.poll) => {}
+            _ = state.reload.notified() => {}
+        }
+        let _ = reload_once(&state).await;
+    }
+}
+
+async fn reload_once(state: &AppState) -> Result<(), gyre_ops::OpsError> {
+    let o = &state.opts;
+    let current = state.live.load_full();
+    let want = |alias: &str| {
+        let p = state.project.clone();
+        let name = o.model.clone();
+        let alias = alias.to_string();
+        async move {
+            p.resolve_model_version(&format!("{name}@{alias}"))
+                .await
+                .ok()
+        }
+    };
+    let champion = match want(&o.alias).await {
+        Some(v) if v.version != current.champion.version => {
+            match load(&state.project, &o.model, &o.alias).await? {
+                Some(s) => {
+                    eprintln!(
+                        "{}@{}: v{} → v{}",
+                        o.model, o.alias, current.champion.version, s.version
+                    );
+                    s
+                }
+                None => current.champion.clone(),
+            }
+        }
+        _ => current.champion.clone(),
+    };
+    let challenger = if o.canary_share > 0.0 || o.shadow {
+        match (want(&o.challenger_alias).await, &current.challenger) {
+            (Some(v), Some(c)) if v.version == c.version => Some(c.clone()),
+            (Some(_), _) => load(&state.project, &o.model, &o.challenger_alias).await?,
+            (None, _) => None,
+        }
+    } else {
+        None
+    };
+    let same = Arc::ptr_eq(&champion, &current.champion)
+        && match (&challenger, &current.challenger) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+    if !same {
+        state.live.store(Arc::new(Deployment {
+            champion,
+            challenger,
+        }));
+    }
+    Ok(())
+}
+
+/// What one row's prediction looks like in a response and in the log.
+fn row_output(model: &Model, pred: &Predictions, r: usize) -> Value {
+    let classes = &model.signature.classes;
+    if classes.is_empty() {
+        json!(pred.row(r)[0])
+    } else {
+        let probs: serde_json::Map<String, Value> = classes
+            .iter()
+            .zip(pred.row(r))
+            .map(|(c, p)| (c.clone(), json!(p)))
+            .collect();
+        json!({ "label": classes[pred.class_of(r)], "probabilities": probs })
+    }
+}
+
+fn predict_rows(model: &Model, inputs: &[Values], rows: usize) -> Result<Predictions, ApiError> {
+    let refs: Vec<&Values> = inputs.iter().collect();
+    let all: Vec<usize> = (0..rows).collect();
+    model
+        .predict(&refs, &all)
+        .map_err(|e| ApiError::bad(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))
+}
+
+struct Scored {
+    served: Arc<Served>,
+    role: &'static str,
+    request_id: String,
+    pred: Predictions,
+}
+
+/// Routes, types, predicts and logs one request.
+async fn score(
+    state: &Arc<AppState>,
+    frame: Frame,
+    request_id: Option<String>,
+) -> Result<Scored, ApiError> {
+    let started = Instant::now();
+    let n = state.requests.fetch_add(1, Ordering::Relaxed);
+    let request_id = request_id
+        .filter(|r| !r.is_empty() && r.len() <= 128)
+        .unwrap_or_else(|| format!("{}-{n:x}", state.id_prefix));
+    let deployment = state.live.load_full();
+    // A low-discrepancy sequence gives the challenger its exact share over any stretch.
+    let canary = state.opts.canary_share > 0.0
+        && !state.opts.shadow
+        && deployment.challenger.is_some()
+        && ((n as f64) * 0.618_033_988_749_894_9).fract() < state.opts.canary_share;
+    let (served, role) = if canary {
+        (
+            deployment.challenger.clone().expect("checked"),
+            "challenger",
+        )
+    } else {
+        (deployment.champion.clone(), "champion")
+    };
+    let rows = frame.rows();
+    if rows == 0 {
+        return Err(ApiError::bad(
+            StatusCode::BAD_REQUEST,
+            "the request has no rows",
+        ));
+    }
+    let result = match payload::typed(&served.model, &frame) {
+        Err(problems) => Err(ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            message: format!(
+                "the input does not match the signature of {}@{}",
+                served.name, served.version
+            ),
+            problems,
+        }),
+        Ok(inputs) => {
+            if rows > 512 {
+                let s = served.clone();
+                tokio::task::spawn_blocking(move || predict_rows(&s.model, &inputs, rows))
+                    .await
+                    .map_err(|e| ApiError::bad(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+            } else {
+                predict_rows(&served.model, &inputs, rows)
+            }
+        }
+    };
+    let status = if result.is_ok() { "ok" } else { "client_error" };
+    state
+        .metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            model: served.name.clone(),
+            version: served.version.to_string(),
+            role: role.into(),
+            status: status.into(),
+        })
+        .inc();
+    let pred = result?;
+    let ts = now_ms();
+    for r in 0..rows {
+        let rec = PredictionRecord {
+            request_id: request_id.clone(),
+            row_index: r as i64,
+            role: role.into(),
+            ts_ms: ts,
+            model: served.name.clone(),
+            version: served.version,
+            inputs: frame.row_json(r),
+            output: row_output(&served.model, &pred, r).to_string(),
+        };
+        // Waits when the queue is full: back-pressure, not loss.
+        if state.log.send(rec).await.is_err() {
+            return Err(ApiError::bad(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the server is shutting down",
+            ));
+        }
+    }
+    state
+        .metrics
+        .queue_depth
+        .set((state.log.max_capacity() - state.log.capacity()) as i64);
+    if state.opts.shadow
+        && let Some(ch) = deployment.challenger.clone()
+    {
+        let st = state.clone();
+        let id = request_id.clone();
+        tokio::spawn(async move {
+            if let Ok(inputs) = payload::typed(&ch.model, &frame)
+                && let Ok(p) = predict_rows(&ch.model, &inputs, rows)
+            {
+                for r in 0..rows {
+                    let _ = st
+                        .log
+                        .send(PredictionRecord {
+                            request_id: id.clone(),
+                            row_index: r as i64,
+                            role: "shadow".into(),
+                            ts_ms: ts,
+                            model: ch.name.clone(),
+                            version: ch.version,
+                            inputs: frame.row_json(r),
+                            output: row_output(&ch.model, &p, r).to_string(),
+                        })
+                        .await;
+                }
+            }
+        });
+    }
+    state
+        .metrics
+        .latency
+        .get_or_create(&LatencyLabels {
+            model: served.name.clone(),
+            version: served.version.to_string(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    Ok(Scored {
+        served,
+        role,
+        request_id,
+        pred,
+    })
+}
+
+fn with_headers(mut resp: Response, s: &Scored) -> Response {
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&s.request_id) {
+        h.insert("x-request-id", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!("{}@{}", s.served.name, s.served.version)) {
+        h.insert("x-model-version", v);
+    }
+    resp
+}
+
+fn request_id_header(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(String::from)
+}
+
+async fn invocations(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let ctype = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json")
+        .to_ascii_lowercase();
+    let frame = if ctype.starts_with("text/csv") {
+        payload::csv(&body)
+    } else if ctype.starts_with("application/json") {
+        let v: Value = serde_json::from_slice(&body).map_err(|e| {
+            ApiError::bad(
+                StatusCode::BAD_REQUEST,
+                format!("the body is not JSON: {e}"),
+            )
+        })?;
+        payload::mlflow_json(&v)
+    } else {
+        return Err(ApiError::bad(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("Content-Type `{ctype}`: send application/json or text/csv"),
+        ));
+    }
+    .map_err(|p| ApiError {
+        status: StatusCode::BAD_REQUEST,
+        message: p.message.clone(),
+        problems: vec![p],
+    })?;
+    let s = score(&state, frame, request_id_header(&headers)).await?;
+    let n = s.pred.rows();
+    let classes = &s.served.model.signature.classes;
+    let predictions: Vec<Value> = (0..n)
+        .map(|r| {
+            if classes.is_empty() {
+                json!(s.pred.row(r)[0])
+            } else {
+                json!(classes[s.pred.class_of(r)])
+            }
+        })
+        .collect();
+    let mut body = json!({
+        "predictions": predictions,
+        "request_id": s.request_id,
+        "model": { "name": s.served.name, "version": s.served.version, "role": s.role },
+    });
+    if !classes.is_empty() {
+        body["classes"] = json!(classes);
+        body["probabilities"] = json!((0..n).map(|r| s.pred.row(r).to_vec()).collect::<Vec<_>>());
+    }
+    Ok(with_headers(Json(body).into_response(), &s))
+}
+
+async fn v2_infer(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    if name != state.opts.model {
+        return Err(ApiError::bad(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no model `{name}` here; this server serves `{}`",
+                state.opts.model
+            ),
+        ));
+    }
+    let v: Value = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not JSON: {e}"),
+        )
+    })?;
+    let (frame, id) = payload::v2(&v).map_err(|p| ApiError {
+        status: StatusCode::BAD_REQUEST,
+        message: p.message.clone(),
+        problems: vec![p],
+    })?;
+    let s = score(&state, frame, id.or_else(|| request_id_header(&headers))).await?;
+    let n = s.pred.rows();
+    let classes = &s.served.model.signature.classes;
+    let outputs = if classes.is_empty() {
+        json!([{ "name": "predict", "shape": [n], "datatype": "FP64",
+                 "data": (0..n).map(|r| s.pred.row(r)[0]).collect::<Vec<_>>() }])
+    } else {
+        json!([
+            { "name": "label", "shape": [n], "datatype": "BYTES",
+              "data": (0..n).map(|r| classes[s.pred.class_of(r)].clone()).collect::<Vec<_>>() },
+            { "name": "probabilities", "shape": [n, classes.len()], "datatype": "FP64",
+              "data": s.pred.values.clone() }
+        ])
+    };
+    let body = json!({
+        "model_name": s.served.name,
+        "model_version": s.served.version.to_string(),
+        "id": s.request_id,
+        "outputs": outputs,
+    });
+    Ok(with_headers(Json(body).into_response(), &s))
+}
+
+async fn v2_metadata(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    if name != state.opts.model {
+        return Err(ApiError::bad(
+            StatusCode::NOT_FOUND,
+            format!("no model `{name}` here"),
+        ));
+    }
+    let d = state.live.load_full();
+    let m = &d.champion.model;
+    let inputs: Vec<Value> = m
+        .signature
+        .inputs
+        .iter()
+        .map(|c| {
+            json!({ "name": c.name, "shape": [-1],
+                    "datatype": match c.kind { gyre_learn::model::ColumnKind::Number => "FP64", gyre_learn::model::ColumnKind::Text => "BYTES" } })
+        })
+        .collect();
+    let mut versions = vec![d.champion.version.to_string()];
+    if let Some(c) = &d.challenger {
+        versions.push(c.version.to_string());
+    }
+    Ok(Json(json!({
+        "name": d.champion.name,
+        "versions": versions,
+        "platform": "gyre",
+        "inputs": inputs,
+        "outputs": if m.signature.classes.is_empty() {
+            json!([{ "name": "predict", "shape": [-1], "datatype": "FP64" }])
+        } else {
+            json!([{ "name": "label", "shape": [-1], "datatype": "BYTES" },
+                   { "name": "probabilities", "shape": [-1, m.signature.classes.len()], "datatype": "FP64" }])
+        },
+        "champion": { "version": d.champion.version, "model": d.champion.hash },
+    })))
+}
+
+async fn live() -> Json<Value> {
+    Json(json!({ "status": "live" }))
+}
+
+async fn ready(State(state): State<Arc<AppState>>) -> Json<Value> {
+    let d = state.live.load_full();
+    Json(json!({
+        "status": "ready",
+        "model": d.champion.name,
+        "version": d.champion.version,
+        "challenger": d.challenger.as_ref().map(|c| c.version),
+    }))
+}
+
+async fn feedback(
+    State(state): State<Arc<AppState>>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let v: Value = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not JSON: {e}"),
+        )
+    })?;
+    let items: Vec<Value> = match &v {
+        Value::Array(a) => a.clone(),
+        Value::Object(o) if o.contains_key("labels") => {
+            o["labels"].as_array().cloned().unwrap_or_default()
+        }
+        one => vec![one.clone()],
+    };
+    let mut records = Vec::new();
+    let mut problems = Vec::new();
+    for (i, it) in items.iter().enumerate() {
+        let id = it["request_id"]
+            .as_str()
+            .filter(|s| !s.is_empty() && s.len() <= 128);
+        let label = match &it["label"] {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            Value::Bool(b) => Some(b.to_string()),
+            _ => None,
+        };
+        let row = match &it["row"] {
+            Value::Null => Some(0),
+            v => v.as_i64().filter(|r| *r >= 0),
+        };
+        match (id, label, row) {
+            (Some(id), Some(label), Some(row)) => records.push(FeedbackRecord {
+                request_id: id.to_string(),
+                row_index: row,
+                label,
+                ts_ms: now_ms(),
+            }),
+            _ => problems.push(Problem {
+                column: None,
+                row: Some(i),
+                message: "each label needs request_id (text), label, and optionally row (≥ 0)"
+                    .into(),
+            }),
+        }
+    }
+    if !problems.is_empty() || records.is_empty() {
+        return Err(ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            message: "feedback: give {request_id, label[, row]} or a list of them".into(),
+            problems,
+        });
+    }
+    let added = state
+        .project
+        .meta
+        .add_feedback(&records)
+        .await
+        .map_err(|e| ApiError::bad(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(Json(
+        json!({ "stored": added, "duplicates": records.len() as u64 - added }),
+    ))
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    state
+        .metrics
+        .queue_depth
+        .set((state.log.max_capacity() - state.log.capacity()) as i64);
+    let mut text = String::new();
+    if prometheus_client::encoding::text::encode(&mut text, &state.metrics.registry).is_err() {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+async fn move_alias(
+    State(state): State<Arc<AppState>>,
+    Path((name, alias)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let v: Value = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not JSON: {e}"),
+        )
+    })?;
+    let version = v["version"].as_i64().ok_or_else(|| {
+        ApiError::bad(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "`version` (a number) is required",
+        )
+    })?;
+    let reason = v["reason"].as_str().unwrap_or("");
+    let force = v["force"].as_bool().unwrap_or(false);
+    let event = state
+        .project
+        .set_alias(&format!("{name}@{version}"), &alias, reason, force)
+        .await
+        .map_err(|e| {
+            let status = StatusCode::from_u16(e.code().http_status())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            ApiError::bad(status, e.to_string())
+        })?;
+    state.reload.notify_one();
+    Ok(Json(json!(event)))
+}

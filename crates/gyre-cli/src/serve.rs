@@ -1,0 +1,87 @@
+//! `gyre serve`.
+
+use crate::{CliResult, Failure, open_project};
+use clap::Args;
+use gyre_serve::{ServeOptions, serve};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Serve a registered model over REST (MLflow's /invocations and the Open Inference Protocol
+/// v2), following its alias: when `champion` moves, the server swaps models with no failed
+/// request. Settings come from `[serve]` in gyre.toml; flags override them.
+#[derive(Args)]
+pub struct ServeArgs {
+    /// The registered model (default: `[serve] model`).
+    model: Option<String>,
+    /// The alias to serve (default: champion).
+    #[arg(long)]
+    alias: Option<String>,
+    /// Address to bind (default 127.0.0.1; 0.0.0.0 exposes the server to the network).
+    #[arg(long)]
+    host: Option<String>,
+    /// Port (default 8080; 0 picks a free one).
+    #[arg(long)]
+    port: Option<u16>,
+    /// Share of requests the `challenger` alias answers, 0–1.
+    #[arg(long, value_name = "SHARE")]
+    canary: Option<f64>,
+    /// The challenger scores every request in shadow; its answers are logged, not returned.
+    #[arg(long)]
+    shadow: bool,
+}
+
+pub async fn run(args: ServeArgs, project: &Option<PathBuf>) -> CliResult {
+    let p = open_project(project).await?;
+    let spec = p.spec.serve.clone().unwrap_or_default();
+    let model = args.model.or(spec.model).ok_or_else(|| {
+        Failure::Error(gyre_ops::OpsError::Invalid(
+            "which model? `gyre serve NAME`, or `[serve] model = \"NAME\"` in gyre.toml".into(),
+        ))
+    })?;
+    let host = args
+        .host
+        .or(spec.host)
+        .unwrap_or_else(|| "127.0.0.1".into());
+    let port = args.port.or(spec.port).unwrap_or(8080);
+    let addr: SocketAddr = format!("{host}:{port}")
+        .parse()
+        .or_else(|_| format!("[{host}]:{port}").parse())
+        .map_err(|_| {
+            Failure::Error(gyre_ops::OpsError::Invalid(format!(
+                "--host `{host}` is not an IP address"
+            )))
+        })?;
+    let mut opts = ServeOptions::new(&model, addr);
+    if let Some(a) = args.alias.or(spec.alias) {
+        opts.alias = a;
+    }
+    opts.canary_share = args.canary.or(spec.canary.map(|c| c.share)).unwrap_or(0.0);
+    if !(0.0..=1.0).contains(&opts.canary_share) {
+        return Err(Failure::Error(gyre_ops::OpsError::Invalid(format!(
+            "the canary share {} must be between 0 and 1",
+            opts.canary_share
+        ))));
+    }
+    opts.shadow = args.shadow || spec.shadow;
+    if let Some(b) = spec.max_body_bytes {
+        opts.max_body_bytes = b;
+    }
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+        eprintln!("shutting down: finishing requests and flushing the prediction log");
+    };
+    let alias = opts.alias.clone();
+    let result = serve(Arc::new(p), opts, shutdown, |bound, m| {
+        out!(
+            "serving {}@{alias} (v{}) on http://{bound}",
+            m.name,
+            m.version
+        );
+    })
+    .await;
+    result.map_err(|e| match e {
+        gyre_serve::ServeError::Ops(o) => Failure::Error(o),
+        other => Failure::Error(gyre_ops::OpsError::Invalid(other.to_string())),
+    })
+}
