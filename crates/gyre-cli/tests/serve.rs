@@ -1,0 +1,402 @@
+//! `gyre serve` through the real binary on 127.0.0.1:0: every endpoint, both payload families,
+//! bad payloads, feedback, canary, shadow, hot swap under load, and the log flushed on
+//! shutdown.
+
+mod common;
+
+use common::Project;
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+
+const SPEC: &str = r#"
+[model]
+dataset = "adult"
+task = "binary"
+target = "income"
+algorithm = "logistic_regression"
+split = { by = "rule", every = 5, index = 4 }
+
+[serve]
+max_body_bytes = 100000
+"#;
+
+struct Server {
+    child: Child,
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl Server {
+    fn start(p: &Project, args: &[&str]) -> Server {
+        let mut all = vec!["serve", "income", "--port", "0"];
+        all.extend(args);
+        let mut child = p
+            .command(&all)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let base = line
+            .rsplit(" on ")
+            .next()
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .trim()
+            .to_string();
+        assert!(
+            base.starts_with("http://127.0.0.1:"),
+            "binds 127.0.0.1: {base}"
+        );
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Server { child, base, agent }
+    }
+
+    fn post(&self, path: &str, ctype: &str, body: &str) -> (u16, Value, Option<String>) {
+        let mut r = self
+            .agent
+            .post(&format!("{}{path}", self.base))
+            .header("content-type", ctype)
+            .send(body)
+            .unwrap();
+        let status = r.status().as_u16();
+        let version = r
+            .headers()
+            .get("x-model-version")
+            .and_then(|v| v.to_str().ok())
+            .map(String::from);
+        let text = r.body_mut().read_to_string().unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            version,
+        )
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        let mut r = self
+            .agent
+            .get(&format!("{}{path}", self.base))
+            .call()
+            .unwrap();
+        (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+    }
+
+    /// SIGINT, as Ctrl-C: finish, flush the log, exit 0.
+    fn stop(mut self) {
+        std::process::Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "{status}");
+    }
+}
+
+fn row(age: Value) -> Value {
+    json!({"age": age, "workclass": "State-gov", "fnlwgt": 77516, "education": "Bachelors",
+           "education-num": 13, "marital-status": "Never-married", "occupation": "Adm-clerical",
+           "relationship": "Not-in-family", "race": "White", "sex": "Male", "capital-gain": 2174,
+           "capital-loss": 0, "hours-per-week": 40, "native-country": "United-States"})
+}
+
+/// A project with `income` v1 (logistic regression, champion) and v2 (boosting).
+fn project() -> Project {
+    let p = Project::init();
+    p.add_adult("adult");
+    let path = p.root().join("gyre.toml");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(SPEC);
+    std::fs::write(&path, text).unwrap();
+    let a = p.ok(&["train", "--json"]).json()["run"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let b = p
+        .ok(&[
+            "train",
+            "--set",
+            "model.algorithm=\"gradient_boosting\"",
+            "--set",
+            "model.params={iterations=20}",
+            "--json",
+        ])
+        .json()["run"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    p.ok(&["models", "register", "income", &a]);
+    p.ok(&["models", "register", "income", &b]);
+    p.ok(&["models", "alias", "income@1", "champion", "--force"]);
+    p.ok(&["models", "alias", "income@2", "challenger"]);
+    p
+}
+
+fn count_logged(p: &Project) -> u64 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let project = gyre_ops::Project::open(p.root()).await.unwrap();
+        project.meta.prediction_count("income").await.unwrap()
+    })
+}
+
+#[test]
+fn endpoints_payloads_errors_and_feedback() {
+    let p = project();
+    let s = Server::start(&p, &[]);
+    let r = row(json!(39));
+    let keys: Vec<&str> = r.as_object().unwrap().keys().map(String::as_str).collect();
+    let values: Vec<Value> = keys.iter().map(|k| r[*k].clone()).collect();
+
+    // Every MLflow format gives the same answer.
+    let bodies = [
+        json!({"dataframe_records": [r.clone()]}),
+        json!({"dataframe_split": {"columns": keys, "data": [values]}}),
+        json!({"instances": [r.clone()]}),
+        json!({"inputs": r.as_object().unwrap().iter().map(|(k, v)| (k.clone(), json!([v]))).collect::<serde_json::Map<_, _>>()}),
+    ];
+    let mut answers = Vec::new();
+    for b in &bodies {
+        let (status, body, version) = s.post("/invocations", "application/json", &b.to_string());
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(version.as_deref(), Some("income@1"));
+        assert_eq!(body["model"]["version"], 1);
+        assert!(body["request_id"].as_str().is_some());
+        answers.push(body["probabilities"].clone());
+    }
+    assert!(answers.windows(2).all(|w| w[0] == w[1]), "{answers:?}");
+    let csv = format!(
+        "{}\n{}\n",
+        keys.join(","),
+        values
+            .iter()
+            .map(|v| v.as_str().map(String::from).unwrap_or(v.to_string()))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let (status, body, _) = s.post("/invocations", "text/csv", &csv);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["probabilities"], answers[0]);
+
+    // Open Inference Protocol v2.
+    let inputs: Vec<Value> = keys
+        .iter()
+        .map(|k| {
+            let v = &r[*k];
+            json!({"name": k, "shape": [1], "datatype": if v.is_number() {"FP64"} else {"BYTES"}, "data": [v]})
+        })
+        .collect();
+    let (status, body, _) = s.post(
+        "/v2/models/income/infer",
+        "application/json",
+        &json!({"id": "my-req-1", "inputs": inputs}).to_string(),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["id"], "my-req-1");
+    assert_eq!(body["model_version"], "1");
+    assert_eq!(body["outputs"][1]["data"], answers[0][0]);
+    let (status, meta) = s.get("/v2/models/income");
+    assert_eq!(status, 200);
+    let meta: Value = serde_json::from_str(&meta).unwrap();
+    assert_eq!(meta["inputs"].as_array().unwrap().len(), 14);
+    for path in ["/v2/health/live", "/v2/health/ready", "/health", "/ready"] {
+        assert_eq!(s.get(path).0, 200, "{path}");
+    }
+    let (status, _, _) = s.post("/v2/models/other/infer", "application/json", "{}");
+    assert_eq!(status, 404);
+
+    // Bad payloads: 4xx with JSON naming each problem, never 5xx.
+    let mut bad = row(json!("old"));
+    bad.as_object_mut().unwrap().remove("sex");
+    bad["colour"] = json!("red");
+    let (status, body, _) = s.post(
+        "/invocations",
+        "application/json",
+        &json!({"dataframe_records": [bad]}).to_string(),
+    );
+    assert_eq!(status, 422);
+    let problems: Vec<String> = body["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["message"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(problems.len(), 3, "{problems:?}");
+    assert!(
+        problems
+            .iter()
+            .any(|m| m.contains("`age` must be a number"))
+    );
+    assert!(problems.iter().any(|m| m.contains("`sex` is missing")));
+    assert!(
+        problems
+            .iter()
+            .any(|m| m.contains("`colour` is not an input"))
+    );
+    assert_eq!(
+        s.post("/invocations", "application/json", "{not json").0,
+        400
+    );
+    assert_eq!(
+        s.post("/invocations", "application/json", "{\"rows\": 1}")
+            .0,
+        400
+    );
+    assert_eq!(s.post("/invocations", "application/xml", "<a/>").0, 415);
+    let huge = format!("{{\"instances\": [\"{}\"]}}", "x".repeat(200_000));
+    assert_eq!(s.post("/invocations", "application/json", &huge).0, 413);
+
+    // Feedback by request id: late, duplicated, or batched.
+    let (_, first, _) = s.post("/invocations", "application/json", &bodies[0].to_string());
+    let id = first["request_id"].as_str().unwrap();
+    let (status, fb, _) = s.post(
+        "/feedback",
+        "application/json",
+        &json!({"request_id": id, "label": ">50K"}).to_string(),
+    );
+    assert_eq!((status, fb["stored"].as_u64()), (200, Some(1)));
+    let (_, fb, _) = s.post(
+        "/feedback",
+        "application/json",
+        &json!([{"request_id": id, "label": "<=50K"}]).to_string(),
+    );
+    assert_eq!(
+        (fb["stored"].as_u64(), fb["duplicates"].as_u64()),
+        (Some(0), Some(1)),
+        "idempotent"
+    );
+    assert_eq!(
+        s.post(
+            "/feedback",
+            "application/json",
+            &json!({"label": "x"}).to_string()
+        )
+        .0,
+        422
+    );
+
+    let (_, metrics) = s.get("/metrics");
+    assert!(
+        metrics.contains(
+            "gyre_requests_total{model=\"income\",version=\"1\",role=\"champion\",status=\"ok\"}"
+        ),
+        "{metrics}"
+    );
+    assert!(metrics.contains("status=\"client_error\""));
+    assert!(metrics.contains("gyre_request_seconds_bucket"));
+    assert!(metrics.contains("gyre_log_queue_depth"));
+    s.stop();
+    // Every successful request's row was logged before the server exited: 4 formats + CSV +
+    // v2 + the feedback request.
+    assert_eq!(count_logged(&p), 7);
+}
+
+#[test]
+fn canary_and_shadow() {
+    let p = project();
+    let s = Server::start(&p, &["--canary", "0.3"]);
+    let body = json!({"dataframe_records": [row(json!(50))]}).to_string();
+    let mut challenger = 0;
+    for _ in 0..100 {
+        let (status, b, version) = s.post("/invocations", "application/json", &body);
+        assert_eq!(status, 200);
+        if version.as_deref() == Some("income@2") {
+            assert_eq!(b["model"]["role"], "challenger");
+            challenger += 1;
+        }
+    }
+    assert!(
+        (28..=32).contains(&challenger),
+        "{challenger} of 100 went to the challenger"
+    );
+    s.stop();
+
+    let before = count_logged(&p);
+    let s = Server::start(&p, &["--shadow"]);
+    for _ in 0..10 {
+        let (_, b, version) = s.post("/invocations", "application/json", &body);
+        assert_eq!(
+            version.as_deref(),
+            Some("income@1"),
+            "shadow answers are never returned"
+        );
+        assert_eq!(b["model"]["role"], "champion");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    s.stop();
+    assert_eq!(
+        count_logged(&p) - before,
+        20,
+        "10 champion rows and 10 shadow rows"
+    );
+}
+
+#[test]
+fn hot_swap_under_load_drops_nothing() {
+    let p = project();
+    let s = Server::start(&p, &[]);
+    let body = json!({"dataframe_records": [row(json!(45))]}).to_string();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let (agent, base, body, stop) =
+                (s.agent.clone(), s.base.clone(), body.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let (mut ok, mut failed, mut versions) = (0, 0, std::collections::BTreeSet::new());
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    match agent
+                        .post(&format!("{base}/invocations"))
+                        .header("content-type", "application/json")
+                        .send(&body)
+                    {
+                        Ok(r) if r.status() == 200 => {
+                            ok += 1;
+                            if let Some(v) = r.headers().get("x-model-version") {
+                                versions.insert(v.to_str().unwrap().to_string());
+                            }
+                        }
+                        _ => failed += 1,
+                    }
+                }
+                (ok, failed, versions)
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    // Through the API (no verdict: forced), then back through the CLI.
+    let (status, e, _) = s.post(
+        "/api/models/income/aliases/champion",
+        "application/json",
+        &json!({"version": 2, "force": true, "reason": "load test"}).to_string(),
+    );
+    assert_eq!(status, 200, "{e}");
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    p.ok(&["models", "rollback", "income"]);
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut ok, mut failed, mut versions) = (0, 0, std::collections::BTreeSet::new());
+    for w in workers {
+        let (o, f, v) = w.join().unwrap();
+        ok += o;
+        failed += f;
+        versions.extend(v);
+    }
+    assert_eq!(failed, 0, "no failed request during two swaps ({ok} ok)");
+    assert!(ok > 100);
+    assert_eq!(
+        versions.into_iter().collect::<Vec<_>>(),
+        ["income@1", "income@2"]
+    );
+    let (_, b, version) = s.post("/invocations", "application/json", &body);
+    assert_eq!(version.as_deref(), Some("income@1"), "rolled back: {b}");
+    s.stop();
+}
