@@ -461,4 +461,32 @@ fn the_example_pipeline_runs_end_to_end() {
     assert_eq!(state_of(&r, "validate"), "up_to_date");
     assert_eq!(state_of(&r, "train"), "ran");
     assert_eq!(state_of(&r, "evaluate"), "ran");
+    assert_eq!(state_of(&r, "gate"), "ran");
+
+    // register and gate: each passing model became champion, with a verdict.
+    let v = run(&["models", "versions", "elec2", "--json"]);
+    assert_eq!(v.as_array().unwrap().len(), 2);
+    assert!(v.as_array().unwrap().iter().all(|x| x["verdict"] == true));
+    assert_eq!(v[1]["aliases"], serde_json::json!(["champion"]));
+
+    // A gate the model cannot pass fails the step, and only that step.
+    let spec = std::fs::read_to_string(root.join("gyre.toml")).unwrap();
+    std::fs::write(
+        root.join("gyre.toml"),
+        spec.replace(
+            "min = { accuracy = 0.65, roc_auc = 0.7 }",
+            "min = { accuracy = 0.99 }",
+        ),
+    )
+    .unwrap();
+    let out = p
+        .command(&["run", "--json"])
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(state_of(&r, "gate"), "failed");
+    assert_eq!(state_of(&r, "register"), "up_to_date");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("FAIL accuracy ≥ min"));
 }

@@ -16,6 +16,11 @@ pub enum Builtin {
     /// Scores the model a `train` step made on a dataset version and writes the metrics as
     /// JSON to the step's one `outs` file.
     Evaluate,
+    /// Registers the model a `train` step made as the next version of `name`.
+    Register,
+    /// Judges the version a `register` step made against `[gate]`; a failed verdict fails
+    /// the step. With `promote`, a passing version gets that alias (e.g. `challenger`).
+    Gate,
 }
 
 /// One step.
@@ -31,9 +36,16 @@ pub struct StepSpec {
     /// `validate` and `evaluate`: the dataset (default for evaluate: the model's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dataset: Option<String>,
-    /// `evaluate`: the `train` step whose model it scores.
+    /// `evaluate` and `register`: the `train` step whose model they use; `gate`: the
+    /// `register` step whose version it judges.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    /// `register`: the registered model's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `gate`: the alias a passing version gets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promote: Option<String>,
     /// Files and folders the step reads (code included), relative to the project.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deps: Vec<String>,
@@ -149,7 +161,7 @@ pub fn plan(
                 problems.push(format!("step `{name}`: give `run` or `uses`, not both"))
             }
             (None, None) => problems.push(format!(
-                "step `{name}`: give `run` (a command) or `uses` (validate, train, evaluate)"
+                "step `{name}`: give `run` (a command) or `uses` (validate, train, evaluate, register, gate)"
             )),
             _ => {}
         }
@@ -160,6 +172,25 @@ pub fn plan(
             Some(Builtin::Evaluate) if s.outs.len() != 1 => problems.push(format!(
                 "step `{name}`: `uses = \"evaluate\"` writes its metrics to one `outs` file"
             )),
+            Some(Builtin::Register) => {
+                match &s.model {
+                    Some(m) if steps.get(m).and_then(|t| t.uses) == Some(Builtin::Train) => {}
+                    _ => problems.push(format!(
+                        "step `{name}`: `uses = \"register\"` needs `model`, a `uses = \"train\"` step"
+                    )),
+                }
+                if s.name.is_none() {
+                    problems.push(format!(
+                        "step `{name}`: `uses = \"register\"` needs `name`, the registered model's name"
+                    ));
+                }
+            }
+            Some(Builtin::Gate) => match &s.model {
+                Some(m) if steps.get(m).and_then(|t| t.uses) == Some(Builtin::Register) => {}
+                _ => problems.push(format!(
+                    "step `{name}`: `uses = \"gate\"` needs `model`, a `uses = \"register\"` step"
+                )),
+            },
             Some(Builtin::Evaluate) => match &s.model {
                 Some(m) if steps.get(m).and_then(|t| t.uses) == Some(Builtin::Train) => {}
                 Some(m) => problems.push(format!(
@@ -234,7 +265,7 @@ pub fn plan(
                     }
                 }
             }
-            Some(Builtin::Evaluate) => {
+            Some(Builtin::Evaluate | Builtin::Register | Builtin::Gate) => {
                 ups.extend(s.model.iter().cloned());
             }
             _ => {}

@@ -85,6 +85,16 @@ impl KeyParts {
 /// Key parts of built-in steps: the dataset version (`NAME@ID`) and model they read.
 const DATASET: &str = "dataset";
 const MODEL: &str = "model";
+/// `registry:NAME@V`, what a register step made and a gate step judges.
+const REGISTERED: &str = "registered";
+
+/// The first upstream artifact whose reference starts with `prefix`.
+fn upstream_artifact(upstream: &[Output], prefix: &str) -> Option<String> {
+    upstream.iter().find_map(|o| match o {
+        Output::Artifact { reference } if reference.starts_with(prefix) => Some(reference.clone()),
+        _ => None,
+    })
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Stored {
@@ -321,6 +331,18 @@ impl Project {
                 let ds = s.dataset.clone().unwrap_or(spec.dataset);
                 let v = self.pinned_version(&ds, upstream).await?;
                 parts.extra.insert(DATASET.into(), v);
+            }
+            Some(Builtin::Register) => {
+                let model = upstream_artifact(upstream, "model:").unwrap_or_default();
+                parts.extra.insert(MODEL.into(), model);
+            }
+            Some(Builtin::Gate) => {
+                let version = upstream_artifact(upstream, "registry:").unwrap_or_default();
+                parts.extra.insert(REGISTERED.into(), version);
+                parts.extra.insert(
+                    "gate".into(),
+                    toml::to_string(&self.spec.gate).unwrap_or_default(),
+                );
             }
             None => {}
         }
@@ -772,6 +794,8 @@ impl Project {
                 .await
                 .map(|o| (o, None)),
             Some(Builtin::Evaluate) => self.builtin_evaluate(s, &parts).await.map(|o| (o, None)),
+            Some(Builtin::Register) => self.builtin_register(s, &parts).await.map(|o| (o, None)),
+            Some(Builtin::Gate) => self.builtin_gate(s, &parts).await,
         };
         match result {
             Ok((mut outputs, log)) => {
@@ -985,6 +1009,71 @@ impl Project {
         )
         .map_err(fail)?;
         Ok(Vec::new())
+    }
+}
+
+impl Project {
+    async fn builtin_register(
+        &self,
+        s: &StepSpec,
+        parts: &KeyParts,
+    ) -> std::result::Result<Vec<Output>, StepFailure> {
+        let name = s.name.as_deref().expect("checked");
+        let model = parts
+            .extra
+            .get(MODEL)
+            .filter(|m| !m.is_empty())
+            .ok_or_else(|| StepFailure::from("the train step made no model".to_string()))?;
+        let (v, _) = self.register_model(name, model).await?;
+        Ok(vec![Output::Artifact {
+            reference: format!("registry:{}@{}", v.name, v.version),
+        }])
+    }
+
+    async fn builtin_gate(
+        &self,
+        s: &StepSpec,
+        parts: &KeyParts,
+    ) -> std::result::Result<(Vec<Output>, Option<String>), StepFailure> {
+        let registered = parts
+            .extra
+            .get(REGISTERED)
+            .and_then(|r| r.strip_prefix("registry:"))
+            .filter(|r| !r.is_empty())
+            .ok_or_else(|| StepFailure::from("the register step registered nothing".to_string()))?;
+        let verdict = self.validate_model(registered).await?;
+        let log: Vec<String> = verdict
+            .checks
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} {}: expected {}, found {}",
+                    if c.passed { "pass" } else { "FAIL" },
+                    c.check,
+                    c.expected,
+                    c.found
+                )
+            })
+            .collect();
+        let log = log.join("\n");
+        if !verdict.passed {
+            return Err(StepFailure {
+                message: format!("{registered} failed the gate"),
+                log: Some(log),
+            });
+        }
+        let mut outputs = vec![Output::Artifact {
+            reference: format!("verdict:{registered}:passed"),
+        }];
+        if let Some(alias) = &s.promote {
+            let e = self
+                .set_alias(registered, alias, "passed the gate in a pipeline", false)
+                .await?;
+            outputs.push(Output::Artifact {
+                reference: format!("alias:{}@{}=v{}", e.name, e.alias, e.to.unwrap_or(0)),
+            });
+        }
+        Ok((outputs, Some(log)))
     }
 }
 
