@@ -274,6 +274,8 @@ pub async fn serve(
         .route("/ready", get(ready))
         .route("/feedback", post(feedback))
         .route("/metrics", get(metrics))
+        // A constant answer: the server's own floor, for benchmarks.
+        .route("/ping", get(|| async { "pong" }))
         .route("/api/models/{name}/aliases/{alias}", post(move_alias))
         .layer(DefaultBodyLimit::max(opts.max_body_bytes))
         .with_state(state.clone());
