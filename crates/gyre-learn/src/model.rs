@@ -219,16 +219,25 @@ impl Model {
     ) -> Result<Predictions, TransformError> {
         let width = self.features.len();
         let k = self.outputs();
+        let score = |chunk: &[usize]| -> Result<Vec<f64>, TransformError> {
+            let x = self.pipeline.transform(inputs, chunk)?;
+            let mut out = vec![0.0; chunk.len() * k];
+            for (r, o) in out.chunks_mut(k).enumerate() {
+                self.learner.predict_row(&x[r * width..(r + 1) * width], o);
+            }
+            Ok(out)
+        };
+        // A small batch (a served request) stays on the calling thread: handing it to the
+        // thread pool would cost more than scoring it.
+        if rows.len() <= 256 {
+            return Ok(Predictions {
+                width: k,
+                values: score(rows)?,
+            });
+        }
         let chunks: Vec<Result<Vec<f64>, TransformError>> = rows
             .par_chunks(4096)
-            .map(|chunk| {
-                let x = self.pipeline.transform(inputs, chunk)?;
-                let mut out = vec![0.0; chunk.len() * k];
-                for (r, o) in out.chunks_mut(k).enumerate() {
-                    self.learner.predict_row(&x[r * width..(r + 1) * width], o);
-                }
-                Ok(out)
-            })
+            .map(score)
             .collect();
         let mut values = Vec::with_capacity(rows.len() * k);
         for c in chunks {

@@ -82,7 +82,14 @@ impl Fitted {
     }
 
     pub fn width(&self) -> usize {
-        self.feature_names().len()
+        match self {
+            Fitted::Numeric {
+                buckets: Some(edges),
+                ..
+            } => edges.len() + 1,
+            Fitted::Numeric { .. } => 1,
+            Fitted::Categorical { categories, .. } => categories.len(),
+        }
     }
 
     /// Writes this column's features for `row` into `out` (length [`Fitted::width`]).
