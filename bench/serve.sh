@@ -47,24 +47,27 @@ PY
 echo "$body" > body.json
 conns="${CONNS:-8}"
 secs="${SECS:-10}"
-rate() { sed -n 's/.*Requests\/sec: *\([0-9.]*\).*/\1/p' | head -1; }
-p99() { sed -n 's/.*99.00% in \([0-9.]*\) secs.*/\1/p' | head -1; }
+# oha's JSON report: requests/s, p99 in ms, and the share of successful requests.
+rate() { python3 -c 'import json,sys; print(round(json.load(sys.stdin)["summary"]["requestsPerSec"]))'; }
+p99() { python3 -c 'import json,sys; print(round(json.load(sys.stdin)["latencyPercentiles"]["p99"]*1000, 3))'; }
+ok() { python3 -c 'import json,sys; print(json.load(sys.stdin)["summary"]["successRate"])'; }
 echo "warm-up ..."
-"$oha" -z 3s -c "$conns" --no-tui -m POST -H 'content-type: application/json' -D body.json "$base/invocations" >/dev/null
+"$oha" -z 3s -c "$conns" --no-tui --output-format json -m POST -H 'content-type: application/json' -D body.json "$base/invocations" >/dev/null
 echo "== /ping (constant), $conns connections, ${secs}s"
-"$oha" -z "${secs}s" -c "$conns" --no-tui "$base/ping" > ping.txt
+"$oha" -z "${secs}s" -c "$conns" --no-tui --output-format json "$base/ping" > ping.txt
 ping=$(rate < ping.txt)
 echo "  $ping req/s"
 echo "== /invocations, single-row JSON, logging on, $conns connections, ${secs}s"
-"$oha" -z "${secs}s" -c "$conns" --no-tui -m POST -H 'content-type: application/json' -D body.json "$base/invocations" > inv.txt
+"$oha" -z "${secs}s" -c "$conns" --no-tui --output-format json -m POST -H 'content-type: application/json' -D body.json "$base/invocations" > inv.txt
 inv=$(rate < inv.txt)
-echo "  $inv req/s, p99 $(p99 < inv.txt) s"
+echo "  $inv req/s, p99 $(p99 < inv.txt) ms, success rate $(ok < inv.txt)"
 echo "== /invocations, one connection, ${secs}s"
-"$oha" -z "${secs}s" -c 1 --no-tui -m POST -H 'content-type: application/json' -D body.json "$base/invocations" > one.txt
-echo "  $(rate < one.txt) req/s, p99 $(p99 < one.txt) s"
+"$oha" -z "${secs}s" -c 1 --no-tui --output-format json -m POST -H 'content-type: application/json' -D body.json "$base/invocations" > one.txt
+echo "  $(rate < one.txt) req/s, p99 $(p99 < one.txt) ms"
 half=$(python3 -c "print(int(float('$inv') / 2))")
 echo "== /invocations at half load ($half req/s), $conns connections, ${secs}s"
-"$oha" -z "${secs}s" -c "$conns" -q "$half" --no-tui -m POST -H 'content-type: application/json' -D body.json "$base/invocations" > half.txt
-echo "  $(rate < half.txt) req/s, p99 $(p99 < half.txt) s"
+"$oha" -z "${secs}s" -c "$conns" -q "$half" --latency-correction --no-tui --output-format json -m POST -H 'content-type: application/json' -D body.json "$base/invocations" > half.txt
+echo "  $(rate < half.txt) req/s, p99 $(p99 < half.txt) ms"
 python3 -c "print(f'ratio to /ping: {float(\"$inv\") / float(\"$ping\"):.2f}; vs MLflow 116 req/s: {float(\"$inv\") / 116:.0f}x')"
-logged=$(kill -INT $server; wait $server 2>/dev/null; echo done)
+kill -INT $server; wait $server 2>/dev/null || true
+echo "logged predictions: $(sqlite3 .gyre/gyre.db 'select count(*) from predictions' 2>/dev/null || echo '(sqlite3 not installed)')"

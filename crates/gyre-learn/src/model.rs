@@ -235,10 +235,8 @@ impl Model {
                 values: score(rows)?,
             });
         }
-        let chunks: Vec<Result<Vec<f64>, TransformError>> = rows
-            .par_chunks(4096)
-            .map(score)
-            .collect();
+        let chunks: Vec<Result<Vec<f64>, TransformError>> =
+            rows.par_chunks(4096).map(score).collect();
         let mut values = Vec::with_capacity(rows.len() * k);
         for c in chunks {
             values.extend(c?);

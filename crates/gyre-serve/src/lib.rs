@@ -298,44 +298,47 @@ pub async fn serve(
     Ok(())
 }
 
-/// Drains the prediction queue into the store in batches. A failed write is retried (the
-/// records stay in hand), never dropped.
+/// Drains the prediction queue into the store every 50 ms, in one transaction per up to
+/// 8,192 records. It polls rather than waits on the queue, so a request's send never has to
+/// wake it. A failed write is retried (the records stay in hand), never dropped. Request ids
+/// grow, so the log's index is appended to, not written all over.
 async fn write_log(
     project: Arc<Project>,
     mut rx: mpsc::Receiver<PredictionRecord>,
     mut stop: tokio::sync::oneshot::Receiver<()>,
 ) {
-    let mut batch: Vec<PredictionRecord> = Vec::with_capacity(2048);
+    const BATCH: usize = 8192;
+    let mut batch: Vec<PredictionRecord> = Vec::with_capacity(BATCH);
     let mut stopping = false;
     loop {
         if !stopping {
             tokio::select! {
-                n = rx.recv_many(&mut batch, 2048) => {
-                    if n == 0 { stopping = true; }
-                }
+                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
                 _ = &mut stop => { stopping = true; }
             }
         }
-        if stopping {
-            while let Ok(r) = rx.try_recv() {
-                batch.push(r);
-            }
-        }
-        let mut wait = Duration::from_millis(50);
-        while !batch.is_empty() {
-            match project.meta.log_predictions(&batch).await {
-                Ok(()) => batch.clear(),
-                Err(e) => {
-                    eprintln!(
-                        "prediction log: writing {} records failed ({e}); retrying",
-                        batch.len()
-                    );
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(Duration::from_secs(5));
+        loop {
+            while batch.len() < BATCH {
+                match rx.try_recv() {
+                    Ok(r) => batch.push(r),
+                    Err(_) => break,
                 }
             }
+            if batch.is_empty() {
+                break;
+            }
+            let mut wait = Duration::from_millis(50);
+            while let Err(e) = project.meta.log_predictions(&batch).await {
+                eprintln!(
+                    "prediction log: writing {} records failed ({e}); retrying",
+                    batch.len()
+                );
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+            batch.clear();
         }
-        if stopping && rx.is_empty() {
+        if stopping {
             return;
         }
     }
@@ -444,7 +447,7 @@ async fn score(
     let n = state.requests.fetch_add(1, Ordering::Relaxed);
     let request_id = request_id
         .filter(|r| !r.is_empty() && r.len() <= 128)
-        .unwrap_or_else(|| format!("{}-{n:x}", state.id_prefix));
+        .unwrap_or_else(|| format!("{}-{n:010x}", state.id_prefix));
     let deployment = state.live.load_full();
     // A low-discrepancy sequence gives the challenger its exact share over any stretch.
     let canary = state.opts.canary_share > 0.0
@@ -478,11 +481,13 @@ async fn score(
         Ok(inputs) => {
             if rows > 512 {
                 let s = served.clone();
-                tokio::task::spawn_blocking(move || predict_rows(&s.model, &inputs, rows))
-                    .await
-                    .map_err(|e| ApiError::bad(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+                tokio::task::spawn_blocking(move || {
+                    predict_rows(&s.model, &inputs, rows).map(|p| (p, inputs))
+                })
+                .await
+                .map_err(|e| ApiError::bad(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
             } else {
-                predict_rows(&served.model, &inputs, rows)
+                predict_rows(&served.model, &inputs, rows).map(|p| (p, inputs))
             }
         }
     };
@@ -497,7 +502,7 @@ async fn score(
             status: status.into(),
         })
         .inc();
-    let pred = result?;
+    let (pred, inputs) = result?;
     let ts = now_ms();
     for r in 0..rows {
         let rec = PredictionRecord {
@@ -507,7 +512,7 @@ async fn score(
             ts_ms: ts,
             model: served.name.clone(),
             version: served.version,
-            inputs: frame.row_json(r),
+            inputs: payload::row_json(&inputs, r),
             output: row_output(&served.model, &pred, r).to_string(),
         };
         // Waits when the queue is full: back-pressure, not loss.
@@ -528,8 +533,8 @@ async fn score(
         let st = state.clone();
         let id = request_id.clone();
         tokio::spawn(async move {
-            if let Ok(inputs) = payload::typed(&ch.model, &frame)
-                && let Ok(p) = predict_rows(&ch.model, &inputs, rows)
+            if let Ok(shadow_inputs) = payload::typed(&ch.model, &frame)
+                && let Ok(p) = predict_rows(&ch.model, &shadow_inputs, rows)
             {
                 for r in 0..rows {
                     let _ = st
@@ -541,7 +546,7 @@ async fn score(
                             ts_ms: ts,
                             model: ch.name.clone(),
                             version: ch.version,
-                            inputs: frame.row_json(r),
+                            inputs: payload::row_json(&shadow_inputs, r),
                             output: row_output(&ch.model, &p, r).to_string(),
                         })
                         .await;

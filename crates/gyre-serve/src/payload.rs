@@ -21,15 +21,33 @@ impl Frame {
     pub fn rows(&self) -> usize {
         self.values.first().map_or(0, Vec::len)
     }
+}
 
-    /// One row as a JSON object, for the prediction log.
-    pub fn row_json(&self, r: usize) -> String {
-        let mut m = serde_json::Map::new();
-        for (c, v) in self.columns.iter().zip(&self.values) {
-            m.insert(c.clone(), v[r].clone());
+/// One typed row as a JSON array in the signature's input order: what the prediction log
+/// keeps (the names are the model's, so they are not repeated in every record).
+pub fn row_json(inputs: &[Values], r: usize) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(16 * inputs.len() + 2);
+    out.push('[');
+    for (i, v) in inputs.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
         }
-        Value::Object(m).to_string()
+        match v {
+            Values::Numeric(x) => match x[r] {
+                Some(f) if f.is_finite() => {
+                    let _ = write!(out, "{f}");
+                }
+                _ => out.push_str("null"),
+            },
+            Values::Text(t) => match &t[r] {
+                Some(s) => out.push_str(&Value::String(s.clone()).to_string()),
+                None => out.push_str("null"),
+            },
+        }
     }
+    out.push(']');
+    out
 }
 
 /// One thing wrong with a request.

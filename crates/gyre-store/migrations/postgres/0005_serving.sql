@@ -11,7 +11,8 @@ CREATE TABLE IF NOT EXISTS predictions (
     output      TEXT    NOT NULL,
     PRIMARY KEY (request_id, row_index, role)
 );
-CREATE INDEX IF NOT EXISTS predictions_model_ts ON predictions (model, ts_ms);
+-- Servers write this table at request rate, so it carries one index only (its key, which
+-- grows with time for server-made request ids).
 
 CREATE TABLE IF NOT EXISTS feedback (
     request_id  TEXT    NOT NULL,

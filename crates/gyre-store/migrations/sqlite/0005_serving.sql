@@ -10,8 +10,9 @@ CREATE TABLE IF NOT EXISTS predictions (
     inputs      TEXT    NOT NULL,
     output      TEXT    NOT NULL,
     PRIMARY KEY (request_id, row_index, role)
-);
-CREATE INDEX IF NOT EXISTS predictions_model_ts ON predictions (model, ts_ms);
+) WITHOUT ROWID;
+-- Servers write this table at request rate, so it carries one index only (its key, which
+-- grows with time for server-made request ids).
 
 CREATE TABLE IF NOT EXISTS feedback (
     request_id  TEXT    NOT NULL,
