@@ -1,6 +1,6 @@
 //! `gyre models …`: the registry and the gate.
 
-use crate::render::{count, num, table};
+use crate::render::{count, num, table, time};
 use crate::{CliResult, Failure, open_project, print_json};
 use clap::Subcommand;
 use std::path::PathBuf;
@@ -65,12 +65,6 @@ pub enum ModelsCommand {
         #[arg(long)]
         json: bool,
     },
-}
-
-fn time(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
-        .unwrap_or_default()
 }
 
 fn ver(v: Option<i64>) -> String {

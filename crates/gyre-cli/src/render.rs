@@ -90,6 +90,13 @@ pub fn short(hex: &str) -> &str {
     &hex[..12.min(hex.len())]
 }
 
+/// A time in milliseconds since the epoch, as `YYYY-MM-DD HH:MM:SS` (UTC).
+pub fn time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

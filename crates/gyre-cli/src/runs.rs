@@ -1,6 +1,6 @@
 //! `gyre runs …`: list, show and compare tracked runs.
 
-use crate::render::{count, num, table};
+use crate::render::{count, num, table, time};
 use crate::{CliResult, open_project, print_json};
 use clap::Subcommand;
 use gyre_core::Run;
@@ -43,12 +43,6 @@ pub enum RunsCommand {
         #[arg(long)]
         json: bool,
     },
-}
-
-fn time(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
-        .unwrap_or_default()
 }
 
 fn duration(r: &Run) -> String {

@@ -28,10 +28,7 @@ beat_champion = { metric = "roc_auc", margin = 0.0 }
 fn project() -> Project {
     let p = Project::init();
     p.add_adult("adult");
-    let path = p.root().join("gyre.toml");
-    let mut text = std::fs::read_to_string(&path).unwrap();
-    text.push_str(SPEC);
-    std::fs::write(&path, text).unwrap();
+    p.append_spec(SPEC);
     p
 }
 

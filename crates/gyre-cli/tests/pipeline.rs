@@ -12,13 +12,6 @@ fn write(p: &Project, rel: &str, text: &str) {
     std::fs::write(path, text).unwrap();
 }
 
-fn append_spec(p: &Project, text: &str) {
-    let path = p.root().join("gyre.toml");
-    let mut s = std::fs::read_to_string(&path).unwrap();
-    s.push_str(text);
-    std::fs::write(path, s).unwrap();
-}
-
 fn states(r: &serde_json::Value) -> Vec<(String, String)> {
     r["steps"]
         .as_array()
@@ -74,7 +67,7 @@ fn log(p: &Project) -> String {
 #[test]
 fn caching_invalidation_params_and_restore() {
     let p = Project::init();
-    append_spec(&p, CHAIN);
+    p.append_spec(CHAIN);
     write(&p, "in.txt", "hello\n");
     // More steps may live in pipelines/*.toml; `env` reaches the command.
     write(
@@ -189,8 +182,7 @@ fn caching_invalidation_params_and_restore() {
 #[test]
 fn independent_steps_run_at_the_same_time() {
     let p = Project::init();
-    append_spec(
-        &p,
+    p.append_spec(
         r#"
 [steps.left]
 run = "date +%s%N > left.start; sleep 1; date +%s%N > left.end"
@@ -220,8 +212,7 @@ outs = ["right.start", "right.end"]
 #[test]
 fn a_failure_stops_its_dependents_only_and_keeps_finished_results() {
     let p = Project::init();
-    append_spec(
-        &p,
+    p.append_spec(
         r#"
 [steps.ok]
 run = "echo fine > ok.txt"
@@ -287,8 +278,7 @@ outs = ["slow.txt"]
 #[test]
 fn bad_pipelines_are_refused_with_the_steps_named() {
     let p = Project::init();
-    append_spec(
-        &p,
+    p.append_spec(
         r#"
 [steps.x]
 run = "true"
@@ -307,8 +297,7 @@ outs = ["y.txt"]
     assert_eq!(r.code, 2);
 
     let q = Project::init();
-    append_spec(
-        &q,
+    q.append_spec(
         r#"
 [steps.s]
 run = "true"
@@ -341,9 +330,7 @@ deps = ["missing.txt"]
 #[test]
 fn kill_9_mid_run_then_resume() {
     let p = Project::init();
-    append_spec(
-        &p,
-        r#"
+    p.append_spec(r#"
 [steps.first]
 run = "echo one > one.txt"
 outs = ["one.txt"]

@@ -118,10 +118,7 @@ fn row(age: Value) -> Value {
 fn project() -> Project {
     let p = Project::init();
     p.add_adult("adult");
-    let path = p.root().join("gyre.toml");
-    let mut text = std::fs::read_to_string(&path).unwrap();
-    text.push_str(SPEC);
-    std::fs::write(&path, text).unwrap();
+    p.append_spec(SPEC);
     let a = p.ok(&["train", "--json"]).json()["run"]
         .as_str()
         .unwrap()

@@ -20,10 +20,7 @@ slices = { women = "sex = 'Female'", over_50 = "age > 50" }
 fn project() -> Project {
     let p = Project::init();
     p.add_adult("adult");
-    let path = p.root().join("gyre.toml");
-    let mut text = std::fs::read_to_string(&path).unwrap();
-    text.push_str(SPEC);
-    std::fs::write(&path, text).unwrap();
+    p.append_spec(SPEC);
     p
 }
 

@@ -570,6 +570,15 @@ async fn score(
     })
 }
 
+fn json_body(body: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not JSON: {e}"),
+        )
+    })
+}
+
 fn with_headers(mut resp: Response, s: &Scored) -> Response {
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&s.request_id) {
@@ -601,13 +610,7 @@ async fn invocations(
     let frame = if ctype.starts_with("text/csv") {
         payload::csv(&body)
     } else if ctype.starts_with("application/json") {
-        let v: Value = serde_json::from_slice(&body).map_err(|e| {
-            ApiError::bad(
-                StatusCode::BAD_REQUEST,
-                format!("the body is not JSON: {e}"),
-            )
-        })?;
-        payload::mlflow_json(&v)
+        payload::mlflow_json(&json_body(&body)?)
     } else {
         return Err(ApiError::bad(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -658,12 +661,7 @@ async fn v2_infer(
             ),
         ));
     }
-    let v: Value = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad(
-            StatusCode::BAD_REQUEST,
-            format!("the body is not JSON: {e}"),
-        )
-    })?;
+    let v: Value = json_body(&body)?;
     let (frame, id) = payload::v2(&v).map_err(|p| ApiError {
         status: StatusCode::BAD_REQUEST,
         message: p.message.clone(),
@@ -750,12 +748,7 @@ async fn feedback(
     State(state): State<Arc<AppState>>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let v: Value = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad(
-            StatusCode::BAD_REQUEST,
-            format!("the body is not JSON: {e}"),
-        )
-    })?;
+    let v: Value = json_body(&body)?;
     let items: Vec<Value> = match &v {
         Value::Array(a) => a.clone(),
         Value::Object(o) if o.contains_key("labels") => {
@@ -836,12 +829,7 @@ async fn move_alias(
     Path((name, alias)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let v: Value = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad(
-            StatusCode::BAD_REQUEST,
-            format!("the body is not JSON: {e}"),
-        )
-    })?;
+    let v: Value = json_body(&body)?;
     let version = v["version"].as_i64().ok_or_else(|| {
         ApiError::bad(
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -93,6 +93,14 @@ impl Project {
         r
     }
 
+    /// Appends TOML to the project's gyre.toml.
+    pub fn append_spec(&self, text: &str) {
+        let path = self.root().join("gyre.toml");
+        let mut s = std::fs::read_to_string(&path).unwrap();
+        s.push_str(text);
+        std::fs::write(path, s).unwrap();
+    }
+
     pub fn add_adult(&self, name: &str) -> Run {
         let path = shared("adult/adult.data");
         self.ok(&[
