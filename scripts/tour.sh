@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job until the closed loop exists: build gyre, create a project, version and
-# profile two of the shared datasets, then train, score, reproduce and tune a model. Usage: scripts/tour.sh [PROJECT_DIR]
+# profile two of the shared datasets, train, score, reproduce and tune a model, then register
+# it, pass the gate, and serve it over REST. Usage: scripts/tour.sh [PROJECT_DIR]
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 data="$(cd "$here/../shared/data" && pwd)"
@@ -75,4 +76,30 @@ fi
 run train --set model.algorithm='"random_forest"' --set model.params.trees=100
 run tune
 run runs list --limit 5
+# The registry, the gate and serving: the first model becomes champion, then answers REST.
+cat >> gyre.toml <<'TOML'
+
+[gate]
+min = { accuracy = 0.85, roc_auc = 0.9 }
+slices = { women = { accuracy = 0.9 } }
+max_p99_ms = 5.0
+TOML
+if [ -n "$run_id" ]; then
+    run models register income "$run_id"
+    run models validate income@1
+    run models alias income@1 champion --reason "passed the gate"
+    run models show income@champion
+    "$gyre" serve income --port 0 > serve.out 2>&1 &
+    server=$!
+    for _ in $(seq 50); do grep -q "on http" serve.out && break; sleep 0.1; done
+    base=$(sed -n 's/.* on //p' serve.out | head -1)
+    printf '\n$ curl %s/invocations -d {"dataframe_records": [...]}\n' "$base"
+    curl -s "$base/invocations" -H 'content-type: application/json' -d '{"dataframe_records": [
+      {"age": 39, "workclass": "State-gov", "education": "Bachelors", "education-num": 13,
+       "marital-status": "Never-married", "occupation": "Adm-clerical", "relationship": "Not-in-family",
+       "race": "White", "sex": "Male", "capital-gain": 2174, "capital-loss": 0, "hours-per-week": 40,
+       "native-country": "United-States"}]}'
+    echo
+    kill -INT "$server"; wait "$server" || true
+fi
 printf '\nThe project is in %s\n' "$dir"
