@@ -34,9 +34,12 @@ pub struct PredictArgs {
     /// The rows to score: a file, a folder, or a dataset version (NAME[@V]).
     #[arg(long, short)]
     input: String,
-    /// Where to write the predictions (CSV: `prediction`, then `proba_CLASS` per class).
+    /// Where to write the predictions (CSV: kept columns, `prediction`, then `proba_CLASS`).
     #[arg(long, short)]
     output: PathBuf,
+    /// Input columns to copy into the output before the predictions (ids, keys).
+    #[arg(long, value_delimiter = ',', value_name = "COL,…")]
+    keep: Vec<String>,
     #[command(flatten)]
     csv: CsvFlags,
     #[arg(long)]
@@ -180,7 +183,14 @@ pub async fn predict(args: PredictArgs, project: &Option<PathBuf>, quiet: bool) 
     let mut opts = ReadOptions::default();
     args.csv.overrides()?.apply(&mut opts);
     let out = p
-        .predict(&args.model, &args.input, &args.output, &opts, &bars)
+        .predict(
+            &args.model,
+            &args.input,
+            &args.output,
+            &args.keep,
+            &opts,
+            &bars,
+        )
         .await?;
     if args.json {
         print_json(&out);

@@ -74,20 +74,30 @@ fn train_records_a_run_and_a_model_that_scores_and_reproduces() {
             "adult",
             "--output",
             out.to_str().unwrap(),
+            "--keep",
+            "age,income",
             "--json",
         ])
         .json();
     assert_eq!(s["rows"], 32_561);
     let text = std::fs::read_to_string(&out).unwrap();
     let mut lines = text.lines();
-    assert_eq!(lines.next(), Some("prediction,proba_<=50K,proba_>50K"));
+    assert_eq!(
+        lines.next(),
+        Some("age,income,prediction,proba_<=50K,proba_>50K")
+    );
     let rows: Vec<&str> = lines.collect();
     assert_eq!(rows.len(), 32_561);
+    assert!(
+        rows[0].starts_with("39,<=50K,"),
+        "the kept columns, in file order: {}",
+        rows[0]
+    );
     for row in rows.iter().take(100) {
         let f: Vec<&str> = row.split(',').collect();
-        let (a, b): (f64, f64) = (f[1].parse().unwrap(), f[2].parse().unwrap());
+        let (a, b): (f64, f64) = (f[3].parse().unwrap(), f[4].parse().unwrap());
         assert!((a + b - 1.0).abs() < 1e-9);
-        assert_eq!(f[0], if b > a { ">50K" } else { "<=50K" });
+        assert_eq!(f[2], if b > a { ">50K" } else { "<=50K" });
     }
 
     // Same data, spec and seed: the same bytes.

@@ -283,6 +283,7 @@ impl Project {
         model_ref: &str,
         input: &str,
         output: &std::path::Path,
+        keep: &[String],
         fallback: &ReadOptions,
         progress: &dyn Progress,
     ) -> Result<PredictOutcome> {
@@ -292,6 +293,24 @@ impl Project {
         let readable = self.readable_target(&target).await?;
         let opts = options_for(&target, fallback);
         let table = read(&readable.files, &opts, progress)?;
+        // Columns carried through to the output (ids, keys), as read.
+        let kept: Vec<(String, Vec<Option<String>>)> = keep
+            .iter()
+            .map(|k| {
+                table
+                    .names
+                    .iter()
+                    .position(|n| n == k)
+                    .map(|i| (k.clone(), table.columns[i].clone()))
+                    .ok_or_else(|| {
+                        OpsError::Invalid(format!(
+                            "--keep `{k}`: {} has no such column; its columns: {}",
+                            target.label(),
+                            table.names.join(", ")
+                        ))
+                    })
+            })
+            .collect::<Result<_>>()?;
         let inputs = inputs_for(model, &table.names, table.columns, &target.label())?;
         let refs: Vec<&Values> = inputs.iter().collect();
         let rows: Vec<usize> = (0..table.rows).collect();
@@ -301,7 +320,7 @@ impl Project {
             .map_err(|e| OpsError::Invalid(format!("{}: {e}", target.label())))?;
         let score_seconds = started.elapsed().as_secs_f64();
         progress.finish();
-        write_predictions(model, &pred, output)?;
+        write_predictions(model, &pred, &kept, output)?;
         Ok(PredictOutcome {
             model: loaded.hash,
             rows: table.rows,
@@ -312,8 +331,14 @@ impl Project {
     }
 }
 
-/// Writes `prediction` (and `proba_CLASS` columns for classification) as CSV, atomically.
-fn write_predictions(model: &Model, pred: &Predictions, output: &std::path::Path) -> Result<()> {
+/// Writes the kept columns, `prediction` and (for classification) `proba_CLASS` columns as
+/// CSV, atomically.
+fn write_predictions(
+    model: &Model,
+    pred: &Predictions,
+    kept: &[(String, Vec<Option<String>>)],
+    output: &std::path::Path,
+) -> Result<()> {
     let dir = output
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -329,7 +354,8 @@ fn write_predictions(model: &Model, pred: &Predictions, output: &std::path::Path
     {
         let mut w = csv::Writer::from_writer(std::io::BufWriter::new(tmp.as_file()));
         let classes = &model.signature.classes;
-        let mut header = vec!["prediction".to_string()];
+        let mut header: Vec<String> = kept.iter().map(|(k, _)| k.clone()).collect();
+        header.push("prediction".to_string());
         header.extend(classes.iter().map(|c| format!("proba_{c}")));
         let csv_err =
             |e: csv::Error| OpsError::Invalid(format!("writing {}: {e}", output.display()));
@@ -337,6 +363,7 @@ fn write_predictions(model: &Model, pred: &Predictions, output: &std::path::Path
         let mut rec: Vec<String> = Vec::with_capacity(header.len());
         for r in 0..pred.rows() {
             rec.clear();
+            rec.extend(kept.iter().map(|(_, v)| v[r].clone().unwrap_or_default()));
             if classes.is_empty() {
                 rec.push(format!("{}", pred.row(r)[0]));
             } else {
