@@ -66,8 +66,12 @@ echo "== /invocations, one connection, ${secs}s"
 echo "  $(rate < one.txt) req/s, p99 $(p99 < one.txt) ms"
 half=$(python3 -c "print(int(float('$inv') / 2))")
 echo "== /invocations at half load ($half req/s), $conns connections, ${secs}s"
-"$oha" -z "${secs}s" -c "$conns" -q "$half" --latency-correction --no-tui --output-format json -m POST -H 'content-type: application/json' -D body.json "$base/invocations" > half.txt
+"$oha" -z "${secs}s" -c "$conns" -q "$half" --no-tui --output-format json -m POST -H 'content-type: application/json' -D body.json "$base/invocations" > half.txt
 echo "  $(rate < half.txt) req/s, p99 $(p99 < half.txt) ms"
+"$oha" -z "${secs}s" -c "$conns" -q "$half" --latency-correction --no-tui --output-format json -m POST -H 'content-type: application/json' -D body.json "$base/invocations" > halfc.txt
+echo "  with coordinated-omission correction: p99 $(p99 < halfc.txt) ms"
+"$oha" -z "${secs}s" -c "$conns" -q "$half" --latency-correction --no-tui --output-format json "$base/ping" > pingc.txt
+echo "  (/ping at the same rate, corrected: p99 $(p99 < pingc.txt) ms)"
 python3 -c "print(f'ratio to /ping: {float(\"$inv\") / float(\"$ping\"):.2f}; vs MLflow 116 req/s: {float(\"$inv\") / 116:.0f}x')"
 kill -INT $server; wait $server 2>/dev/null || true
 echo "logged predictions: $(sqlite3 .gyre/gyre.db 'select count(*) from predictions' 2>/dev/null || echo '(sqlite3 not installed)')"
