@@ -67,8 +67,21 @@ pub async fn run(args: ServeArgs, project: &Option<PathBuf>) -> CliResult {
     if let Some(b) = spec.max_body_bytes {
         opts.max_body_bytes = b;
     }
+    // Ctrl-C or SIGTERM (what service managers send): stop accepting, finish what is in
+    // flight, flush the prediction log, exit 0.
     let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term => {}
+        }
         eprintln!("shutting down: finishing requests and flushing the prediction log");
     };
     let alias = opts.alias.clone();

@@ -349,7 +349,13 @@ fn canary_and_shadow() {
         assert_eq!(b["model"]["role"], "champion");
     }
     std::thread::sleep(std::time::Duration::from_millis(300));
-    s.stop();
+    // SIGTERM, as a service manager stops it: the same graceful flush.
+    let mut s = s;
+    std::process::Command::new("kill")
+        .args(["-TERM", &s.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(s.child.wait().unwrap().success());
     assert_eq!(
         count_logged(&p) - before,
         20,
