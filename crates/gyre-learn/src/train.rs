@@ -94,7 +94,7 @@ pub struct Trained {
 }
 
 /// The columns a spec uses, in order: the features, then the target.
-pub fn features_of(spec: &ModelSpec, names: &[String]) -> Result<Vec<String>, TrainError> {
+fn features_of(spec: &ModelSpec, names: &[String]) -> Result<Vec<String>, TrainError> {
     let known = |c: &String| names.contains(c);
     if !known(&spec.target) {
         return err(format!(

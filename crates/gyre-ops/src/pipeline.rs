@@ -96,6 +96,12 @@ fn upstream_artifact(upstream: &[Output], prefix: &str) -> Option<String> {
     })
 }
 
+/// A stored step result's body.
+fn stored(r: &StepResult) -> Result<Stored> {
+    serde_json::from_str(&r.outputs)
+        .map_err(|e| OpsError::Invalid(format!("a stored step result: {e}")))
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Stored {
     parts: KeyParts,
@@ -305,7 +311,7 @@ impl Project {
                 }
             }
             Some(Builtin::Train) => {
-                let spec = self.train_spec(s, pipe)?;
+                let spec = self.train_spec(s, &pipe.params)?;
                 parts.extra.insert(
                     "model spec".into(),
                     toml::to_string(&spec).unwrap_or_default(),
@@ -360,11 +366,11 @@ impl Project {
     }
 
     /// The `[model]` spec with a train step's `set` applied from params.
-    fn train_spec(&self, s: &StepSpec, pipe: &Pipeline) -> Result<gyre_core::ModelSpec> {
+    fn train_spec(&self, s: &StepSpec, params: &toml::Table) -> Result<gyre_core::ModelSpec> {
         let sets: Vec<String> = s
             .set
             .iter()
-            .map(|(k, p)| format!("{k}={}", param(&pipe.params, p).expect("checked")))
+            .map(|(k, p)| format!("{k}={}", param(params, p).expect("checked")))
             .collect();
         self.model_spec(&sets)
     }
@@ -400,9 +406,7 @@ impl Project {
         let Some(r) = self.meta.latest_step_result(step).await? else {
             return Ok(None);
         };
-        let stored: Stored = serde_json::from_str(&r.outputs)
-            .map_err(|e| OpsError::Invalid(format!("a stored step result: {e}")))?;
-        Ok(stored.outputs.iter().find_map(|o| match o {
+        Ok(stored(&r)?.outputs.iter().find_map(|o| match o {
             Output::Artifact { reference } if reference.starts_with("model:") => {
                 Some(reference.clone())
             }
@@ -441,10 +445,10 @@ impl Project {
                 .collect();
             let reasons = match self.key_parts(name, s, &pipe, &mut stat, &ups).await {
                 Ok(parts) => {
-                    let r = self.why_not(name, s, &parts, &mut stat).await?;
+                    let r = self.why_not(name, &parts, &mut stat).await?;
                     if r.is_empty()
                         && let Some(stored) = self.meta.step_result(&parts.key()).await?
-                        && let Ok(st) = serde_json::from_str::<Stored>(&stored.outputs)
+                        && let Ok(st) = self::stored(&stored)
                     {
                         known.insert(name.clone(), st.outputs);
                     }
@@ -469,14 +473,11 @@ impl Project {
     async fn why_not(
         &self,
         name: &str,
-        s: &StepSpec,
         parts: &KeyParts,
         stat: &mut StatCache,
     ) -> Result<Vec<String>> {
         if let Some(r) = self.meta.step_result(&parts.key()).await? {
-            let stored: Stored = serde_json::from_str(&r.outputs)
-                .map_err(|e| OpsError::Invalid(format!("a stored step result: {e}")))?;
-            let missing = self.outputs_differ(&stored.outputs, stat);
+            let missing = self.outputs_differ(&stored(&r)?.outputs, stat);
             return Ok(if missing.is_empty() {
                 Vec::new()
             } else {
@@ -488,13 +489,10 @@ impl Project {
                     .collect()
             });
         }
-        let _ = s;
         Ok(match self.meta.latest_step_result(name).await? {
             None => vec!["it has never run".to_string()],
             Some(r) => {
-                let old: Stored = serde_json::from_str(&r.outputs)
-                    .map_err(|e| OpsError::Invalid(format!("a stored step result: {e}")))?;
-                let c = parts.changes_since(&old.parts);
+                let c = parts.changes_since(&stored(&r)?.parts);
                 if c.is_empty() {
                     vec!["its inputs differ from every stored result".to_string()]
                 } else {
@@ -672,8 +670,7 @@ impl Project {
                 if !opts.force
                     && let Some(stored) = self.meta.step_result(&key).await?
                 {
-                    let stored: Stored = serde_json::from_str(&stored.outputs)
-                        .map_err(|e| OpsError::Invalid(format!("a stored step result: {e}")))?;
+                    let stored = self::stored(&stored)?;
                     let differ = self.outputs_differ(&stored.outputs, &mut stat);
                     let state = if differ.is_empty() {
                         StepState::UpToDate
@@ -698,7 +695,7 @@ impl Project {
                 let reasons = if opts.force {
                     vec!["--force".to_string()]
                 } else {
-                    self.why_not(&name, &s, &parts, &mut stat).await?
+                    self.why_not(&name, &parts, &mut stat).await?
                 };
                 if run.is_none() {
                     let h = self.start_run("pipeline", None).await?;
@@ -957,16 +954,8 @@ impl Project {
         parts: &KeyParts,
         run: &RunId,
     ) -> std::result::Result<Vec<Output>, StepFailure> {
-        let pipe_params = Pipeline {
-            steps: BTreeMap::new(),
-            params: params.clone(),
-            dag: Dag {
-                order: Vec::new(),
-                upstream: BTreeMap::new(),
-            },
-        };
         let spec = self
-            .train_spec(s, &pipe_params)
+            .train_spec(s, params)
             .map_err(|e| StepFailure::from(e.to_string()))?;
         let out = self
             .train(

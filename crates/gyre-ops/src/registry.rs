@@ -4,7 +4,6 @@
 use crate::runs::now_ms;
 use crate::train::LoadedModel;
 use crate::{OpsError, Project, Result, settings};
-use gyre_core::ContentHash;
 use gyre_core::gate::{Check, GateSpec};
 use gyre_learn::model::Model;
 use gyre_learn::transform::Values;
@@ -531,10 +530,10 @@ impl Project {
         };
         let target = self.resolve_target(&ds).await?;
         let readable = self.readable_target(&target).await?;
-        let table = gyre_data::table::read_table(
+        let table = crate::train::read(
             &readable.files,
             &crate::targets::options_for(&target, &Default::default()),
-            &|_| {},
+            &crate::NoProgress,
         )?;
         let inputs = crate::train::inputs_for(m, &table.names, table.columns, &target.label())?;
         let refs: Vec<&Values> = inputs.iter().collect();
@@ -551,13 +550,5 @@ impl Project {
             .or(times.last())
             .copied()
             .unwrap_or(0.0))
-    }
-
-    /// A version's model file hash, for serving.
-    pub async fn model_hash(&self, reference: &str) -> Result<ContentHash> {
-        let v = self.resolve_model_version(reference).await?;
-        v.model
-            .parse()
-            .map_err(|e: gyre_core::CoreError| OpsError::Invalid(e.to_string()))
     }
 }

@@ -214,7 +214,7 @@ impl Project {
 }
 
 /// A table read for training or scoring, with progress.
-fn read(
+pub(crate) fn read(
     files: &[gyre_data::InputFile],
     opts: &ReadOptions,
     progress: &dyn Progress,

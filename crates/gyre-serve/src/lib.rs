@@ -523,10 +523,6 @@ async fn score(
             ));
         }
     }
-    state
-        .metrics
-        .queue_depth
-        .set((state.log.max_capacity() - state.log.capacity()) as i64);
     if state.opts.shadow
         && let Some(ch) = deployment.challenger.clone()
     {
