@@ -8,6 +8,7 @@ pub mod error;
 pub mod gate;
 pub mod hash;
 pub mod model;
+pub mod monitor;
 pub mod pipeline;
 pub mod profile;
 pub mod run;

@@ -29,6 +29,15 @@ pub struct ProjectSpec {
     /// How `gyre serve` serves.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub serve: Option<ServeSpec>,
+    /// What to watch in production.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitor: Option<crate::monitor::MonitorSpec>,
+    /// What starts a pipeline (`[[trigger]]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trigger: Vec<crate::monitor::TriggerSpec>,
+    /// How a triggered candidate goes live.
+    #[serde(default, rename = "loop", skip_serializing_if = "Option::is_none")]
+    pub loop_: Option<crate::monitor::LoopSpec>,
 }
 
 /// `[serve]`.
@@ -60,6 +69,9 @@ pub struct ServeSpec {
 #[serde(deny_unknown_fields)]
 pub struct Canary {
     pub share: f64,
+    /// Labelled challenger predictions before the loop decides (default 200).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_labels: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -148,6 +160,19 @@ impl ProjectSpec {
         };
         if let Some(m) = &spec.model {
             m.check().map_err(|e| err(format!("[model]: {e}")))?;
+        }
+        if let Some(m) = &spec.monitor {
+            m.check().map_err(|e| err(format!("[monitor]: {e}")))?;
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for t in &spec.trigger {
+            t.check().map_err(|e| err(format!("[[trigger]]: {e}")))?;
+            if !names.insert(t.name.as_str()) {
+                return Err(err(format!(
+                    "[[trigger]]: two triggers are named `{}`",
+                    t.name
+                )));
+            }
         }
         Ok(spec)
     }

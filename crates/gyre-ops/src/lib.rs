@@ -5,6 +5,7 @@ pub mod datasets;
 pub mod drift;
 mod error;
 pub mod lineage;
+pub mod monitor;
 pub mod pipeline;
 pub mod progress;
 pub mod project;

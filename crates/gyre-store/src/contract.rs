@@ -66,6 +66,8 @@ pub async fn run_all(store: Arc<dyn MetaStore>) {
     step_results(store.as_ref()).await;
     registry(store.clone()).await;
     prediction_log(store.as_ref()).await;
+    label_join(store.clone()).await;
+    monitor_records(store.as_ref()).await;
 }
 
 async fn versions_are_numbered_and_deduplicated(store: &dyn MetaStore) {
@@ -736,4 +738,205 @@ pub async fn prediction_log(store: &dyn MetaStore) {
     );
     let f = store.feedback_of("req-1").await.unwrap();
     assert_eq!((f[0].label.as_str(), f[1].label.as_str()), ("yes", "no"));
+}
+
+/// Labels meet their predictions whichever arrives first, once each, under concurrency, and
+/// the joined rows come back in sequence order after a cursor.
+pub async fn label_join(store: Arc<dyn MetaStore>) {
+    use crate::{FeedbackRecord, PredictionRecord};
+    let pred = |id: usize, role: &str| PredictionRecord {
+        request_id: format!("j-{id}"),
+        row_index: 0,
+        role: role.into(),
+        ts_ms: 1_000 + id as i64,
+        model: "joiner".into(),
+        version: 1,
+        inputs: "[1]".into(),
+        output: format!("{{\"label\":\"{}\"}}", id % 2),
+    };
+    let label = |id: usize, ts: i64| FeedbackRecord {
+        request_id: format!("j-{id}"),
+        row_index: 0,
+        label: (id % 3 % 2).to_string(),
+        ts_ms: ts,
+    };
+    // Predictions 0..50 are logged; labels come for 0..60 (50..60 before their predictions).
+    let logged: Vec<_> = (0..50).map(|i| pred(i, "champion")).collect();
+    store.log_predictions(&logged).await.unwrap();
+    let labels: Vec<_> = (0..60).rev().map(|i| label(i, 2_000)).collect();
+    assert_eq!(store.add_feedback(&labels).await.unwrap(), 60);
+    let rows = store
+        .labelled_after("joiner", "champion", 0, 1000)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 50, "labels meet the predictions already logged");
+    assert_eq!(store.pending_labels().await.unwrap(), 10);
+    let cursor = rows.last().unwrap().seq;
+    assert!(rows.windows(2).all(|w| w[0].seq < w[1].seq));
+    // The rest arrive, with a shadow scoring too; a pass joins them once, however often it runs.
+    let late: Vec<_> = (50..60)
+        .flat_map(|i| [pred(i, "champion"), pred(i, "shadow")])
+        .collect();
+    store.log_predictions(&late).await.unwrap();
+    let mut passes = Vec::new();
+    for _ in 0..4 {
+        let s = store.clone();
+        passes.push(tokio::spawn(
+            async move { s.join_pending(0).await.unwrap() },
+        ));
+    }
+    let mut joined = 0;
+    for p in passes {
+        joined += p.await.unwrap();
+    }
+    assert_eq!(joined, 20, "each late label joined once per role");
+    assert_eq!(store.pending_labels().await.unwrap(), 0);
+    let after = store
+        .labelled_after("joiner", "champion", cursor, 1000)
+        .await
+        .unwrap();
+    assert_eq!(after.len(), 10);
+    assert!(after.iter().all(|r| r.seq > cursor));
+    let r = &after[0];
+    assert_eq!(
+        (r.predicted_ms, r.labelled_ms, r.label.as_str()),
+        (
+            1_000 + r.request_id[2..].parse::<i64>().unwrap(),
+            2_000,
+            label(r.request_id[2..].parse().unwrap(), 0).label.as_str()
+        )
+    );
+    assert_eq!(
+        store
+            .labelled_after("joiner", "shadow", 0, 1000)
+            .await
+            .unwrap()
+            .len(),
+        10
+    );
+    // A duplicate label changes nothing.
+    assert_eq!(store.add_feedback(&[label(3, 9_000)]).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .labelled_after("joiner", "champion", 0, 1000)
+            .await
+            .unwrap()
+            .len(),
+        60
+    );
+    // Concurrent labellers and a concurrent log writer lose no join.
+    let mut tasks = Vec::new();
+    for t in 0..4usize {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..10 {
+                let id = 100 + t * 10 + i;
+                s.add_feedback(&[label(id, 3_000)]).await.unwrap();
+            }
+        }));
+    }
+    let s = store.clone();
+    tasks.push(tokio::spawn(async move {
+        for chunk in (100..140).collect::<Vec<_>>().chunks(5) {
+            let batch: Vec<_> = chunk.iter().map(|i| pred(*i, "champion")).collect();
+            s.log_predictions(&batch).await.unwrap();
+        }
+    }));
+    for t in tasks {
+        t.await.unwrap();
+    }
+    store.join_pending(0).await.unwrap();
+    let all = store
+        .labelled_after("joiner", "champion", 0, 1000)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 100);
+    assert_eq!(store.pending_labels().await.unwrap(), 0);
+}
+
+/// Points, events and firings round-trip.
+pub async fn monitor_records(store: &dyn MetaStore) {
+    use crate::{Firing, MonitorEvent, MonitorPoint};
+    let point = |n: i64, role: &str| MonitorPoint {
+        id: 0,
+        model: "watched".into(),
+        role: role.into(),
+        version: 2,
+        kind: "labels".into(),
+        first_seq: n * 10 + 1,
+        last_seq: n * 10 + 10,
+        start_ms: n,
+        end_ms: n + 1,
+        n: 10,
+        metrics: r#"{"f1":0.5}"#.into(),
+    };
+    let a = store.add_point(&point(0, "champion")).await.unwrap();
+    let b = store.add_point(&point(1, "champion")).await.unwrap();
+    store.add_point(&point(1, "challenger")).await.unwrap();
+    assert!(b > a);
+    let last = store
+        .last_point("watched", "labels", "champion")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((last.id, last.last_seq), (b, 20));
+    assert_eq!(store.points("watched", None, None).await.unwrap().len(), 3);
+    assert_eq!(
+        store
+            .points("watched", Some("labels"), Some("challenger"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .last_point("watched", "traffic", "champion")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let event = MonitorEvent {
+        id: 0,
+        ts_ms: 5,
+        model: "watched".into(),
+        version: 2,
+        rule: "f1 >= 0.7".into(),
+        kind: "breach".into(),
+        point: Some(b),
+        value: Some(0.5),
+        threshold: Some(0.7),
+        detail: String::new(),
+    };
+    let e = store.add_event(&event).await.unwrap();
+    let got = store.events(Some("watched"), 0).await.unwrap();
+    assert_eq!(got, vec![MonitorEvent { id: e, ..event }]);
+    assert!(store.events(None, e).await.unwrap().is_empty());
+    let f = store
+        .add_firing(&Firing {
+            id: 0,
+            ts_ms: 7,
+            trigger: "nightly".into(),
+            kind: "schedule".into(),
+            cause: "cron 0 3 * * *".into(),
+            pipeline: "retrain".into(),
+            status: "running".into(),
+            finished_ms: None,
+            detail: String::new(),
+        })
+        .await
+        .unwrap();
+    store
+        .finish_firing(f, "succeeded", "run r1", 9)
+        .await
+        .unwrap();
+    let got = store.firings(Some("nightly"), 10).await.unwrap();
+    assert_eq!(
+        (
+            got[0].status.as_str(),
+            got[0].finished_ms,
+            got[0].detail.as_str()
+        ),
+        ("succeeded", Some(9), "run r1")
+    );
 }

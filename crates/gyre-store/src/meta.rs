@@ -34,7 +34,13 @@ pub struct DatasetSummary {
 /// What exists, who made it, from what. Runs are part of it ([`crate::RunStore`]).
 #[async_trait]
 pub trait MetaStore:
-    crate::RunStore + crate::StepCache + crate::Registry + crate::PredictionLog + Send + Sync
+    crate::RunStore
+    + crate::StepCache
+    + crate::Registry
+    + crate::PredictionLog
+    + crate::Monitoring
+    + Send
+    + Sync
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;

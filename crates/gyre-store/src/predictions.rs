@@ -34,7 +34,8 @@ pub trait PredictionLog: Send + Sync {
     /// Appends records in one transaction; a record already logged is kept as it was.
     async fn log_predictions(&self, records: &[PredictionRecord]) -> Result<()>;
     /// Stores labels; a label for a (request, row) that has one is ignored (idempotent).
-    /// Returns how many were new.
+    /// Labels whose predictions are logged are joined to them at once; the rest wait for
+    /// [`crate::Monitoring::join_pending`]. Returns how many were new.
     async fn add_feedback(&self, labels: &[FeedbackRecord]) -> Result<u64>;
     /// The logged predictions of one request, by row and role.
     async fn predictions_of(&self, request_id: &str) -> Result<Vec<PredictionRecord>>;
@@ -46,7 +47,7 @@ pub trait PredictionLog: Send + Sync {
 const CHUNK: usize = 500;
 
 macro_rules! impl_prediction_log {
-    ($store:ty, $ph:expr) => {
+    ($store:ty, $ph:expr, $lock:expr) => {
         #[async_trait]
         impl PredictionLog for $store {
             async fn log_predictions(&self, records: &[PredictionRecord]) -> Result<()> {
@@ -87,6 +88,14 @@ macro_rules! impl_prediction_log {
                         q = q.bind(&r.request_id).bind(r.row_index).bind(&r.label).bind(r.ts_ms);
                     }
                     added += q.execute(&mut *tx).await?.rows_affected();
+                }
+                // Join the new labels to predictions already logged (see crate::monitor).
+                if let Some(since) = labels.iter().map(|l| l.ts_ms).min() {
+                    if !$lock.is_empty() {
+                        sqlx::query($lock).execute(&mut *tx).await?;
+                    }
+                    sqlx::query(crate::monitor::JOIN).bind(since).execute(&mut *tx).await?;
+                    sqlx::query(crate::monitor::MARK).bind(since).execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 Ok(added)
@@ -147,5 +156,5 @@ macro_rules! impl_prediction_log {
     };
 }
 
-impl_prediction_log!(SqliteStore, crate::runs::positional);
-impl_prediction_log!(PgStore, crate::runs::numbered);
+impl_prediction_log!(SqliteStore, crate::runs::positional, "");
+impl_prediction_log!(PgStore, crate::runs::numbered, crate::monitor::PG_LOCK);

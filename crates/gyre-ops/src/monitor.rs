@@ -1,0 +1,722 @@
+//! Monitoring: windows of labelled predictions, the `[monitor]` rules over them, events, and
+//! the canary's verdict (the loop's last step).
+//!
+//! A pass ([`Monitor::pass`]) is incremental: it joins the labels still pending, reads each
+//! role's labelled rows after the last window it closed, closes the windows that are full (or
+//! old enough), and judges the champion's against the rules. A breach is an event once, while
+//! it lasts; its end is a `recover` event. Time is given to a pass, never read by it, so
+//! tests replay streams with an injected clock.
+
+use crate::runs::now_ms;
+use crate::{OpsError, Project, Result};
+use gyre_core::monitor::{LoopSpec, MonitorSpec};
+use gyre_learn::metrics;
+use gyre_store::{AliasEvent, LabelledRow, MonitorEvent, MonitorPoint};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+
+pub const LABELS: &str = "labels";
+pub const TRAFFIC: &str = "traffic";
+const ROLES: [&str; 3] = ["champion", "challenger", "shadow"];
+/// Labels arriving this long after their prediction are still joined on a pass.
+const JOIN_HORIZON_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// Metrics where lower is better.
+pub fn lower_is_better(metric: &str) -> bool {
+    matches!(metric, "rmse" | "mae" | "mape" | "log_loss")
+        || metric.starts_with("drift.")
+        || matches!(
+            metric,
+            "prediction_shift" | "age_days" | "error_rate" | "p99_ms"
+        )
+}
+
+/// How a model answers: its classes (empty for regression) and the positive class.
+#[derive(Debug, Clone)]
+struct Answers {
+    classes: Vec<String>,
+}
+
+impl Answers {
+    fn positive(&self) -> Option<&str> {
+        (self.classes.len() == 2).then(|| self.classes[1].as_str())
+    }
+}
+
+/// Figures of one window of labelled predictions.
+fn quality(rows: &[LabelledRow], answers: &Answers) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    if answers.classes.is_empty() {
+        let mut y = Vec::with_capacity(rows.len());
+        let mut p = Vec::with_capacity(rows.len());
+        for r in rows {
+            let pred = serde_json::from_str::<Value>(&r.output)
+                .ok()
+                .and_then(|v| v.as_f64());
+            if let (Ok(t), Some(pr)) = (r.label.trim().parse::<f64>(), pred) {
+                y.push(t);
+                p.push(pr);
+            }
+        }
+        if let Ok(m) = metrics::regression(&y, &p) {
+            out.insert("rmse".into(), m.rmse);
+            out.insert("mae".into(), m.mae);
+            if y.len() > 1 {
+                out.insert("r2".into(), m.r2);
+            }
+        }
+        out.insert("labels".into(), y.len() as f64);
+        return out;
+    }
+    let mut truth = Vec::with_capacity(rows.len());
+    let mut pred = Vec::with_capacity(rows.len());
+    let mut scores = Vec::with_capacity(rows.len());
+    let positive = answers.positive();
+    for r in rows {
+        let Ok(v) = serde_json::from_str::<Value>(&r.output) else {
+            continue;
+        };
+        let label = match &v["label"] {
+            Value::String(s) => s.clone(),
+            Value::Null => continue,
+            other => other.to_string(),
+        };
+        truth.push(r.label.clone());
+        pred.push(label);
+        if let Some(pos) = positive {
+            scores.push(v["probabilities"][pos].as_f64().unwrap_or(f64::NAN));
+        }
+    }
+    if let Ok(c) = metrics::classification(&truth, &pred, None, positive) {
+        out.insert("accuracy".into(), c.accuracy);
+        let prf = match &c.binary {
+            Some((_, prf)) => *prf,
+            None => c.macro_avg,
+        };
+        out.insert("precision".into(), prf.precision);
+        out.insert("recall".into(), prf.recall);
+        out.insert("f1".into(), prf.f1);
+        if let Some(pos) = positive
+            && scores.iter().all(|s| s.is_finite())
+        {
+            let is_pos: Vec<bool> = truth.iter().map(|t| t == pos).collect();
+            if let Some(auc) = metrics::roc_auc(&is_pos, &scores) {
+                out.insert("roc_auc".into(), auc);
+            }
+        }
+    }
+    out.insert("labels".into(), truth.len() as f64);
+    out
+}
+
+/// One rule's judgement of a figure.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Judgement {
+    pub rule: String,
+    pub value: f64,
+    pub threshold: f64,
+    pub breached: bool,
+}
+
+/// The quality rules of `[monitor]` applied to a window's figures.
+pub fn judge_quality(spec: &MonitorSpec, figures: &BTreeMap<String, f64>) -> Vec<Judgement> {
+    let mut out = Vec::new();
+    for (m, t) in &spec.min {
+        if let Some(v) = figures.get(m) {
+            out.push(Judgement {
+                rule: m.clone(),
+                value: *v,
+                threshold: *t,
+                breached: *v < *t,
+            });
+        }
+    }
+    for (m, t) in &spec.max {
+        if let Some(v) = figures.get(m) {
+            out.push(Judgement {
+                rule: m.clone(),
+                value: *v,
+                threshold: *t,
+                breached: *v > *t,
+            });
+        }
+    }
+    out
+}
+
+/// A canary's verdict.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Decision {
+    pub model: String,
+    pub candidate: i64,
+    pub champion: i64,
+    pub metric: String,
+    pub candidate_value: f64,
+    pub champion_value: f64,
+    pub labels: usize,
+    pub promoted: bool,
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PassReport {
+    pub joined: u64,
+    pub points: Vec<MonitorPoint>,
+    pub events: Vec<MonitorEvent>,
+    pub decision: Option<Decision>,
+}
+
+/// The monitor of one model: its rules, and which of them are in breach.
+pub struct Monitor {
+    pub model: String,
+    pub spec: MonitorSpec,
+    pub loop_spec: Option<LoopSpec>,
+    pub min_labels: u64,
+    /// Rules in breach now (from the events, so a restart keeps the state).
+    open: BTreeMap<String, bool>,
+    last_event: i64,
+    answers: HashMap<i64, Answers>,
+}
+
+impl Project {
+    /// The model `[monitor]` watches and its rules.
+    pub fn monitor_target(&self) -> Result<(String, MonitorSpec)> {
+        let spec = self.spec.monitor.clone().ok_or_else(|| {
+            OpsError::Invalid(
+                "gyre.toml has no [monitor] section; add one (see README, Monitoring)".into(),
+            )
+        })?;
+        let model = spec
+            .model
+            .clone()
+            .or_else(|| self.spec.serve.as_ref().and_then(|s| s.model.clone()))
+            .or_else(|| {
+                self.spec
+                    .model
+                    .as_ref()
+                    .map(|_| self.spec.project.name.clone())
+            })
+            .ok_or_else(|| {
+                OpsError::Invalid("[monitor]: name the model to watch (`model = \"…\"`)".into())
+            })?;
+        Ok((model, spec))
+    }
+
+    /// A monitor for `[monitor]`, its breach state read from the stored events.
+    pub async fn monitor(&self) -> Result<Monitor> {
+        let (model, spec) = self.monitor_target()?;
+        let mut m = Monitor {
+            model,
+            spec,
+            loop_spec: self
+                .spec
+                .loop_
+                .clone()
+                .or_else(|| Some(LoopSpec::default())),
+            min_labels: self
+                .spec
+                .serve
+                .as_ref()
+                .and_then(|s| s.canary.as_ref())
+                .and_then(|c| c.min_labels)
+                .unwrap_or(200),
+            open: BTreeMap::new(),
+            last_event: 0,
+            answers: HashMap::new(),
+        };
+        if m.loop_spec.as_ref().and_then(|l| l.enabled) == Some(false) {
+            m.loop_spec = None;
+        }
+        m.catch_up(self).await?;
+        Ok(m)
+    }
+
+    /// Removes an alias, with an audit row.
+    pub async fn remove_alias(&self, name: &str, alias: &str, reason: &str) -> Result<AliasEvent> {
+        let from = self
+            .meta
+            .aliases(name)
+            .await?
+            .into_iter()
+            .find(|(a, _)| a == alias)
+            .map(|(_, v)| v)
+            .ok_or_else(|| OpsError::NotFound(format!("model `{name}` has no alias `{alias}`")))?;
+        let event = AliasEvent {
+            name: name.to_string(),
+            alias: alias.to_string(),
+            from: Some(from),
+            to: None,
+            user: crate::settings::actor(),
+            reason: reason.to_string(),
+            forced: false,
+            at_ms: now_ms(),
+        };
+        self.meta.move_alias(&event).await?;
+        Ok(event)
+    }
+}
+
+impl Monitor {
+    async fn catch_up(&mut self, project: &Project) -> Result<Vec<MonitorEvent>> {
+        let new = project
+            .meta
+            .events(Some(&self.model), self.last_event)
+            .await?;
+        for e in &new {
+            match e.kind.as_str() {
+                "breach" => {
+                    self.open.insert(e.rule.clone(), true);
+                }
+                "recover" => {
+                    self.open.insert(e.rule.clone(), false);
+                }
+                _ => {}
+            }
+            self.last_event = self.last_event.max(e.id);
+        }
+        Ok(new)
+    }
+
+    /// Rules in breach now.
+    pub fn breached(&self) -> Vec<String> {
+        self.open
+            .iter()
+            .filter(|(_, b)| **b)
+            .map(|(r, _)| r.clone())
+            .collect()
+    }
+
+    async fn answers(&mut self, project: &Project, version: i64) -> Result<Answers> {
+        if let Some(a) = self.answers.get(&version) {
+            return Ok(a.clone());
+        }
+        let (_, loaded) = project
+            .registered_model(&format!("{}@{version}", self.model))
+            .await?;
+        let a = Answers {
+            classes: loaded.model.signature.classes.clone(),
+        };
+        self.answers.insert(version, a.clone());
+        Ok(a)
+    }
+
+    /// Records a judgement as an event when the rule's state changes.
+    pub async fn judge(
+        &mut self,
+        project: &Project,
+        j: &Judgement,
+        version: i64,
+        point: Option<i64>,
+        now: i64,
+    ) -> Result<Option<MonitorEvent>> {
+        let open = self.open.get(&j.rule).copied().unwrap_or(false);
+        if open == j.breached {
+            return Ok(None);
+        }
+        let mut e = MonitorEvent {
+            id: 0,
+            ts_ms: now,
+            model: self.model.clone(),
+            version,
+            rule: j.rule.clone(),
+            kind: if j.breached { "breach" } else { "recover" }.into(),
+            point,
+            value: Some(j.value),
+            threshold: Some(j.threshold),
+            detail: format!(
+                "{} = {} ({} {})",
+                j.rule,
+                short(j.value),
+                if lower_is_better(&j.rule) {
+                    "max"
+                } else {
+                    "min"
+                },
+                short(j.threshold)
+            ),
+        };
+        e.id = project.meta.add_event(&e).await?;
+        self.open.insert(j.rule.clone(), j.breached);
+        self.last_event = self.last_event.max(e.id);
+        Ok(Some(e))
+    }
+
+    /// One pass at time `now` (ms since the epoch).
+    pub async fn pass(&mut self, project: &Project, now: i64) -> Result<PassReport> {
+        let mut report = PassReport {
+            joined: project.meta.join_pending(now - JOIN_HORIZON_MS).await?,
+            ..PassReport::default()
+        };
+        self.catch_up(project).await?;
+        let size = self.spec.window.labels.unwrap_or(u64::MAX).min(1 << 20) as i64;
+        let span = self.spec.window.minutes.map(|m| (m * 60_000.0) as i64);
+        for role in ROLES {
+            loop {
+                let after = project
+                    .meta
+                    .last_point(&self.model, LABELS, role)
+                    .await?
+                    .map_or(0, |p| p.last_seq);
+                let mut rows = project
+                    .meta
+                    .labelled_after(&self.model, role, after, size)
+                    .await?;
+                let Some(first) = rows.first() else { break };
+                // A window holds one version: a change of version closes it early.
+                let version = first.version;
+                let cut = rows
+                    .iter()
+                    .position(|r| r.version != version)
+                    .unwrap_or(rows.len());
+                let changed = cut < rows.len();
+                rows.truncate(cut);
+                let full = rows.len() as i64 >= size;
+                let aged = span.is_some_and(|s| now - rows[0].labelled_ms >= s);
+                if !(full || changed || aged) {
+                    break;
+                }
+                let answers = self.answers(project, version).await?;
+                let figures = quality(&rows, &answers);
+                let mut point = MonitorPoint {
+                    id: 0,
+                    model: self.model.clone(),
+                    role: role.into(),
+                    version,
+                    kind: LABELS.into(),
+                    first_seq: rows[0].seq,
+                    last_seq: rows[rows.len() - 1].seq,
+                    start_ms: rows.iter().map(|r| r.predicted_ms).min().unwrap_or(now),
+                    end_ms: rows.iter().map(|r| r.predicted_ms).max().unwrap_or(now),
+                    n: rows.len() as i64,
+                    metrics: serde_json::to_string(&figures).unwrap_or_default(),
+                };
+                point.id = project.meta.add_point(&point).await?;
+                if role == "champion" {
+                    for j in judge_quality(&self.spec, &figures) {
+                        if let Some(e) = self
+                            .judge(project, &j, version, Some(point.id), now)
+                            .await?
+                        {
+                            report.events.push(e);
+                        }
+                    }
+                }
+                report.points.push(point);
+            }
+        }
+        // Staleness.
+        if let Some(max_days) = self.spec.max_age_days
+            && let Ok(v) = project
+                .resolve_model_version(&format!("{}@champion", self.model))
+                .await
+        {
+            let age = (now - v.created_ms) as f64 / 86_400_000.0;
+            let j = Judgement {
+                rule: "age_days".into(),
+                value: age,
+                threshold: max_days,
+                breached: age > max_days,
+            };
+            if let Some(e) = self.judge(project, &j, v.version, None, now).await? {
+                report.events.push(e);
+            }
+        }
+        report.decision = self.canary(project, now).await?;
+        Ok(report)
+    }
+
+    /// The metric a canary is judged on.
+    fn loop_metric(&self, answers: &Answers) -> String {
+        self.loop_spec
+            .as_ref()
+            .and_then(|l| l.metric.clone())
+            .or_else(|| self.spec.min.keys().next().cloned())
+            .or_else(|| self.spec.max.keys().next().cloned())
+            .unwrap_or_else(|| {
+                if answers.classes.is_empty() {
+                    "rmse".into()
+                } else {
+                    "f1".into()
+                }
+            })
+    }
+
+    /// Judges the canary once it has `min_labels` labels: promotes the challenger when it is
+    /// no worse than the champion on the predictions both made in the same period, and rolls
+    /// it back otherwise. Both are alias moves with audit rows, and monitor events.
+    async fn canary(&mut self, project: &Project, now: i64) -> Result<Option<Decision>> {
+        let Some(loop_spec) = self.loop_spec.clone() else {
+            return Ok(None);
+        };
+        let aliases = project.meta.aliases(&self.model).await?;
+        let get = |a: &str| aliases.iter().find(|(x, _)| x == a).map(|(_, v)| *v);
+        let (Some(candidate), Some(champion)) = (get("challenger"), get("champion")) else {
+            return Ok(None);
+        };
+        if candidate == champion {
+            return Ok(None);
+        }
+        // When the candidate became challenger.
+        let since = project
+            .meta
+            .alias_events(&self.model)
+            .await?
+            .into_iter()
+            .rev()
+            .find(|e| e.alias == "challenger" && e.to == Some(candidate))
+            .map_or(0, |e| e.at_ms);
+        let limit = 1 << 22;
+        let mut cand: Vec<LabelledRow> = Vec::new();
+        for role in ["challenger", "shadow"] {
+            cand.extend(
+                project
+                    .meta
+                    .labelled_since(&self.model, role, since, limit)
+                    .await?
+                    .into_iter()
+                    .filter(|r| r.version == candidate),
+            );
+        }
+        if (cand.len() as u64) < self.min_labels {
+            return Ok(None);
+        }
+        let until = cand.iter().map(|r| r.predicted_ms).max().unwrap_or(now);
+        let champ: Vec<LabelledRow> = project
+            .meta
+            .labelled_since(&self.model, "champion", since, limit)
+            .await?
+            .into_iter()
+            .filter(|r| r.version == champion && r.predicted_ms <= until)
+            .collect();
+        let answers = self.answers(project, candidate).await?;
+        let metric = self.loop_metric(&answers);
+        let c = quality(&cand, &answers).get(&metric).copied();
+        let champ_answers = self.answers(project, champion).await?;
+        let h = quality(&champ, &champ_answers).get(&metric).copied();
+        let (Some(c), Some(h)) = (c, h) else {
+            return Ok(None);
+        };
+        let promoted = if lower_is_better(&metric) {
+            c <= h + loop_spec.tolerance
+        } else {
+            c >= h - loop_spec.tolerance
+        };
+        let detail = format!(
+            "canary: {metric} {} for v{candidate} vs {} for v{champion} on {} and {} labels since it started",
+            short(c),
+            short(h),
+            cand.len(),
+            champ.len()
+        );
+        if promoted {
+            project
+                .set_alias(
+                    &format!("{}@{candidate}", self.model),
+                    "champion",
+                    &format!("loop: promoted; {detail}"),
+                    false,
+                )
+                .await?;
+            project
+                .remove_alias(
+                    &self.model,
+                    "challenger",
+                    &format!("loop: promoted to champion; {detail}"),
+                )
+                .await?;
+        } else {
+            project
+                .remove_alias(
+                    &self.model,
+                    "challenger",
+                    &format!("loop: rolled back; {detail}"),
+                )
+                .await?;
+        }
+        let e = MonitorEvent {
+            id: 0,
+            ts_ms: now,
+            model: self.model.clone(),
+            version: candidate,
+            rule: metric.clone(),
+            kind: if promoted { "promote" } else { "rollback" }.into(),
+            point: None,
+            value: Some(c),
+            threshold: Some(h),
+            detail,
+        };
+        project.meta.add_event(&e).await?;
+        Ok(Some(Decision {
+            model: self.model.clone(),
+            candidate,
+            champion,
+            metric,
+            candidate_value: c,
+            champion_value: h,
+            labels: cand.len(),
+            promoted,
+        }))
+    }
+}
+
+/// A figure in few digits.
+pub fn short(x: f64) -> String {
+    if x.abs() >= 100.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.4}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
+    }
+}
+
+/// A metric's series over closed windows, with the events among them.
+#[derive(Debug, Clone, Serialize)]
+pub struct History {
+    pub model: String,
+    pub metric: String,
+    pub points: Vec<HistoryPoint>,
+    pub events: Vec<MonitorEvent>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryPoint {
+    pub id: i64,
+    pub role: String,
+    pub version: i64,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub n: i64,
+    pub value: Option<f64>,
+}
+
+/// Where monitoring stands.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub model: String,
+    pub aliases: Vec<(String, i64)>,
+    pub pending_labels: u64,
+    /// The latest window of each role and kind.
+    pub latest: Vec<MonitorPoint>,
+    pub breached: Vec<String>,
+    pub recent_events: Vec<MonitorEvent>,
+}
+
+impl Project {
+    pub async fn monitor_history(&self, metric: &str, role: Option<&str>) -> Result<History> {
+        let (model, _) = self.monitor_target()?;
+        let points = self
+            .meta
+            .points(&model, None, role)
+            .await?
+            .into_iter()
+            .filter_map(|p| {
+                let figures: BTreeMap<String, f64> = serde_json::from_str(&p.metrics).ok()?;
+                let value = figures.get(metric).copied();
+                value.map(|v| HistoryPoint {
+                    id: p.id,
+                    role: p.role,
+                    version: p.version,
+                    start_ms: p.start_ms,
+                    end_ms: p.end_ms,
+                    n: p.n,
+                    value: Some(v),
+                })
+            })
+            .collect();
+        let events = self.meta.events(Some(&model), 0).await?;
+        Ok(History {
+            model,
+            metric: metric.to_string(),
+            points,
+            events,
+        })
+    }
+
+    pub async fn monitor_status(&self) -> Result<Status> {
+        let monitor = self.monitor().await?;
+        let model = monitor.model.clone();
+        let mut latest = Vec::new();
+        for kind in [LABELS, TRAFFIC] {
+            for role in ROLES {
+                if let Some(p) = self.meta.last_point(&model, kind, role).await? {
+                    latest.push(p);
+                }
+            }
+        }
+        let events = self.meta.events(Some(&model), 0).await?;
+        let recent_events = events[events.len().saturating_sub(10)..].to_vec();
+        Ok(Status {
+            aliases: self.meta.aliases(&model).await?,
+            pending_labels: self.meta.pending_labels().await?,
+            latest,
+            breached: monitor.breached(),
+            recent_events,
+            model,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(seq: i64, output: &str, label: &str) -> LabelledRow {
+        LabelledRow {
+            seq,
+            request_id: format!("r{seq}"),
+            row_index: 0,
+            role: "champion".into(),
+            model: "m".into(),
+            version: 1,
+            predicted_ms: seq,
+            labelled_ms: seq,
+            output: output.into(),
+            label: label.into(),
+        }
+    }
+
+    #[test]
+    fn quality_of_a_binary_window() {
+        let answers = Answers {
+            classes: vec!["DOWN".into(), "UP".into()],
+        };
+        let out = |l: &str, p: f64| {
+            format!(
+                r#"{{"label":"{l}","probabilities":{{"DOWN":{},"UP":{p}}}}}"#,
+                1.0 - p
+            )
+        };
+        let rows = vec![
+            row(1, &out("UP", 0.9), "UP"),
+            row(2, &out("UP", 0.6), "DOWN"),
+            row(3, &out("DOWN", 0.4), "UP"),
+            row(4, &out("DOWN", 0.1), "DOWN"),
+        ];
+        let q = quality(&rows, &answers);
+        // tp 1, fp 1, fn 1: precision = recall = f1 = 0.5; AUC: 3 of 4 pairs ordered.
+        assert_eq!(q["precision"], 0.5);
+        assert_eq!(q["f1"], 0.5);
+        assert_eq!(q["accuracy"], 0.5);
+        assert_eq!(q["roc_auc"], 0.75);
+        let spec = MonitorSpec {
+            min: [("f1".to_string(), 0.6)].into(),
+            ..MonitorSpec::default()
+        };
+        let j = judge_quality(&spec, &q);
+        assert!(j[0].breached && j[0].threshold == 0.6);
+    }
+
+    #[test]
+    fn quality_of_a_regression_window() {
+        let answers = Answers { classes: vec![] };
+        let rows = vec![row(1, "2.0", "1"), row(2, "4.0", "5"), row(3, "1", "oops")];
+        let q = quality(&rows, &answers);
+        assert_eq!(q["mae"], 1.0);
+        assert_eq!(q["rmse"], 1.0);
+        assert_eq!(q["labels"], 2.0);
+        assert!(lower_is_better("rmse") && !lower_is_better("f1"));
+    }
+}
