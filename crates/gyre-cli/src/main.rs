@@ -13,6 +13,7 @@ macro_rules! out {
 mod data;
 mod html;
 mod models;
+mod monitor;
 mod pipeline;
 mod progress;
 mod render;
@@ -89,6 +90,9 @@ enum Command {
     Models(models::ModelsCommand),
     /// Serve a registered model over REST, following its alias.
     Serve(serve::ServeArgs),
+    /// Monitoring: quality windows on joined labels, rules, events, the canary's verdict.
+    #[command(subcommand)]
+    Monitor(monitor::MonitorCommand),
 }
 
 /// What went wrong, and how the process should end.
@@ -167,6 +171,7 @@ async fn run(cli: Cli) -> CliResult {
         Command::Lineage(args) => pipeline::lineage(args, &cli.project).await,
         Command::Models(cmd) => models::run(cmd, &cli.project).await,
         Command::Serve(args) => serve::run(args, &cli.project).await,
+        Command::Monitor(cmd) => monitor::run(cmd, &cli.project).await,
     }
 }
 

@@ -21,6 +21,10 @@ pub enum Builtin {
     /// Judges the version a `register` step made against `[gate]`; a failed verdict fails
     /// the step. With `promote`, a passing version gets that alias (e.g. `challenger`).
     Gate,
+    /// Turns the labelled serving traffic of the registered model `name` (prediction log +
+    /// feedback) into a new version of `dataset`: after the rows of `base` when given, and
+    /// cut to the last `rows` rows or the last `days` days.
+    Traffic,
 }
 
 /// One step.
@@ -33,7 +37,9 @@ pub struct StepSpec {
     /// A built-in step instead of a command.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uses: Option<Builtin>,
-    /// `validate` and `evaluate`: the dataset (default for evaluate: the model's).
+    /// `validate` and `evaluate`: the dataset (default for evaluate: the model's); `train`:
+    /// the dataset it trains on instead of `[model] dataset`; `traffic`: the dataset it
+    /// writes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dataset: Option<String>,
     /// `evaluate` and `register`: the `train` step whose model they use; `gate`: the
@@ -46,6 +52,15 @@ pub struct StepSpec {
     /// `gate`: the alias a passing version gets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promote: Option<String>,
+    /// `traffic`: a dataset whose rows come first (all data so far).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
+    /// `traffic`: keep the last N rows (a sliding window).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u64>,
+    /// `traffic`: keep traffic predicted in the last N days (without `base` rows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days: Option<f64>,
     /// Files and folders the step reads (code included), relative to the project.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deps: Vec<String>,
@@ -161,7 +176,7 @@ pub fn plan(
                 problems.push(format!("step `{name}`: give `run` or `uses`, not both"))
             }
             (None, None) => problems.push(format!(
-                "step `{name}`: give `run` (a command) or `uses` (validate, train, evaluate, register, gate)"
+                "step `{name}`: give `run` (a command) or `uses` (validate, train, evaluate, register, gate, traffic)"
             )),
             _ => {}
         }
@@ -185,6 +200,9 @@ pub fn plan(
                     ));
                 }
             }
+            Some(Builtin::Traffic) if s.name.is_none() || s.dataset.is_none() => problems.push(format!(
+                "step `{name}`: `uses = \"traffic\"` needs `name` (the registered model) and `dataset` (the dataset it writes)"
+            )),
             Some(Builtin::Gate) => match &s.model {
                 Some(m) if steps.get(m).and_then(|t| t.uses) == Some(Builtin::Register) => {}
                 _ => problems.push(format!(
@@ -257,9 +275,10 @@ pub fn plan(
         ups.extend(s.after.iter().cloned());
         match s.uses {
             Some(Builtin::Train) => {
+                let reads = model_dataset_name(s.dataset.as_deref().or(model_dataset));
                 for (other, t) in steps {
-                    if t.uses == Some(Builtin::Validate)
-                        && t.dataset.as_deref() == model_dataset_name(model_dataset)
+                    if matches!(t.uses, Some(Builtin::Validate | Builtin::Traffic))
+                        && t.dataset.as_deref() == reads
                     {
                         ups.insert(other.clone());
                     }

@@ -15,6 +15,7 @@ pub mod settings;
 mod statcache;
 pub mod targets;
 pub mod train;
+pub mod triggers;
 pub mod validation;
 
 pub use error::OpsError;

@@ -659,6 +659,116 @@ impl Project {
     }
 }
 
+/// What [`Project::export_traffic`] turns into a dataset version.
+#[derive(Debug, Clone)]
+pub struct TrafficExport {
+    /// The registered model whose labelled traffic is exported.
+    pub model: String,
+    /// The dataset that gets the new version.
+    pub dataset: String,
+    /// `NAME[@V]`: rows that come first (all data so far).
+    pub base: Option<String>,
+    /// Keep the last N rows.
+    pub rows: Option<u64>,
+    /// Keep traffic predicted in the last N days (base rows are then left out).
+    pub days: Option<f64>,
+    pub now_ms: i64,
+}
+
+impl Project {
+    /// Labelled serving traffic (prediction log + feedback) as a new dataset version: the
+    /// model's inputs in its signature's order and the label under its target's name, after
+    /// the base dataset's rows when given. The version's lineage is the file it was written
+    /// from, under `.gyre/traffic/`.
+    pub async fn export_traffic(&self, x: &TrafficExport) -> Result<crate::datasets::AddReport> {
+        let (_, loaded) = self
+            .registered_model(&format!("{}@champion", x.model))
+            .await
+            .or(self.registered_model(&x.model).await)?;
+        let sig = &loaded.model.signature;
+        let since = x
+            .days
+            .map_or(i64::MIN, |d| x.now_ms - (d * 86_400_000.0) as i64);
+        let limit = x.rows.map_or(i64::MAX, |r| r.min(i64::MAX as u64) as i64);
+        let mut traffic = self.meta.labelled_inputs(&x.model, since, limit).await?;
+        traffic.reverse();
+        let mut names: Vec<String> = sig.inputs.iter().map(|c| c.name.clone()).collect();
+        names.push(sig.target.clone());
+        let mut rows: Vec<Vec<String>> = Vec::new();
+        if let Some(base) = x.base.as_ref().filter(|_| x.days.is_none()) {
+            let target = self.resolve_target(base).await?;
+            let readable = self.readable_target(&target).await?;
+            let opts = crate::targets::options_for(&target, &gyre_core::ReadOptions::default());
+            let files = readable.files.clone();
+            let table = tokio::task::spawn_blocking(move || {
+                crate::train::read(&files, &opts, &crate::progress::NoProgress)
+            })
+            .await
+            .map_err(|e| OpsError::Invalid(e.to_string()))??;
+            let index: Vec<Option<usize>> = names
+                .iter()
+                .map(|n| table.names.iter().position(|t| t == n))
+                .collect();
+            for r in 0..table.rows {
+                rows.push(
+                    index
+                        .iter()
+                        .map(|i| {
+                            i.and_then(|i| table.columns[i][r].clone())
+                                .unwrap_or_default()
+                        })
+                        .collect(),
+                );
+            }
+        }
+        for (_, _, inputs, label) in &traffic {
+            let values: Vec<Value> = serde_json::from_str(inputs).unwrap_or_default();
+            let mut row: Vec<String> = (0..sig.inputs.len())
+                .map(|i| match values.get(i) {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(Value::Null) | None => String::new(),
+                    Some(v) => v.to_string(),
+                })
+                .collect();
+            row.push(label.clone());
+            rows.push(row);
+        }
+        if let Some(n) = x.rows {
+            let n = n as usize;
+            if rows.len() > n {
+                rows.drain(..rows.len() - n);
+            }
+        }
+        if rows.is_empty() {
+            return Err(OpsError::Invalid(format!(
+                "`{}` has no labelled traffic to export yet",
+                x.model
+            )));
+        }
+        let dir = self.state_dir().join("traffic");
+        std::fs::create_dir_all(&dir).map_err(OpsError::io("creating .gyre/traffic"))?;
+        let path = dir.join(format!("{}.csv", x.dataset));
+        {
+            let mut w = csv::Writer::from_path(&path).map_err(|e| {
+                OpsError::Invalid(format!("writing {}: {e}", path.display()))
+            })?;
+            let io = |e: csv::Error| OpsError::Invalid(format!("writing {}: {e}", path.display()));
+            w.write_record(&names).map_err(io)?;
+            for r in &rows {
+                w.write_record(r).map_err(io)?;
+            }
+            w.flush()
+                .map_err(OpsError::io("writing the traffic file"))?;
+        }
+        let name = x
+            .dataset
+            .parse()
+            .map_err(|e: gyre_core::CoreError| OpsError::Invalid(e.to_string()))?;
+        self.add_dataset(&name, Some(&path), &Default::default(), &crate::progress::NoProgress)
+            .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -342,6 +342,21 @@ impl Project {
                 let model = upstream_artifact(upstream, "model:").unwrap_or_default();
                 parts.extra.insert(MODEL.into(), model);
             }
+            Some(Builtin::Traffic) => {
+                let model = s.name.as_deref().expect("checked");
+                parts.extra.insert(
+                    "labelled".into(),
+                    self.meta.labelled_max_seq(model).await?.to_string(),
+                );
+                if let Some(b) = &s.base {
+                    let v = self.pinned_version(b, upstream).await?;
+                    parts.extra.insert(DATASET.into(), v);
+                }
+                parts.extra.insert(
+                    "window".into(),
+                    format!("rows={:?} days={:?}", s.rows, s.days),
+                );
+            }
             Some(Builtin::Gate) => {
                 let version = upstream_artifact(upstream, "registry:").unwrap_or_default();
                 parts.extra.insert(REGISTERED.into(), version);
@@ -372,7 +387,11 @@ impl Project {
             .iter()
             .map(|(k, p)| format!("{k}={}", param(params, p).expect("checked")))
             .collect();
-        self.model_spec(&sets)
+        let mut spec = self.model_spec(&sets)?;
+        if let Some(ds) = &s.dataset {
+            spec.dataset = ds.clone();
+        }
+        Ok(spec)
     }
 
     /// `NAME@ID` of the dataset version a step reads: the one an upstream validate step
@@ -611,7 +630,7 @@ impl Project {
         let mut run: Option<crate::runs::RunHandle> = None;
         let jobs = opts.jobs.max(1);
         type Task<'a> =
-            std::pin::Pin<Box<dyn std::future::Future<Output = (String, StepReport)> + 'a>>;
+            std::pin::Pin<Box<dyn std::future::Future<Output = (String, StepReport)> + Send + 'a>>;
         let mut tasks: futures_util::stream::FuturesUnordered<Task<'_>> =
             futures_util::stream::FuturesUnordered::new();
         use futures_util::StreamExt;
@@ -793,6 +812,10 @@ impl Project {
             Some(Builtin::Evaluate) => self.builtin_evaluate(s, &parts).await.map(|o| (o, None)),
             Some(Builtin::Register) => self.builtin_register(s, &parts).await.map(|o| (o, None)),
             Some(Builtin::Gate) => self.builtin_gate(s, &parts).await,
+            Some(Builtin::Traffic) => self
+                .builtin_traffic(s, &parts)
+                .await
+                .map(|o| (o, None)),
         };
         match result {
             Ok((mut outputs, log)) => {
@@ -1002,6 +1025,28 @@ impl Project {
 }
 
 impl Project {
+    async fn builtin_traffic(
+        &self,
+        s: &StepSpec,
+        parts: &KeyParts,
+    ) -> std::result::Result<Vec<Output>, StepFailure> {
+        let fail = |e: OpsError| StepFailure::from(e.to_string());
+        let report = self
+            .export_traffic(&crate::monitor::TrafficExport {
+                model: s.name.clone().expect("checked"),
+                dataset: s.dataset.clone().expect("checked"),
+                base: parts.extra.get(DATASET).cloned(),
+                rows: s.rows,
+                days: s.days,
+                now_ms: crate::runs::now_ms(),
+            })
+            .await
+            .map_err(fail)?;
+        Ok(vec![Output::Artifact {
+            reference: format!("dataset:{}@{}", s.dataset.as_deref().unwrap_or_default(), report.version.id),
+        }])
+    }
+
     async fn builtin_register(
         &self,
         s: &StepSpec,

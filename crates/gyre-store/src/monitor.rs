@@ -106,6 +106,16 @@ pub trait Monitoring: Send + Sync {
         since_ms: i64,
         limit: i64,
     ) -> Result<Vec<LabelledRow>>;
+    /// The latest labelled rows of a model (not shadows) predicted at or after `since_ms`,
+    /// newest first: (seq, predicted_ms, inputs JSON, label).
+    async fn labelled_inputs(
+        &self,
+        model: &str,
+        since_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, i64, String, String)>>;
+    /// The highest labelled sequence number of a model (0 when none).
+    async fn labelled_max_seq(&self, model: &str) -> Result<i64>;
     async fn add_point(&self, point: &MonitorPoint) -> Result<i64>;
     /// Points of a model, oldest first, optionally of one kind and role.
     async fn points(
@@ -281,6 +291,46 @@ macro_rules! impl_monitoring {
                 .fetch_all(&self.pool)
                 .await?;
                 rows.iter().map(Self::labelled_from).collect()
+            }
+
+            async fn labelled_inputs(
+                &self,
+                model: &str,
+                since_ms: i64,
+                limit: i64,
+            ) -> Result<Vec<(i64, i64, String, String)>> {
+                let rows = sqlx::query(
+                    "SELECT l.seq, l.predicted_ms, p.inputs, l.label FROM labelled l \
+                     JOIN predictions p ON p.request_id = l.request_id \
+                     AND p.row_index = l.row_index AND p.role = l.role \
+                     WHERE l.model = $1 AND l.role <> 'shadow' AND l.predicted_ms >= $2 \
+                     ORDER BY l.seq DESC LIMIT $3",
+                )
+                .bind(model)
+                .bind(since_ms)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok((
+                            r.try_get("seq")?,
+                            r.try_get("predicted_ms")?,
+                            r.try_get("inputs")?,
+                            r.try_get("label")?,
+                        ))
+                    })
+                    .collect()
+            }
+
+            async fn labelled_max_seq(&self, model: &str) -> Result<i64> {
+                let row = sqlx::query(
+                    "SELECT COALESCE(MAX(seq), 0) AS m FROM labelled WHERE model = $1",
+                )
+                .bind(model)
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(row.try_get::<i64, _>("m")?)
             }
 
             async fn add_point(&self, p: &MonitorPoint) -> Result<i64> {
