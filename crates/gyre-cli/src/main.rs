@@ -10,6 +10,7 @@ macro_rules! out {
     }};
 }
 
+mod agent;
 mod data;
 mod html;
 mod models;
@@ -90,6 +91,8 @@ enum Command {
     Models(models::ModelsCommand),
     /// Serve a registered model over REST, following its alias.
     Serve(serve::ServeArgs),
+    /// Run monitoring and triggers without serving.
+    Agent(agent::AgentArgs),
     /// Monitoring: quality windows on joined labels, rules, events, the canary's verdict.
     #[command(subcommand)]
     Monitor(monitor::MonitorCommand),
@@ -172,6 +175,7 @@ async fn run(cli: Cli) -> CliResult {
         Command::Models(cmd) => models::run(cmd, &cli.project).await,
         Command::Serve(args) => serve::run(args, &cli.project).await,
         Command::Monitor(cmd) => monitor::run(cmd, &cli.project).await,
+        Command::Agent(args) => agent::run(args, &cli.project).await,
     }
 }
 

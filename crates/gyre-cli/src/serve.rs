@@ -70,18 +70,7 @@ pub async fn run(args: ServeArgs, project: &Option<PathBuf>) -> CliResult {
     // Ctrl-C or SIGTERM (what service managers send): stop accepting, finish what is in
     // flight, flush the prediction log, exit 0.
     let shutdown = async {
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term => {}
-        }
+        shutdown_signal().await;
         eprintln!("shutting down: finishing requests and flushing the prediction log");
     };
     let alias = opts.alias.clone();
@@ -97,4 +86,20 @@ pub async fn run(args: ServeArgs, project: &Option<PathBuf>) -> CliResult {
         gyre_serve::ServeError::Ops(o) => Failure::Error(o),
         other => Failure::Error(gyre_ops::OpsError::Invalid(other.to_string())),
     })
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
 }

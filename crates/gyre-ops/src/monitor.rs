@@ -19,8 +19,6 @@ use std::collections::{BTreeMap, HashMap};
 pub const LABELS: &str = "labels";
 pub const TRAFFIC: &str = "traffic";
 const ROLES: [&str; 3] = ["champion", "challenger", "shadow"];
-/// Labels arriving this long after their prediction are still joined on a pass.
-const JOIN_HORIZON_MS: i64 = 7 * 24 * 3600 * 1000;
 
 /// Metrics where lower is better.
 pub fn lower_is_better(metric: &str) -> bool {
@@ -345,7 +343,9 @@ impl Monitor {
     /// One pass at time `now` (ms since the epoch).
     pub async fn pass(&mut self, project: &Project, now: i64) -> Result<PassReport> {
         let mut report = PassReport {
-            joined: project.meta.join_pending(now - JOIN_HORIZON_MS).await?,
+            // Every pending label (the partial index keeps this cheap; a label whose
+            // prediction never comes is retried each pass).
+            joined: project.meta.join_pending(i64::MIN).await?,
             ..PassReport::default()
         };
         self.catch_up(project).await?;
@@ -392,7 +392,9 @@ impl Monitor {
                     metrics: serde_json::to_string(&figures).unwrap_or_default(),
                 };
                 point.id = project.meta.add_point(&point).await?;
-                if role == "champion" {
+                // A fragment (a few late labels of a version no longer served) is kept in
+                // the series but judges nothing.
+                if role == "champion" && (full || aged || rows.len() as i64 * 2 >= size) {
                     for j in judge_quality(&self.spec, &figures) {
                         if let Some(e) = self
                             .judge(project, &j, version, Some(point.id), now)
@@ -693,6 +695,17 @@ impl Project {
         let mut traffic = self.meta.labelled_inputs(&x.model, since, limit).await?;
         traffic.reverse();
         let mut names: Vec<String> = sig.inputs.iter().map(|c| c.name.clone()).collect();
+        // Columns `[model]` drops come along empty, so the same spec trains on the export.
+        let dropped: Vec<String> = self
+            .spec
+            .model
+            .as_ref()
+            .map(|m| m.drop.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|d| !names.contains(d) && *d != sig.target)
+            .collect();
+        names.extend(dropped.iter().cloned());
         names.push(sig.target.clone());
         let mut rows: Vec<Vec<String>> = Vec::new();
         if let Some(base) = x.base.as_ref().filter(|_| x.days.is_none()) {
@@ -730,6 +743,7 @@ impl Project {
                     Some(v) => v.to_string(),
                 })
                 .collect();
+            row.extend(dropped.iter().map(|_| String::new()));
             row.push(label.clone());
             rows.push(row);
         }

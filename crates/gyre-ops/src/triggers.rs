@@ -150,9 +150,9 @@ impl Scheduler {
         &self.triggers
     }
 
-    /// Checks every trigger at `now`, fires those whose cause happened, and waits for the
-    /// runs they start.
-    pub async fn tick(self: &Arc<Self>, now: i64) -> Result<Vec<Fired>> {
+    /// Checks every trigger at `now` and fires those whose cause happened; with `wait`, waits
+    /// for the runs they start (tests and `gyre agent --once`), else leaves them running.
+    pub async fn tick(self: &Arc<Self>, now: i64, wait: bool) -> Result<Vec<Fired>> {
         let mut due: Vec<(String, String)> = Vec::new();
         for t in self.triggers.clone() {
             let w = self.watch_of(&t.name);
@@ -234,7 +234,13 @@ impl Scheduler {
                 handles.push(h);
             }
         }
-        for (h, f) in handles.into_iter().zip(fired.iter_mut().filter(|f| f.firing.status == "running")) {
+        if !wait {
+            return Ok(fired);
+        }
+        for (h, f) in handles
+            .into_iter()
+            .zip(fired.iter_mut().filter(|f| f.firing.status == "running"))
+        {
             if let Ok(Ok(done)) = h.await {
                 *f = done;
             }
@@ -497,4 +503,66 @@ async fn latest_version(project: &Project, model: &str) -> Result<Option<i64>> {
         .iter()
         .map(|v| v.version)
         .max())
+}
+
+/// Monitoring passes and trigger checks on the wall clock, until the task is dropped: what
+/// `gyre serve` and `gyre agent` run. Events, decisions and firings go to stderr.
+pub async fn automate(
+    project: Arc<Project>,
+    scheduler: Option<Arc<Scheduler>>,
+    monitoring: bool,
+    monitor_every: std::time::Duration,
+    tick_every: std::time::Duration,
+) {
+    let mut monitor = None;
+    if monitoring && project.spec.monitor.is_some() {
+        match project.monitor().await {
+            Ok(m) => monitor = Some(m),
+            Err(e) => eprintln!("monitor: {e}"),
+        }
+    }
+    if monitor.is_none() && scheduler.is_none() {
+        return;
+    }
+    let mut last_pass: Option<std::time::Instant> = None;
+    loop {
+        if let Some(m) = monitor.as_mut()
+            && last_pass.is_none_or(|t| t.elapsed() >= monitor_every)
+        {
+            last_pass = Some(std::time::Instant::now());
+            match m.pass(&project, now_ms()).await {
+                Ok(report) => {
+                    for e in &report.events {
+                        eprintln!("monitor: {} {}: {}", e.kind, e.rule, e.detail);
+                    }
+                    if let Some(d) = &report.decision {
+                        eprintln!(
+                            "loop: v{} {} ({} {:.4} vs {:.4} for v{})",
+                            d.candidate,
+                            if d.promoted { "promoted" } else { "rolled back" },
+                            d.metric,
+                            d.candidate_value,
+                            d.champion_value,
+                            d.champion
+                        );
+                    }
+                }
+                Err(e) => eprintln!("monitor: {e}"),
+            }
+        }
+        if let Some(s) = &scheduler {
+            match s.tick(now_ms(), false).await {
+                Ok(fired) => {
+                    for f in fired {
+                        eprintln!(
+                            "trigger {}: {} → {} ({})",
+                            f.firing.trigger, f.firing.cause, f.firing.pipeline, f.firing.status
+                        );
+                    }
+                }
+                Err(e) => eprintln!("triggers: {e}"),
+            }
+        }
+        tokio::time::sleep(tick_every).await;
+    }
 }

@@ -51,6 +51,11 @@ pub struct ServeOptions {
     pub poll: Duration,
     /// Prediction records the log queue holds before requests wait.
     pub queue: usize,
+    /// Run `[monitor]` passes and `[[trigger]]`s in the server (off: something else does,
+    /// e.g. `gyre agent`, or a test with its own clock).
+    pub automation: bool,
+    pub monitor_every: Duration,
+    pub tick_every: Duration,
 }
 
 impl ServeOptions {
@@ -65,6 +70,9 @@ impl ServeOptions {
             max_body_bytes: 8 << 20,
             poll: Duration::from_millis(500),
             queue: 65_536,
+            automation: true,
+            monitor_every: Duration::from_secs(2),
+            tick_every: Duration::from_secs(1),
         }
     }
 }
@@ -154,6 +162,8 @@ struct AppState {
     id_prefix: String,
     /// Wakes the reloader at once (after an alias move through the API).
     reload: tokio::sync::Notify,
+    /// The project's triggers, when the server runs them.
+    scheduler: Option<Arc<gyre_ops::triggers::Scheduler>>,
 }
 
 /// A client's mistake or a server fault, as a JSON body.
@@ -246,6 +256,11 @@ pub async fn serve(
     } else {
         None
     };
+    let scheduler = if opts.automation && !project.spec.trigger.is_empty() {
+        Some(gyre_ops::triggers::Scheduler::new(project.clone(), now_ms()).await?)
+    } else {
+        None
+    };
     let (tx, rx) = mpsc::channel::<PredictionRecord>(opts.queue.max(1));
     let state = Arc::new(AppState {
         project: project.clone(),
@@ -258,11 +273,19 @@ pub async fn serve(
         requests: AtomicU64::new(0),
         id_prefix: random_hex(6),
         reload: tokio::sync::Notify::new(),
+        scheduler: scheduler.clone(),
         opts: opts.clone(),
     });
     let (stop_writer, writer_stop) = tokio::sync::oneshot::channel::<()>();
     let writer = tokio::spawn(write_log(project.clone(), rx, writer_stop));
     let reloader = tokio::spawn(reload_loop(state.clone()));
+    let automation = tokio::spawn(gyre_ops::triggers::automate(
+        project.clone(),
+        scheduler,
+        opts.automation,
+        opts.monitor_every,
+        opts.tick_every,
+    ));
 
     let app = Router::new()
         .route("/invocations", post(invocations))
@@ -277,6 +300,7 @@ pub async fn serve(
         // A constant answer: the server's own floor, for benchmarks.
         .route("/ping", get(|| async { "pong" }))
         .route("/api/models/{name}/aliases/{alias}", post(move_alias))
+        .route("/api/triggers/{name}", post(fire_trigger))
         .layer(DefaultBodyLimit::max(opts.max_body_bytes))
         .with_state(state.clone());
     let listener = tokio::net::TcpListener::bind(opts.addr)
@@ -292,6 +316,7 @@ pub async fn serve(
         .await?;
     // No request is in flight any more: flush the log and stop.
     reloader.abort();
+    automation.abort();
     let _ = stop_writer.send(());
     let _ = writer.await;
     drop(state);
@@ -342,6 +367,70 @@ async fn write_log(
             return;
         }
     }
+}
+
+/// `POST /api/triggers/{name}`: fires a `message` trigger. The caller shows the bearer token
+/// held in the trigger's `token_env` (default `GYRE_TRIGGER_TOKEN`); while that variable is
+/// unset the webhook refuses every call.
+async fn fire_trigger(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let Some(s) = &state.scheduler else {
+        return Err(ApiError::bad(
+            StatusCode::NOT_FOUND,
+            "this server runs no triggers ([[trigger]] in gyre.toml)",
+        ));
+    };
+    let t = s
+        .triggers()
+        .iter()
+        .find(|t| t.name == name && t.on == gyre_core::monitor::TriggerKind::Message)
+        .ok_or_else(|| {
+            ApiError::bad(
+                StatusCode::NOT_FOUND,
+                format!("no message trigger named `{name}`"),
+            )
+        })?;
+    let var = t.token_env.as_deref().unwrap_or("GYRE_TRIGGER_TOKEN");
+    let Some(token) = std::env::var(var).ok().filter(|t| !t.is_empty()) else {
+        return Err(ApiError::bad(
+            StatusCode::FORBIDDEN,
+            format!("the webhook is off: set {var} in the server's environment"),
+        ));
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !constant_time_eq(given.as_bytes(), token.as_bytes()) {
+        return Err(ApiError::bad(
+            StatusCode::UNAUTHORIZED,
+            "a valid `Authorization: Bearer …` token is required",
+        ));
+    }
+    let note = String::from_utf8_lossy(&body[..body.len().min(200)]).to_string();
+    let cause = if note.trim().is_empty() {
+        "webhook".to_string()
+    } else {
+        format!("webhook: {}", note.trim())
+    };
+    let (fired, _) = s
+        .fire(&name, &cause, now_ms())
+        .await
+        .map_err(|e| ApiError::bad(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok((StatusCode::ACCEPTED, Json(json!(fired.firing))).into_response())
+}
+
+/// Compares secrets without leaking where they differ through timing.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Follows the aliases in the store and swaps models when they move.

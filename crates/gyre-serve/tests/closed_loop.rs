@@ -1,0 +1,363 @@
+//! The closed loop, end to end, with an injected clock: the real server on 127.0.0.1 answers
+//! a replay of the Elec2 stream and takes its labels; the test drives the monitor's passes
+//! and the triggers' ticks with its own time. A change of concept (labels flipped from a
+//! point on) makes F1 drop; the monitor trigger retrains on the labelled traffic; the gate
+//! passes the candidate; the canary proves it; it is promoted and F1 recovers. When the
+//! concept flips back as the canary starts, the candidate is worse and is rolled back.
+
+use gyre_ops::Project;
+use gyre_serve::{ServeOptions, serve};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+const ELEC2: &str = "../../../shared/data/elec2/elec2_first_half.csv";
+/// Rows the first model trains on; the replay starts after them.
+const TRAIN_ROWS: usize = 2000;
+const WINDOW: usize = 200;
+/// The replay row (a window boundary) from which labels are flipped.
+const FLIP_AT: usize = 1000;
+const REPLAY: usize = 1800;
+/// Thirty minutes per row, as in the data.
+const STEP_MS: i64 = 30 * 60 * 1000;
+
+const SPEC: &str = r#"
+[project]
+name = "elec"
+
+[model]
+dataset = "elec"
+task = "binary"
+target = "class"
+drop = ["date"]
+algorithm = "logistic_regression"
+split = { by = "rule", every = 5, index = 4 }
+
+[gate]
+min = { accuracy = 0.6 }
+
+[serve]
+model = "elec"
+canary = { share = 0.5, min_labels = 100 }
+
+[monitor]
+model = "elec"
+window = { labels = 200 }
+min = { accuracy = 0.4 }
+
+[steps.first]
+uses = "train"
+
+[steps.first_register]
+uses = "register"
+model = "first"
+name = "elec"
+
+[steps.first_gate]
+uses = "gate"
+model = "first_register"
+promote = "champion"
+
+[steps.traffic]
+uses = "traffic"
+name = "elec"
+dataset = "live"
+rows = 200
+
+[steps.retrain]
+uses = "train"
+dataset = "live"
+
+[steps.register]
+uses = "register"
+model = "retrain"
+name = "elec"
+
+[steps.gate]
+uses = "gate"
+model = "register"
+
+[[trigger]]
+name = "decay"
+on = "monitor"
+rule = "accuracy"
+run = "gate"
+"#;
+
+struct Rows {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+fn elec2() -> Rows {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(ELEC2))
+        .expect("the shared Elec2 file");
+    let mut lines = text.lines();
+    let header = lines.next().unwrap().split(',').map(String::from).collect();
+    let rows = lines
+        .map(|l| l.split(',').map(String::from).collect())
+        .collect();
+    Rows { header, rows }
+}
+
+fn flip(label: &str) -> &'static str {
+    if label == "UP" { "DOWN" } else { "UP" }
+}
+
+async fn project(dir: &Path, data: &Rows) -> Arc<Project> {
+    gyre_ops::init(dir, Some("elec")).await.unwrap();
+    std::fs::write(dir.join("gyre.toml"), SPEC).unwrap();
+    let mut csv = data.header.join(",") + "\n";
+    for r in &data.rows[..TRAIN_ROWS] {
+        csv += &(r.join(",") + "\n");
+    }
+    std::fs::write(dir.join("elec.csv"), csv).unwrap();
+    let p = Project::open(dir).await.unwrap();
+    p.add_dataset(
+        &"elec".parse().unwrap(),
+        Some(&dir.join("elec.csv")),
+        &Default::default(),
+        &gyre_ops::NoProgress,
+    )
+    .await
+    .unwrap();
+    let report = p
+        .run_pipeline(
+            &gyre_ops::pipeline::RunOptions {
+                targets: vec!["first_gate".into()],
+                jobs: 1,
+                sets: Vec::new(),
+                force: false,
+            },
+            &gyre_ops::pipeline::NoEvents,
+        )
+        .await
+        .unwrap();
+    assert!(!report.failed(), "{:?}", report.steps);
+    Arc::new(p)
+}
+
+async fn start(p: Arc<Project>) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let mut opts = ServeOptions::new("elec", "127.0.0.1:0".parse().unwrap());
+    opts.canary_share = 0.5;
+    opts.automation = false;
+    opts.poll = Duration::from_millis(50);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        serve(
+            p,
+            opts,
+            async {
+                let _ = stopped.await;
+            },
+            move |addr, _| {
+                let _ = bound_tx.send(addr);
+            },
+        )
+        .await
+        .unwrap();
+    });
+    (bound_rx.await.unwrap(), stop)
+}
+
+fn post(addr: SocketAddr, path: &str, body: &Value) -> Value {
+    ureq::post(&format!("http://{addr}{path}"))
+        .send_json(body)
+        .unwrap()
+        .body_mut()
+        .read_json()
+        .unwrap()
+}
+
+fn get(addr: SocketAddr, path: &str) -> Value {
+    ureq::get(&format!("http://{addr}{path}"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_json()
+        .unwrap()
+}
+
+/// What a replay saw.
+struct Replay {
+    decisions: Vec<gyre_ops::monitor::Decision>,
+    firings: Vec<gyre_ops::triggers::Fired>,
+}
+
+/// Replays the stream after the training rows. Labels flip from `FLIP_AT`; with `flip_back`,
+/// they flip back once a challenger is live.
+async fn replay(p: &Arc<Project>, addr: SocketAddr, data: &Rows, flip_back: bool) -> Replay {
+    let mut monitor = p.monitor().await.unwrap();
+    let start_ms = gyre_ops::runs::now_ms();
+    let scheduler = gyre_ops::triggers::Scheduler::new(p.clone(), start_ms)
+        .await
+        .unwrap();
+    // Every column but `date` (the model drops it) and `class`.
+    let features: Vec<(usize, &str)> = data.header[..data.header.len() - 1]
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| *c != "date")
+        .map(|(i, c)| (i, c.as_str()))
+        .collect();
+    let mut out = Replay {
+        decisions: Vec::new(),
+        firings: Vec::new(),
+    };
+    let mut flipped = false;
+    let mut canary_seen = false;
+    for i in 0..REPLAY {
+        let row = &data.rows[TRAIN_ROWS + i];
+        if i == FLIP_AT {
+            flipped = true;
+        }
+        let record: serde_json::Map<String, Value> = features
+            .iter()
+            .map(|(i, k)| (k.to_string(), json!(row[*i].parse::<f64>().unwrap())))
+            .collect();
+        let answer = tokio::task::block_in_place(|| {
+            post(addr, "/invocations", &json!({ "dataframe_records": [record] }))
+        });
+        let truth = row.last().unwrap().as_str();
+        let label = if flipped { flip(truth) } else { truth };
+        let id = answer["request_id"].as_str().unwrap().to_string();
+        tokio::task::block_in_place(|| {
+            post(addr, "/feedback", &json!({ "request_id": id, "label": label }))
+        });
+        if (i + 1) % WINDOW == 0 {
+            // Let the log writer flush, then judge at the replay's time.
+            tokio::time::sleep(Duration::from_millis(120)).await;
+            let now = start_ms + (i as i64 + 1) * STEP_MS;
+            let report = monitor.pass(p, now).await.unwrap();
+            out.decisions.extend(report.decision);
+            let fired = scheduler.tick(now, true).await.unwrap();
+            out.firings.extend(fired);
+            if !canary_seen
+                && p.meta
+                    .aliases("elec")
+                    .await
+                    .unwrap()
+                    .iter()
+                    .any(|(a, _)| a == "challenger")
+            {
+                canary_seen = true;
+                if flip_back {
+                    flipped = false;
+                }
+                // Wait for the server to route the canary.
+                for _ in 0..100 {
+                    let ready = tokio::task::block_in_place(|| get(addr, "/ready"));
+                    if !ready["challenger"].is_null() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The champion's full windows: (version, accuracy, f1).
+async fn champion_series(p: &Project) -> Vec<(i64, f64, f64)> {
+    p.meta
+        .points("elec", Some("labels"), Some("champion"))
+        .await
+        .unwrap()
+        .iter()
+        .filter(|pt| pt.n as usize == WINDOW)
+        .map(|pt| {
+            let m: Value = serde_json::from_str(&pt.metrics).unwrap();
+            (
+                pt.version,
+                m["accuracy"].as_f64().unwrap(),
+                m["f1"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decay_retrains_and_the_canary_is_promoted() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = elec2();
+    let p = project(dir.path(), &data).await;
+    let (addr, stop) = start(p.clone()).await;
+    let run = replay(&p, addr, &data, false).await;
+
+    let series = champion_series(&p).await;
+    // Before the change every window passes; the first after it fails.
+    let first_bad = series.iter().position(|w| w.1 < 0.4).unwrap();
+    assert_eq!(first_bad, FLIP_AT / WINDOW, "quality drops at the change: {series:?}");
+    let before = &series[first_bad - 1];
+    let dropped = &series[first_bad];
+    assert!(dropped.2 < before.2, "F1 drops too: {series:?}");
+    // Exactly one retrain, which passed the gate and became the canary.
+    assert_eq!(run.firings.len(), 1, "{:?}", run.firings);
+    let f = &run.firings[0].firing;
+    assert_eq!((f.trigger.as_str(), f.status.as_str()), ("decay", "succeeded"));
+    assert!(f.cause.contains("accuracy breached"), "{}", f.cause);
+    assert_eq!(run.firings[0].candidate.as_deref(), Some("elec@2 is challenger"));
+    assert_eq!(p.meta.latest_verdict("elec", 2).await.unwrap().unwrap().passed, true);
+    // One decision: promoted; the audit trail says why.
+    assert_eq!(run.decisions.len(), 1, "{:?}", run.decisions);
+    let d = &run.decisions[0];
+    assert!(d.promoted && d.candidate == 2 && d.labels >= 100, "{d:?}");
+    let aliases = p.meta.aliases("elec").await.unwrap();
+    assert_eq!(aliases, vec![("champion".to_string(), 2)]);
+    let history = p.alias_history("elec").await.unwrap();
+    let promotion = history.iter().rev().find(|e| e.alias == "champion").unwrap();
+    assert_eq!((promotion.from, promotion.to), (Some(1), Some(2)));
+    assert!(promotion.reason.starts_with("loop: promoted"), "{}", promotion.reason);
+    // Quality recovers under the new champion: F1 back above where the drop took it.
+    let last = series.last().unwrap();
+    assert_eq!(last.0, 2);
+    assert!(last.1 >= 0.6 && last.2 > dropped.2, "quality recovers: {series:?}");
+    let kinds: Vec<String> = p
+        .meta
+        .events(Some("elec"), 0)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| format!("{} {}", e.kind, e.rule))
+        .collect();
+    assert_eq!(
+        kinds.iter().filter(|k| k.as_str() == "breach accuracy").count(),
+        1,
+        "{kinds:?}"
+    );
+    assert!(kinds.contains(&"canary gate".to_string()), "{kinds:?}");
+    assert!(kinds.contains(&"promote accuracy".to_string()), "{kinds:?}");
+    assert!(kinds.contains(&"recover accuracy".to_string()), "{kinds:?}");
+    let _ = stop.send(());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worse_candidate_is_rolled_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = elec2();
+    let p = project(dir.path(), &data).await;
+    let (addr, stop) = start(p.clone()).await;
+    let run = replay(&p, addr, &data, true).await;
+
+    assert_eq!(run.firings.len(), 1, "{:?}", run.firings);
+    assert_eq!(run.decisions.len(), 1, "{:?}", run.decisions);
+    let d = &run.decisions[0];
+    assert!(!d.promoted && d.candidate == 2, "{d:?}");
+    assert!(d.candidate_value < d.champion_value, "{d:?}");
+    // The champion stays; the challenger alias is gone, with an audit row.
+    assert_eq!(
+        p.meta.aliases("elec").await.unwrap(),
+        vec![("champion".to_string(), 1)]
+    );
+    let history = p.alias_history("elec").await.unwrap();
+    let last = history.last().unwrap();
+    assert_eq!(
+        (last.alias.as_str(), last.from, last.to),
+        ("challenger", Some(2), None)
+    );
+    assert!(last.reason.starts_with("loop: rolled back"), "{}", last.reason);
+    let _ = stop.send(());
+}
