@@ -79,7 +79,10 @@ pub async fn run(cmd: MonitorCommand, project: &Option<PathBuf>) -> CliResult {
                     s.breached.join(", ")
                 }
             );
-            out!("Labels waiting for their prediction: {}", count(s.pending_labels));
+            out!(
+                "Labels waiting for their prediction: {}",
+                count(s.pending_labels)
+            );
             if !s.latest.is_empty() {
                 let rows = s
                     .latest
@@ -160,7 +163,9 @@ pub async fn run(cmd: MonitorCommand, project: &Option<PathBuf>) -> CliResult {
             out!(
                 "{}",
                 table(
-                    &["window", "role", "version", "until", "rows", &metric, "events"],
+                    &[
+                        "window", "role", "version", "until", "rows", &metric, "events"
+                    ],
                     rows,
                     &["window", "rows", &metric]
                 )
@@ -200,7 +205,11 @@ pub async fn run(cmd: MonitorCommand, project: &Option<PathBuf>) -> CliResult {
                         out!(
                             "canary v{}: {} ({} {} vs {})",
                             d.candidate,
-                            if d.promoted { "promoted" } else { "rolled back" },
+                            if d.promoted {
+                                "promoted"
+                            } else {
+                                "rolled back"
+                            },
                             d.metric,
                             short(d.candidate_value),
                             short(d.champion_value)

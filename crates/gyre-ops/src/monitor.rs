@@ -763,9 +763,8 @@ impl Project {
         std::fs::create_dir_all(&dir).map_err(OpsError::io("creating .gyre/traffic"))?;
         let path = dir.join(format!("{}.csv", x.dataset));
         {
-            let mut w = csv::Writer::from_path(&path).map_err(|e| {
-                OpsError::Invalid(format!("writing {}: {e}", path.display()))
-            })?;
+            let mut w = csv::Writer::from_path(&path)
+                .map_err(|e| OpsError::Invalid(format!("writing {}: {e}", path.display())))?;
             let io = |e: csv::Error| OpsError::Invalid(format!("writing {}: {e}", path.display()));
             w.write_record(&names).map_err(io)?;
             for r in &rows {
@@ -778,8 +777,13 @@ impl Project {
             .dataset
             .parse()
             .map_err(|e: gyre_core::CoreError| OpsError::Invalid(e.to_string()))?;
-        self.add_dataset(&name, Some(&path), &Default::default(), &crate::progress::NoProgress)
-            .await
+        self.add_dataset(
+            &name,
+            Some(&path),
+            &Default::default(),
+            &crate::progress::NoProgress,
+        )
+        .await
     }
 }
 

@@ -812,10 +812,7 @@ impl Project {
             Some(Builtin::Evaluate) => self.builtin_evaluate(s, &parts).await.map(|o| (o, None)),
             Some(Builtin::Register) => self.builtin_register(s, &parts).await.map(|o| (o, None)),
             Some(Builtin::Gate) => self.builtin_gate(s, &parts).await,
-            Some(Builtin::Traffic) => self
-                .builtin_traffic(s, &parts)
-                .await
-                .map(|o| (o, None)),
+            Some(Builtin::Traffic) => self.builtin_traffic(s, &parts).await.map(|o| (o, None)),
         };
         match result {
             Ok((mut outputs, log)) => {
@@ -1043,7 +1040,11 @@ impl Project {
             .await
             .map_err(fail)?;
         Ok(vec![Output::Artifact {
-            reference: format!("dataset:{}@{}", s.dataset.as_deref().unwrap_or_default(), report.version.id),
+            reference: format!(
+                "dataset:{}@{}",
+                s.dataset.as_deref().unwrap_or_default(),
+                report.version.id
+            ),
         }])
     }
 

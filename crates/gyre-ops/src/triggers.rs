@@ -213,7 +213,9 @@ impl Scheduler {
                                     e.rule == *r || e.rule.starts_with(&format!("{r}."))
                                 })
                         })
-                        .map(|e| format!("monitor event #{}: {} breached, {}", e.id, e.rule, e.detail))
+                        .map(|e| {
+                            format!("monitor event #{}: {} breached, {}", e.id, e.rule, e.detail)
+                        })
                 }
                 TriggerKind::Message => None,
             };
@@ -305,7 +307,13 @@ impl Scheduler {
             let slot = slots.entry(t.run.clone()).or_default();
             if slot.running {
                 slot.again.get_or_insert(firing.id);
-                return Ok((Fired { firing, candidate: None }, None));
+                return Ok((
+                    Fired {
+                        firing,
+                        candidate: None,
+                    },
+                    None,
+                ));
             }
             // The run ended meanwhile: this firing runs itself.
             slot.running = true;
@@ -353,7 +361,13 @@ impl Scheduler {
                 }
             }
         });
-        Ok((Fired { firing, candidate: None }, Some(handle)))
+        Ok((
+            Fired {
+                firing,
+                candidate: None,
+            },
+            Some(handle),
+        ))
     }
 
     /// Runs a firing's pipeline, then adopts its candidate.
@@ -374,7 +388,9 @@ impl Scheduler {
         let (status, mut detail) = match &outcome {
             Ok(r) if !r.failed() => (
                 "succeeded",
-                r.run.as_ref().map_or("up to date".into(), |r| format!("run {r}")),
+                r.run
+                    .as_ref()
+                    .map_or("up to date".into(), |r| format!("run {r}")),
             ),
             Ok(r) => (
                 "failed",
@@ -417,7 +433,12 @@ impl Scheduler {
 
     /// The loop's steps 2 and 3: the newest version the run registered goes through the
     /// gate and, when it passes, becomes `challenger`.
-    async fn adopt(&self, model: &str, before: Option<i64>, firing: &Firing) -> Result<Option<String>> {
+    async fn adopt(
+        &self,
+        model: &str,
+        before: Option<i64>,
+        firing: &Firing,
+    ) -> Result<Option<String>> {
         let p = &self.project;
         let Some(v) = latest_version(p, model).await? else {
             return Ok(None);
@@ -431,7 +452,10 @@ impl Scheduler {
             None => p.validate_model(&reference).await?.passed,
         };
         let aliases = p.meta.aliases(model).await?;
-        let champion = aliases.iter().find(|(a, _)| a == "champion").map(|(_, v)| *v);
+        let champion = aliases
+            .iter()
+            .find(|(a, _)| a == "champion")
+            .map(|(_, v)| *v);
         let event = |kind: &str, detail: String| MonitorEvent {
             id: 0,
             ts_ms: firing.ts_ms,
@@ -448,7 +472,10 @@ impl Scheduler {
             p.meta
                 .add_event(&event(
                     "gate_failed",
-                    format!("{reference} from trigger `{}` failed the gate", firing.trigger),
+                    format!(
+                        "{reference} from trigger `{}` failed the gate",
+                        firing.trigger
+                    ),
                 ))
                 .await?;
             return Ok(Some(format!("{reference} failed the gate")));
@@ -459,7 +486,10 @@ impl Scheduler {
         if aliases.iter().any(|(a, x)| a == "challenger" && *x == v) {
             return Ok(Some(format!("{reference} is already challenger")));
         }
-        let from = aliases.iter().find(|(a, _)| a == "challenger").map(|(_, v)| *v);
+        let from = aliases
+            .iter()
+            .find(|(a, _)| a == "challenger")
+            .map(|(_, v)| *v);
         p.set_alias(
             &reference,
             "challenger",
@@ -539,7 +569,11 @@ pub async fn automate(
                         eprintln!(
                             "loop: v{} {} ({} {:.4} vs {:.4} for v{})",
                             d.candidate,
-                            if d.promoted { "promoted" } else { "rolled back" },
+                            if d.promoted {
+                                "promoted"
+                            } else {
+                                "rolled back"
+                            },
                             d.metric,
                             d.candidate_value,
                             d.champion_value,
@@ -565,4 +599,70 @@ pub async fn automate(
         }
         tokio::time::sleep(tick_every).await;
     }
+}
+
+/// The NATS server message triggers listen on: `GYRE_NATS_URL` (credentials may be in it;
+/// they are never printed), default `nats://127.0.0.1:4222`.
+pub fn nats_url() -> String {
+    std::env::var("GYRE_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
+/// A URL without its credentials, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(a)) if a > s => format!("{}://…@{}", &url[..s], &url[a + 1..]),
+        _ => url.to_string(),
+    }
+}
+
+/// Subscribes to the subjects of `message` triggers that name one, and fires the trigger on
+/// each message (its first 200 bytes are the cause). None when no trigger has a subject.
+/// The subscriptions live as long as the returned task.
+pub async fn listen_nats(s: Arc<Scheduler>) -> Result<Option<tokio::task::JoinHandle<()>>> {
+    use futures_util::StreamExt;
+    let subjects: Vec<(String, String)> = s
+        .triggers
+        .iter()
+        .filter(|t| t.on == TriggerKind::Message)
+        .filter_map(|t| t.subject.clone().map(|sub| (t.name.clone(), sub)))
+        .collect();
+    if subjects.is_empty() {
+        return Ok(None);
+    }
+    let url = nats_url();
+    let client = async_nats::connect(&url)
+        .await
+        .map_err(|e| OpsError::Invalid(format!("connecting to NATS at {}: {e}", redact(&url))))?;
+    let mut subs = Vec::new();
+    for (name, subject) in subjects {
+        let sub = client.subscribe(subject.clone()).await.map_err(|e| {
+            OpsError::Invalid(format!("subscribing to NATS subject `{subject}`: {e}"))
+        })?;
+        subs.push((name, subject, sub));
+    }
+    // Make sure the server has the subscriptions before anyone publishes.
+    client
+        .flush()
+        .await
+        .map_err(|e| OpsError::Invalid(format!("NATS: {e}")))?;
+    Ok(Some(tokio::spawn(async move {
+        let _client = client;
+        let mut streams =
+            futures_util::stream::select_all(subs.into_iter().map(|(name, subject, sub)| {
+                sub.map(move |m| (name.clone(), subject.clone(), m)).boxed()
+            }));
+        while let Some((name, subject, m)) = streams.next().await {
+            let note = String::from_utf8_lossy(&m.payload[..m.payload.len().min(200)])
+                .trim()
+                .to_string();
+            let cause = format!("NATS `{subject}`: {note}");
+            match s.fire(&name, &cause, now_ms()).await {
+                Ok((f, _)) => eprintln!(
+                    "trigger {}: {} → {} ({})",
+                    f.firing.trigger, f.firing.cause, f.firing.pipeline, f.firing.status
+                ),
+                Err(e) => eprintln!("trigger {name}: {e}"),
+            }
+        }
+    })))
 }

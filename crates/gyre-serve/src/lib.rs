@@ -261,6 +261,16 @@ pub async fn serve(
     } else {
         None
     };
+    // Message triggers on NATS; serving goes on without them when NATS is unreachable.
+    let nats = match &scheduler {
+        Some(s) => gyre_ops::triggers::listen_nats(s.clone())
+            .await
+            .unwrap_or_else(|e| {
+                eprintln!("triggers: {e}");
+                None
+            }),
+        None => None,
+    };
     let (tx, rx) = mpsc::channel::<PredictionRecord>(opts.queue.max(1));
     let state = Arc::new(AppState {
         project: project.clone(),
@@ -317,6 +327,9 @@ pub async fn serve(
     // No request is in flight any more: flush the log and stop.
     reloader.abort();
     automation.abort();
+    if let Some(n) = nats {
+        n.abort();
+    }
     let _ = stop_writer.send(());
     let _ = writer.await;
     drop(state);

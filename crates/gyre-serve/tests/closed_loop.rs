@@ -218,13 +218,21 @@ async fn replay(p: &Arc<Project>, addr: SocketAddr, data: &Rows, flip_back: bool
             .map(|(i, k)| (k.to_string(), json!(row[*i].parse::<f64>().unwrap())))
             .collect();
         let answer = tokio::task::block_in_place(|| {
-            post(addr, "/invocations", &json!({ "dataframe_records": [record] }))
+            post(
+                addr,
+                "/invocations",
+                &json!({ "dataframe_records": [record] }),
+            )
         });
         let truth = row.last().unwrap().as_str();
         let label = if flipped { flip(truth) } else { truth };
         let id = answer["request_id"].as_str().unwrap().to_string();
         tokio::task::block_in_place(|| {
-            post(addr, "/feedback", &json!({ "request_id": id, "label": label }))
+            post(
+                addr,
+                "/feedback",
+                &json!({ "request_id": id, "label": label }),
+            )
         });
         if (i + 1) % WINDOW == 0 {
             // Let the log writer flush, then judge at the replay's time.
@@ -290,17 +298,35 @@ async fn decay_retrains_and_the_canary_is_promoted() {
     let series = champion_series(&p).await;
     // Before the change every window passes; the first after it fails.
     let first_bad = series.iter().position(|w| w.1 < 0.4).unwrap();
-    assert_eq!(first_bad, FLIP_AT / WINDOW, "quality drops at the change: {series:?}");
+    assert_eq!(
+        first_bad,
+        FLIP_AT / WINDOW,
+        "quality drops at the change: {series:?}"
+    );
     let before = &series[first_bad - 1];
     let dropped = &series[first_bad];
     assert!(dropped.2 < before.2, "F1 drops too: {series:?}");
     // Exactly one retrain, which passed the gate and became the canary.
     assert_eq!(run.firings.len(), 1, "{:?}", run.firings);
     let f = &run.firings[0].firing;
-    assert_eq!((f.trigger.as_str(), f.status.as_str()), ("decay", "succeeded"));
+    assert_eq!(
+        (f.trigger.as_str(), f.status.as_str()),
+        ("decay", "succeeded")
+    );
     assert!(f.cause.contains("accuracy breached"), "{}", f.cause);
-    assert_eq!(run.firings[0].candidate.as_deref(), Some("elec@2 is challenger"));
-    assert_eq!(p.meta.latest_verdict("elec", 2).await.unwrap().unwrap().passed, true);
+    assert_eq!(
+        run.firings[0].candidate.as_deref(),
+        Some("elec@2 is challenger")
+    );
+    assert_eq!(
+        p.meta
+            .latest_verdict("elec", 2)
+            .await
+            .unwrap()
+            .unwrap()
+            .passed,
+        true
+    );
     // One decision: promoted; the audit trail says why.
     assert_eq!(run.decisions.len(), 1, "{:?}", run.decisions);
     let d = &run.decisions[0];
@@ -308,13 +334,24 @@ async fn decay_retrains_and_the_canary_is_promoted() {
     let aliases = p.meta.aliases("elec").await.unwrap();
     assert_eq!(aliases, vec![("champion".to_string(), 2)]);
     let history = p.alias_history("elec").await.unwrap();
-    let promotion = history.iter().rev().find(|e| e.alias == "champion").unwrap();
+    let promotion = history
+        .iter()
+        .rev()
+        .find(|e| e.alias == "champion")
+        .unwrap();
     assert_eq!((promotion.from, promotion.to), (Some(1), Some(2)));
-    assert!(promotion.reason.starts_with("loop: promoted"), "{}", promotion.reason);
+    assert!(
+        promotion.reason.starts_with("loop: promoted"),
+        "{}",
+        promotion.reason
+    );
     // Quality recovers under the new champion: F1 back above where the drop took it.
     let last = series.last().unwrap();
     assert_eq!(last.0, 2);
-    assert!(last.1 >= 0.6 && last.2 > dropped.2, "quality recovers: {series:?}");
+    assert!(
+        last.1 >= 0.6 && last.2 > dropped.2,
+        "quality recovers: {series:?}"
+    );
     let kinds: Vec<String> = p
         .meta
         .events(Some("elec"), 0)
@@ -324,7 +361,10 @@ async fn decay_retrains_and_the_canary_is_promoted() {
         .map(|e| format!("{} {}", e.kind, e.rule))
         .collect();
     assert_eq!(
-        kinds.iter().filter(|k| k.as_str() == "breach accuracy").count(),
+        kinds
+            .iter()
+            .filter(|k| k.as_str() == "breach accuracy")
+            .count(),
         1,
         "{kinds:?}"
     );
@@ -358,6 +398,10 @@ async fn a_worse_candidate_is_rolled_back() {
         (last.alias.as_str(), last.from, last.to),
         ("challenger", Some(2), None)
     );
-    assert!(last.reason.starts_with("loop: rolled back"), "{}", last.reason);
+    assert!(
+        last.reason.starts_with("loop: rolled back"),
+        "{}",
+        last.reason
+    );
     let _ = stop.send(());
 }
