@@ -405,3 +405,79 @@ async fn a_worse_candidate_is_rolled_back() {
     );
     let _ = stop.send(());
 }
+
+/// `POST /api/triggers/{name}` fires a message trigger only with the right bearer token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_fires_with_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = elec2();
+    let p = project(dir.path(), &data).await;
+    // The token lives in an environment variable the server reads; cargo sets
+    // CARGO_PKG_NAME for test binaries, so the test needs no process-wide change.
+    let spec = std::fs::read_to_string(dir.path().join("gyre.toml")).unwrap()
+        + "\n[[trigger]]\nname = \"hook\"\non = \"message\"\nrun = \"first_gate\"\ntoken_env = \"CARGO_PKG_NAME\"\n\n[[trigger]]\nname = \"closed\"\non = \"message\"\nrun = \"first_gate\"\ntoken_env = \"GYRE_TEST_UNSET_TOKEN\"\n";
+    std::fs::write(dir.path().join("gyre.toml"), spec).unwrap();
+    let p2 = Arc::new(Project::open(dir.path()).await.unwrap());
+    drop(p);
+    let mut opts = ServeOptions::new("elec", "127.0.0.1:0".parse().unwrap());
+    opts.tick_every = Duration::from_millis(50);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
+    let server = p2.clone();
+    tokio::spawn(async move {
+        serve(
+            server,
+            opts,
+            async {
+                let _ = stopped.await;
+            },
+            move |addr, _| {
+                let _ = bound_tx.send(addr);
+            },
+        )
+        .await
+        .unwrap();
+    });
+    let addr: SocketAddr = bound_rx.await.unwrap();
+    let call = |name: &str, token: Option<&str>| {
+        let mut req = ureq::post(&format!("http://{addr}/api/triggers/{name}"))
+            .config()
+            .http_status_as_error(false)
+            .build();
+        if let Some(t) = token {
+            req = req.header("authorization", &format!("Bearer {t}"));
+        }
+        let mut resp = req.send("nightly data landed").unwrap();
+        let status = resp.status().as_u16();
+        let body: Value = resp.body_mut().read_json().unwrap();
+        (status, body)
+    };
+    let (status, body) = tokio::task::block_in_place(|| call("hook", None));
+    assert_eq!(status, 401, "{body}");
+    let (status, _) = tokio::task::block_in_place(|| call("hook", Some("wrong")));
+    assert_eq!(status, 401);
+    let (status, body) = tokio::task::block_in_place(|| call("closed", Some("x")));
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("GYRE_TEST_UNSET_TOKEN")
+    );
+    let (status, _) = tokio::task::block_in_place(|| call("nope", Some("gyre-serve")));
+    assert_eq!(status, 404);
+    let (status, body) = tokio::task::block_in_place(|| call("hook", Some("gyre-serve")));
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["cause"], "webhook: nightly data landed");
+    let mut finished = None;
+    for _ in 0..200 {
+        let rows = p2.meta.firings(Some("hook"), 5).await.unwrap();
+        if let Some(f) = rows.first().filter(|f| f.status != "running") {
+            finished = Some(f.clone());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(finished.expect("the run ends").status, "succeeded");
+    let _ = stop.send(());
+}
