@@ -12,6 +12,7 @@ macro_rules! out {
 
 mod agent;
 mod data;
+mod demo;
 mod html;
 mod models;
 mod monitor;
@@ -91,6 +92,9 @@ enum Command {
     Models(models::ModelsCommand),
     /// Serve a registered model over REST, following its alias.
     Serve(serve::ServeArgs),
+    /// The whole loop on the Elec2 stream, with no setup: train, serve, replay traffic with
+    /// late labels, watch F1, retrain, canary, promote or roll back; an SVG chart at the end.
+    Demo(demo::DemoArgs),
     /// Run monitoring and triggers without serving.
     Agent(agent::AgentArgs),
     /// Monitoring: quality windows on joined labels, rules, events, the canary's verdict.
@@ -176,6 +180,7 @@ async fn run(cli: Cli) -> CliResult {
         Command::Serve(args) => serve::run(args, &cli.project).await,
         Command::Monitor(cmd) => monitor::run(cmd, &cli.project).await,
         Command::Agent(args) => agent::run(args, &cli.project).await,
+        Command::Demo(args) => demo::run(args).await,
     }
 }
 

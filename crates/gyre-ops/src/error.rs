@@ -64,7 +64,7 @@ impl OpsError {
         }
     }
 
-    pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> OpsError {
+    pub fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> OpsError {
         let context = context.into();
         move |source| OpsError::Io { context, source }
     }
