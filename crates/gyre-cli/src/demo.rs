@@ -334,11 +334,11 @@ fn svg(a: &DemoArgs, total: usize, series: &[(&str, &str, &[Point])], marks: &[M
     }
     let floor = y(a.min_f1);
     out += &format!(
-        r##"<line x1="{left}" x2="{}" y1="{floor}" y2="{floor}" stroke="#c00" stroke-dasharray="2,3"/><text x="{}" y="{}" fill="#c00" text-anchor="end">floor {}</text>
+        r##"<line x1="{left}" x2="{}" y1="{floor}" y2="{floor}" stroke="#c00" stroke-dasharray="2,3"/><text x="{}" y="{}" fill="#c00">F1 floor {}</text>
 "##,
         w - 20.0,
-        w - 22.0,
-        floor - 3.0,
+        left + 4.0,
+        floor + 12.0,
         a.min_f1
     );
     for m in marks {
@@ -377,7 +377,7 @@ fn svg(a: &DemoArgs, total: usize, series: &[(&str, &str, &[Point])], marks: &[M
 <text x="{}" y="{}" fill="{color}">{name}</text>
 "#,
             path.join(" "),
-            left + 10.0 + 170.0 * i as f64,
+            left + 10.0 + 300.0 * i as f64,
             h - 8.0
         );
     }

@@ -1,0 +1,82 @@
+//! `gyre demo` on a stretch of the Elec2 stream, and `gyre monitor` on the project it leaves.
+
+mod common;
+use common::{Run, gyre_bin, shared};
+use std::process::Command;
+
+fn run(dir: &std::path::Path, args: &[&str]) -> Run {
+    Command::new(gyre_bin())
+        .args(args)
+        .current_dir(dir)
+        .env("GYRE_USER", "tester")
+        .env_remove("GYRE_STORE_URL")
+        .output()
+        .unwrap()
+        .into()
+}
+
+#[test]
+fn the_demo_runs_the_loop_and_draws_it() {
+    let work = tempfile::tempdir().unwrap();
+    let project = work.path().join("elec");
+    let svg = work.path().join("f1.svg");
+    let data = shared("elec2/elec2_first_half.csv");
+    let r = run(
+        work.path(),
+        &[
+            "demo",
+            "--data",
+            data.to_str().unwrap(),
+            "--dir",
+            project.to_str().unwrap(),
+            "--rows",
+            "2000",
+            "--svg",
+            svg.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let report = r.json();
+    assert_eq!(report["rows_replayed"], 2000);
+    let kinds: Vec<&str> = report["marks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["kind"].as_str().unwrap())
+        .collect();
+    // On this stretch F1 falls below the floor early; the loop retrains and promotes.
+    assert_eq!(&kinds[..3], ["breach", "retrain", "promote"], "{kinds:?}");
+    assert!(report["gyre"].as_array().unwrap().len() >= 3);
+    assert_eq!(report["never_retrained"].as_array().unwrap().len(), 4);
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.starts_with("<svg") && text.contains("polyline") && text.contains(">promote<"));
+
+    // The project stays, and monitoring reads it.
+    let status = run(&project, &["monitor", "status", "--json"]).json();
+    assert_eq!(status["model"], "elec");
+    assert_eq!(status["aliases"][0], serde_json::json!(["champion", 2]));
+    let history = run(&project, &["monitor", "history", "--metric", "f1"]);
+    assert_eq!(history.code, 0, "{}", history.stderr);
+    assert!(history.stdout.contains("elec f1: "), "{}", history.stdout);
+    assert!(history.stdout.contains("breach f1"), "{}", history.stdout);
+    let h = run(
+        &project,
+        &["monitor", "history", "--metric", "f1", "--json"],
+    )
+    .json();
+    assert!(h["points"].as_array().unwrap().len() >= 3);
+    assert!(
+        h["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "promote")
+    );
+    // No [monitor] section: a clear error.
+    let bare = tempfile::tempdir().unwrap();
+    assert_eq!(run(bare.path(), &["init", "--name", "x"]).code, 0);
+    let r = run(bare.path(), &["monitor", "status"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("[monitor]"), "{}", r.stderr);
+}
