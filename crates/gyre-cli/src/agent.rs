@@ -42,6 +42,7 @@ pub async fn run(args: AgentArgs, project: &Option<PathBuf>) -> CliResult {
     let work = gyre_ops::triggers::automate(
         p.clone(),
         scheduler,
+        None,
         true,
         Duration::from_secs_f64(args.monitor_every.max(0.1)),
         Duration::from_secs_f64(args.tick_every.max(0.05)),

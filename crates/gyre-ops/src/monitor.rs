@@ -175,6 +175,7 @@ pub struct Monitor {
     open: BTreeMap<String, bool>,
     last_event: i64,
     answers: HashMap<i64, Answers>,
+    profiles: HashMap<i64, Option<gyre_core::DatasetProfile>>,
 }
 
 impl Project {
@@ -222,6 +223,7 @@ impl Project {
             open: BTreeMap::new(),
             last_event: 0,
             answers: HashMap::new(),
+            profiles: HashMap::new(),
         };
         if m.loop_spec.as_ref().and_then(|l| l.enabled) == Some(false) {
             m.loop_spec = None;
@@ -658,6 +660,217 @@ impl Project {
             recent_events,
             model,
         })
+    }
+}
+
+/// A window of served traffic, as the server saw it: the watched inputs, the predictions,
+/// errors and latencies. [`Monitor::judge_traffic`] turns it into a `traffic` point.
+#[derive(Debug, Clone, Default)]
+pub struct TrafficSample {
+    pub version: i64,
+    pub role: String,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    /// Rows predicted.
+    pub rows: u64,
+    /// Watched input columns.
+    pub columns: Vec<(String, gyre_data::drift::ColumnSample)>,
+    /// Predicted labels (classification) or values (regression), as a sample.
+    pub predicted: gyre_data::drift::ColumnSample,
+    pub requests: u64,
+    pub errors: u64,
+    /// Request latencies in milliseconds.
+    pub latencies_ms: Vec<f64>,
+}
+
+impl Monitor {
+    /// The columns the drift rule watches (all the model's inputs when it names none).
+    pub fn watched(&self, inputs: &[String]) -> Vec<String> {
+        match &self.spec.drift {
+            Some(d) if !d.columns.is_empty() => d.columns.clone(),
+            Some(_) => inputs.to_vec(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Whether any traffic rule is set (drift, prediction shift, error rate, p99).
+    pub fn watches_traffic(&self) -> bool {
+        self.spec.drift.is_some()
+            || self.spec.prediction_shift.is_some()
+            || self.spec.max_error_rate.is_some()
+            || self.spec.max_p99_ms.is_some()
+    }
+
+    /// Judges a traffic window: each watched input's drift against the training data's
+    /// stored profile, the predictions' shift against the training target, the error rate
+    /// and the p99 latency. Records the point and the events.
+    pub async fn judge_traffic(
+        &mut self,
+        project: &Project,
+        mut sample: TrafficSample,
+        now: i64,
+    ) -> Result<(MonitorPoint, Vec<MonitorEvent>)> {
+        use gyre_data::drift::{DriftOptions, Method, Reference, drift};
+        let mut figures: BTreeMap<String, f64> = BTreeMap::new();
+        let mut judgements = Vec::new();
+        let profile = self.reference_profile(project, sample.version).await?;
+        let mut options = DriftOptions::default();
+        let method: Option<Method> = match &self.spec.drift {
+            Some(d) => Some(d.method.parse().map_err(OpsError::Invalid)?),
+            None => None,
+        };
+        for (_, c) in sample.columns.iter_mut() {
+            c.numbers.sort_by(f64::total_cmp);
+        }
+        sample.predicted.numbers.sort_by(f64::total_cmp);
+        if let (Some(profile), Some(m)) = (&profile, method) {
+            let thr = self
+                .spec
+                .drift
+                .as_ref()
+                .and_then(|d| d.threshold)
+                .unwrap_or(m.default_threshold());
+            options.thresholds.insert(m, thr);
+            let refs: Vec<(String, Reference<'_>)> = profile
+                .columns
+                .iter()
+                .filter(|p| sample.columns.iter().any(|(n, _)| *n == p.name))
+                .map(|p| (p.name.clone(), Reference::Profile(p)))
+                .collect();
+            for (name, _) in &refs {
+                options.methods.insert(name.clone(), m);
+            }
+            let current: Vec<(String, &gyre_data::drift::ColumnSample)> =
+                sample.columns.iter().map(|(n, c)| (n.clone(), c)).collect();
+            let report = drift(&refs, profile.rows, &current, sample.rows, &options);
+            for c in report.columns {
+                if let (Some(score), Some(drifted)) = (c.score, c.drifted) {
+                    let rule = format!("drift.{}", c.name);
+                    figures.insert(rule.clone(), score);
+                    judgements.push(Judgement {
+                        rule,
+                        value: score,
+                        threshold: thr,
+                        breached: drifted,
+                    });
+                }
+            }
+        }
+        if let (Some(profile), Some(max)) = (&profile, self.spec.prediction_shift) {
+            let target = self.target_of(project, sample.version).await?;
+            if let Some(p) = profile.columns.iter().find(|p| p.name == target) {
+                let mut o = DriftOptions::default();
+                o.methods.insert(target.clone(), Method::Psi);
+                let report = drift(
+                    &[(target.clone(), Reference::Profile(p))],
+                    profile.rows,
+                    &[(target.clone(), &sample.predicted)],
+                    sample.rows,
+                    &o,
+                );
+                if let Some(psi) = report.columns.first().and_then(|c| c.psi) {
+                    figures.insert("prediction_shift".into(), psi);
+                    judgements.push(Judgement {
+                        rule: "prediction_shift".into(),
+                        value: psi,
+                        threshold: max,
+                        breached: psi >= max,
+                    });
+                }
+            }
+        }
+        if sample.requests > 0 {
+            let rate = sample.errors as f64 / sample.requests as f64;
+            figures.insert("error_rate".into(), rate);
+            if let Some(max) = self.spec.max_error_rate {
+                judgements.push(Judgement {
+                    rule: "error_rate".into(),
+                    value: rate,
+                    threshold: max,
+                    breached: rate > max,
+                });
+            }
+        }
+        if !sample.latencies_ms.is_empty() {
+            sample.latencies_ms.sort_by(f64::total_cmp);
+            let i = ((sample.latencies_ms.len() as f64 * 0.99).ceil() as usize)
+                .clamp(1, sample.latencies_ms.len())
+                - 1;
+            let p99 = sample.latencies_ms[i];
+            figures.insert("p99_ms".into(), p99);
+            if let Some(max) = self.spec.max_p99_ms {
+                judgements.push(Judgement {
+                    rule: "p99_ms".into(),
+                    value: p99,
+                    threshold: max,
+                    breached: p99 > max,
+                });
+            }
+        }
+        let mut point = MonitorPoint {
+            id: 0,
+            model: self.model.clone(),
+            role: sample.role.clone(),
+            version: sample.version,
+            kind: TRAFFIC.into(),
+            first_seq: 0,
+            last_seq: 0,
+            start_ms: sample.start_ms,
+            end_ms: sample.end_ms,
+            n: sample.rows as i64,
+            metrics: serde_json::to_string(&figures).unwrap_or_default(),
+        };
+        point.id = project.meta.add_point(&point).await?;
+        let mut events = Vec::new();
+        if sample.role == "champion" {
+            for j in judgements {
+                if let Some(e) = self
+                    .judge(project, &j, sample.version, Some(point.id), now)
+                    .await?
+                {
+                    events.push(e);
+                }
+            }
+        }
+        Ok((point, events))
+    }
+
+    async fn target_of(&mut self, project: &Project, version: i64) -> Result<String> {
+        let (_, loaded) = project
+            .registered_model(&format!("{}@{version}", self.model))
+            .await?;
+        Ok(loaded.model.signature.target.clone())
+    }
+
+    /// The stored profile of the data a version trained on (its first training dataset).
+    async fn reference_profile(
+        &mut self,
+        project: &Project,
+        version: i64,
+    ) -> Result<Option<gyre_core::DatasetProfile>> {
+        if let Some(p) = self.profiles.get(&version) {
+            return Ok(p.clone());
+        }
+        let (_, loaded) = project
+            .registered_model(&format!("{}@{version}", self.model))
+            .await?;
+        let profile = match loaded.model.lineage.datasets.first() {
+            Some(d) => {
+                let reference = d.split(':').next().unwrap_or(d);
+                match reference.parse::<gyre_core::DatasetRef>() {
+                    Ok(r) => project
+                        .meta
+                        .resolve_version(&r)
+                        .await
+                        .ok()
+                        .map(|v| v.profile),
+                    Err(_) => None,
+                }
+            }
+            None => None,
+        };
+        self.profiles.insert(version, profile.clone());
+        Ok(profile)
     }
 }
 

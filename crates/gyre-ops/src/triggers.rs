@@ -540,6 +540,7 @@ async fn latest_version(project: &Project, model: &str) -> Result<Option<i64>> {
 pub async fn automate(
     project: Arc<Project>,
     scheduler: Option<Arc<Scheduler>>,
+    mut traffic: Option<tokio::sync::mpsc::Receiver<crate::monitor::TrafficSample>>,
     monitoring: bool,
     monitor_every: std::time::Duration,
     tick_every: std::time::Duration,
@@ -582,6 +583,18 @@ pub async fn automate(
                     }
                 }
                 Err(e) => eprintln!("monitor: {e}"),
+            }
+        }
+        if let (Some(m), Some(rx)) = (monitor.as_mut(), traffic.as_mut()) {
+            while let Ok(sample) = rx.try_recv() {
+                match m.judge_traffic(&project, sample, now_ms()).await {
+                    Ok((_, events)) => {
+                        for e in &events {
+                            eprintln!("monitor: {} {}: {}", e.kind, e.rule, e.detail);
+                        }
+                    }
+                    Err(e) => eprintln!("monitor: {e}"),
+                }
             }
         }
         if let Some(s) = &scheduler {

@@ -8,6 +8,7 @@
 //! full queue slows requests down rather than dropping records, and shutdown flushes it.
 
 pub mod payload;
+mod traffic;
 
 use arc_swap::ArcSwap;
 use axum::body::Bytes;
@@ -164,6 +165,8 @@ struct AppState {
     reload: tokio::sync::Notify,
     /// The project's triggers, when the server runs them.
     scheduler: Option<Arc<gyre_ops::triggers::Scheduler>>,
+    /// Traffic windows for the monitor's drift, shift and operational rules.
+    traffic: Option<traffic::Traffic>,
 }
 
 /// A client's mistake or a server fault, as a JSON body.
@@ -271,6 +274,19 @@ pub async fn serve(
             }),
         None => None,
     };
+    let watches_traffic = |m: &gyre_core::monitor::MonitorSpec| {
+        m.drift.is_some()
+            || m.prediction_shift.is_some()
+            || m.max_error_rate.is_some()
+            || m.max_p99_ms.is_some()
+    };
+    let (traffic, traffic_rx) = match &project.spec.monitor {
+        Some(m) if opts.automation && watches_traffic(m) => {
+            let (ttx, trx) = mpsc::channel(16);
+            (Some(traffic::Traffic::new(m, ttx)), Some(trx))
+        }
+        _ => (None, None),
+    };
     let (tx, rx) = mpsc::channel::<PredictionRecord>(opts.queue.max(1));
     let state = Arc::new(AppState {
         project: project.clone(),
@@ -284,6 +300,7 @@ pub async fn serve(
         id_prefix: random_hex(6),
         reload: tokio::sync::Notify::new(),
         scheduler: scheduler.clone(),
+        traffic,
         opts: opts.clone(),
     });
     let (stop_writer, writer_stop) = tokio::sync::oneshot::channel::<()>();
@@ -292,6 +309,7 @@ pub async fn serve(
     let automation = tokio::spawn(gyre_ops::triggers::automate(
         project.clone(),
         scheduler,
+        traffic_rx,
         opts.automation,
         opts.monitor_every,
         opts.tick_every,
@@ -593,6 +611,15 @@ async fn score(
             }
         }
     };
+    if role == "champion"
+        && let Some(t) = &state.traffic
+    {
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        match &result {
+            Ok((p, inputs)) => t.observe(&served, Some(inputs), Some(p), rows, ms, now_ms()),
+            Err(_) => t.observe(&served, None, None, rows, ms, now_ms()),
+        }
+    }
     let status = if result.is_ok() { "ok" } else { "client_error" };
     state
         .metrics

@@ -480,3 +480,166 @@ async fn the_webhook_fires_with_a_token() {
     assert_eq!(finished.expect("the run ends").status, "succeeded");
     let _ = stop.send(());
 }
+
+/// Drift, prediction shift and error-rate rules on traffic windows the server gathers: quiet
+/// on the stream as it is, a breach when an input shifts, a breach when requests fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traffic_rules_catch_drift_and_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = elec2();
+    let p = project(dir.path(), &data).await;
+    let spec = std::fs::read_to_string(dir.path().join("gyre.toml"))
+        .unwrap()
+        .replace(
+            "min = { accuracy = 0.4 }",
+            "min = { accuracy = 0.4 }\ndrift = { columns = [\"period\", \"day\"], method = \"psi\", threshold = 0.25 }\nprediction_shift = 20.0\nmax_error_rate = 0.05",
+        )
+        .replace("window = { labels = 200 }", "window = { labels = 200, traffic = 400 }");
+    std::fs::write(dir.path().join("gyre.toml"), spec).unwrap();
+    drop(p);
+    let p = Arc::new(Project::open(dir.path()).await.unwrap());
+    let mut opts = ServeOptions::new("elec", "127.0.0.1:0".parse().unwrap());
+    opts.tick_every = Duration::from_millis(20);
+    opts.monitor_every = Duration::from_millis(20);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
+    let server = p.clone();
+    tokio::spawn(async move {
+        serve(
+            server,
+            opts,
+            async {
+                let _ = stopped.await;
+            },
+            move |addr, _| {
+                let _ = bound_tx.send(addr);
+            },
+        )
+        .await
+        .unwrap();
+    });
+    let addr: SocketAddr = bound_rx.await.unwrap();
+    let features: Vec<(usize, String)> = data.header[..data.header.len() - 1]
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| *c != "date")
+        .map(|(i, c)| (i, c.clone()))
+        .collect();
+    let send = |row: &[String], shift: f64| {
+        let record: serde_json::Map<String, Value> = features
+            .iter()
+            .map(|(i, k)| {
+                let v: f64 = row[*i].parse().unwrap();
+                (
+                    k.clone(),
+                    json!(if k == "period" { v * (1.0 - shift) } else { v }),
+                )
+            })
+            .collect();
+        post(
+            addr,
+            "/invocations",
+            &json!({ "dataframe_records": [record] }),
+        );
+    };
+    let events = |p: Arc<Project>| async move {
+        p.meta
+            .events(Some("elec"), 0)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| format!("{} {}", e.kind, e.rule))
+            .collect::<Vec<_>>()
+    };
+    let wait_points = |p: Arc<Project>, n: usize| async move {
+        for _ in 0..200 {
+            if p.meta
+                .points("elec", Some("traffic"), None)
+                .await
+                .unwrap()
+                .len()
+                >= n
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("no traffic window closed");
+    };
+    // A window's point is stored before its events: wait for the event expected.
+    let wait_event = |p: Arc<Project>, want: &'static str| async move {
+        for _ in 0..100 {
+            let seen = events(p.clone()).await;
+            if seen.iter().any(|e| e == want) {
+                return seen;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        events(p.clone()).await
+    };
+    // The stream right after the training rows: no rule breaks.
+    tokio::task::block_in_place(|| {
+        for r in &data.rows[TRAIN_ROWS..TRAIN_ROWS + 400] {
+            send(r, 0.0);
+        }
+    });
+    wait_points(p.clone(), 1).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        events(p.clone()).await.is_empty(),
+        "{:?}",
+        events(p.clone()).await
+    );
+    let first = &p.meta.points("elec", Some("traffic"), None).await.unwrap()[0];
+    let m: Value = serde_json::from_str(&first.metrics).unwrap();
+    assert_eq!(first.n, 400);
+    assert!(m["drift.period"].as_f64().unwrap() < 0.25, "{m}");
+    assert_eq!(m["error_rate"], 0.0);
+    assert!(
+        m["prediction_shift"].as_f64().is_some() && m["p99_ms"].as_f64().is_some(),
+        "{m}"
+    );
+    // The half-hour of the day is squeezed into the first half of the day (a feed that
+    // lost its afternoons): its drift breaks the rule; the day of the week holds.
+    tokio::task::block_in_place(|| {
+        for r in &data.rows[TRAIN_ROWS + 400..TRAIN_ROWS + 800] {
+            send(r, 0.5);
+        }
+    });
+    wait_points(p.clone(), 2).await;
+    let seen = wait_event(p.clone(), "breach drift.period").await;
+    let pts: Vec<String> = p
+        .meta
+        .points("elec", Some("traffic"), None)
+        .await
+        .unwrap()
+        .iter()
+        .map(|x| x.metrics.clone())
+        .collect();
+    assert!(
+        seen.contains(&"breach drift.period".to_string()),
+        "{seen:?} {pts:?}"
+    );
+    assert!(!seen.iter().any(|e| e.contains("drift.day")), "{seen:?}");
+    // Requests that fail (a missing column) count as errors.
+    tokio::task::block_in_place(|| {
+        for _ in 0..30 {
+            let _ = ureq::post(&format!("http://{addr}/invocations"))
+                .config()
+                .http_status_as_error(false)
+                .build()
+                .send_json(json!({ "dataframe_records": [{ "day": 1 }] }));
+        }
+        for r in &data.rows[TRAIN_ROWS + 800..TRAIN_ROWS + 1200] {
+            send(r, 0.0);
+        }
+    });
+    wait_points(p.clone(), 3).await;
+    let seen = wait_event(p.clone(), "recover drift.period").await;
+    assert!(seen.contains(&"breach error_rate".to_string()), "{seen:?}");
+    assert!(
+        seen.contains(&"recover drift.period".to_string()),
+        "{seen:?}"
+    );
+    let _ = stop.send(());
+}
