@@ -52,6 +52,10 @@ pub struct DemoArgs {
     /// The fixed-schedule baseline retrains every this many rows.
     #[arg(long, default_value_t = 2016)]
     schedule_every: usize,
+    /// Inject a change of concept: labels are flipped from this replay row on (the report
+    /// then gives the detection delay, in labelled predictions).
+    #[arg(long)]
+    flip_at: Option<usize>,
     /// The chart.
     #[arg(long, default_value = "gyre-demo.svg")]
     svg: PathBuf,
@@ -205,6 +209,10 @@ struct DemoReport {
     fixed_schedule: Vec<Point>,
     marks: Vec<Mark>,
     mean_f1: MeanF1,
+    /// With --flip-at: labelled predictions of the changed concept before the first breach
+    /// (passes run every 100 rows, so this is exact to 100).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detection_delay_labels: Option<usize>,
     svg: String,
 }
 
@@ -546,7 +554,12 @@ pub async fn run(a: DemoArgs) -> CliResult {
             .as_str()
             .unwrap_or_default()
             .to_string();
-        waiting.push_back((id, row[class].clone()));
+        let truth = &row[class];
+        let label = match a.flip_at {
+            Some(f) if i >= f => if truth == "UP" { "DOWN" } else { "UP" }.to_string(),
+            _ => truth.clone(),
+        };
+        waiting.push_back((id, label));
         while waiting.len() > a.label_delay {
             let (id, label) = waiting.pop_front().expect("non-empty");
             let (agent2, url) = (agent.clone(), format!("{base}/feedback"));
@@ -648,6 +661,12 @@ pub async fn run(a: DemoArgs) -> CliResult {
             never_retrained: mean(&never),
             fixed_schedule: mean(&scheduled),
         },
+        detection_delay_labels: a.flip_at.and_then(|f| {
+            marks
+                .iter()
+                .find(|m| m.kind == "breach" && m.row > f)
+                .map(|m| m.row.saturating_sub(a.label_delay).saturating_sub(f))
+        }),
         gyre: gyre_series,
         never_retrained: never,
         fixed_schedule: scheduled,
@@ -680,6 +699,9 @@ pub async fn run(a: DemoArgs) -> CliResult {
         report.gyre.last(),
     ) {
         out!("Lowest window F1 {}, last {}.", short(low), short(last.f1));
+    }
+    if let Some(d) = report.detection_delay_labels {
+        out!("The injected change was detected after {d} labelled predictions.");
     }
     out!(
         "{} rows replayed in {:.1} s ({:.0} requests/s with feedback); chart: {}",
