@@ -144,6 +144,14 @@ async fn start(p: Arc<Project>) -> (SocketAddr, tokio::sync::oneshot::Sender<()>
     opts.canary_share = 0.5;
     opts.automation = false;
     opts.poll = Duration::from_millis(50);
+    start_with(p, opts).await
+}
+
+/// Starts the real server on 127.0.0.1:0; sending on the handle stops it.
+async fn start_with(
+    p: Arc<Project>,
+    opts: ServeOptions,
+) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
@@ -420,24 +428,7 @@ async fn the_webhook_fires_with_a_token() {
     drop(p);
     let mut opts = ServeOptions::new("elec", "127.0.0.1:0".parse().unwrap());
     opts.tick_every = Duration::from_millis(50);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
-    let server = p2.clone();
-    tokio::spawn(async move {
-        serve(
-            server,
-            opts,
-            async {
-                let _ = stopped.await;
-            },
-            move |addr, _| {
-                let _ = bound_tx.send(addr);
-            },
-        )
-        .await
-        .unwrap();
-    });
-    let addr: SocketAddr = bound_rx.await.unwrap();
+    let (addr, stop) = start_with(p2.clone(), opts).await;
     let call = |name: &str, token: Option<&str>| {
         let mut req = ureq::post(&format!("http://{addr}/api/triggers/{name}"))
             .config()
@@ -501,24 +492,7 @@ async fn traffic_rules_catch_drift_and_errors() {
     let mut opts = ServeOptions::new("elec", "127.0.0.1:0".parse().unwrap());
     opts.tick_every = Duration::from_millis(20);
     opts.monitor_every = Duration::from_millis(20);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
-    let server = p.clone();
-    tokio::spawn(async move {
-        serve(
-            server,
-            opts,
-            async {
-                let _ = stopped.await;
-            },
-            move |addr, _| {
-                let _ = bound_tx.send(addr);
-            },
-        )
-        .await
-        .unwrap();
-    });
-    let addr: SocketAddr = bound_rx.await.unwrap();
+    let (addr, stop) = start_with(p.clone(), opts).await;
     let features: Vec<(usize, String)> = data.header[..data.header.len() - 1]
         .iter()
         .enumerate()
