@@ -183,6 +183,14 @@ pub struct LoopSpec {
 }
 
 impl MonitorSpec {
+    /// Whether any rule reads served traffic (drift, prediction shift, error rate, p99).
+    pub fn watches_traffic(&self) -> bool {
+        self.drift.is_some()
+            || self.prediction_shift.is_some()
+            || self.max_error_rate.is_some()
+            || self.max_p99_ms.is_some()
+    }
+
     pub fn check(&self) -> Result<(), String> {
         if self.window.labels.is_none() && self.window.minutes.is_none() {
             return Err("window needs `labels`, `minutes`, or both".into());

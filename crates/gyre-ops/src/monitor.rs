@@ -684,23 +684,6 @@ pub struct TrafficSample {
 }
 
 impl Monitor {
-    /// The columns the drift rule watches (all the model's inputs when it names none).
-    pub fn watched(&self, inputs: &[String]) -> Vec<String> {
-        match &self.spec.drift {
-            Some(d) if !d.columns.is_empty() => d.columns.clone(),
-            Some(_) => inputs.to_vec(),
-            None => Vec::new(),
-        }
-    }
-
-    /// Whether any traffic rule is set (drift, prediction shift, error rate, p99).
-    pub fn watches_traffic(&self) -> bool {
-        self.spec.drift.is_some()
-            || self.spec.prediction_shift.is_some()
-            || self.spec.max_error_rate.is_some()
-            || self.spec.max_p99_ms.is_some()
-    }
-
     /// Judges a traffic window: each watched input's drift against the training data's
     /// stored profile, the predictions' shift against the training target, the error rate
     /// and the p99 latency. Records the point and the events.

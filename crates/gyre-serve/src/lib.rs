@@ -274,14 +274,8 @@ pub async fn serve(
             }),
         None => None,
     };
-    let watches_traffic = |m: &gyre_core::monitor::MonitorSpec| {
-        m.drift.is_some()
-            || m.prediction_shift.is_some()
-            || m.max_error_rate.is_some()
-            || m.max_p99_ms.is_some()
-    };
     let (traffic, traffic_rx) = match &project.spec.monitor {
-        Some(m) if opts.automation && watches_traffic(m) => {
+        Some(m) if opts.automation && m.watches_traffic() => {
             let (ttx, trx) = mpsc::channel(16);
             (Some(traffic::Traffic::new(m, ttx)), Some(trx))
         }
