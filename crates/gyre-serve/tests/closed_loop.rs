@@ -617,3 +617,65 @@ async fn traffic_rules_catch_drift_and_errors() {
     );
     let _ = stop.send(());
 }
+
+/// A window also closes by time: at `minutes` after its first label, on the injected clock,
+/// with however many labels it has by then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_windows_close_on_the_injected_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = elec2();
+    let p = project(dir.path(), &data).await;
+    let spec = std::fs::read_to_string(dir.path().join("gyre.toml"))
+        .unwrap()
+        .replace(
+            "window = { labels = 200 }",
+            "window = { labels = 1000, minutes = 60 }",
+        );
+    std::fs::write(dir.path().join("gyre.toml"), spec).unwrap();
+    drop(p);
+    let p = Project::open(dir.path()).await.unwrap();
+    const T0: i64 = 1_800_000_000_000;
+    let records: Vec<gyre_store::PredictionRecord> = (0..50)
+        .map(|i| gyre_store::PredictionRecord {
+            request_id: format!("t-{i}"),
+            row_index: 0,
+            role: "champion".into(),
+            ts_ms: T0 + i * 1000,
+            model: "elec".into(),
+            version: 1,
+            inputs: "[]".into(),
+            output: r#"{"label":"UP","probabilities":{"DOWN":0.2,"UP":0.8}}"#.into(),
+        })
+        .collect();
+    p.meta.log_predictions(&records).await.unwrap();
+    let labels: Vec<gyre_store::FeedbackRecord> = (0..50)
+        .map(|i| gyre_store::FeedbackRecord {
+            request_id: format!("t-{i}"),
+            row_index: 0,
+            label: if i % 2 == 0 { "UP" } else { "DOWN" }.into(),
+            ts_ms: T0 + 100_000,
+        })
+        .collect();
+    assert_eq!(p.meta.add_feedback(&labels).await.unwrap(), 50);
+    let mut monitor = p.monitor().await.unwrap();
+    let minute = 60_000;
+    let early = monitor.pass(&p, T0 + 100_000 + 30 * minute).await.unwrap();
+    assert!(early.points.is_empty(), "{:?}", early.points);
+    let late = monitor.pass(&p, T0 + 100_000 + 61 * minute).await.unwrap();
+    assert_eq!(late.points.len(), 1);
+    let point = &late.points[0];
+    assert_eq!(
+        (point.n, point.start_ms, point.end_ms),
+        (50, T0, T0 + 49_000)
+    );
+    let m: Value = serde_json::from_str(&point.metrics).unwrap();
+    // Every prediction says UP; half the labels are UP: precision 0.5, recall 1.
+    assert_eq!(
+        (m["precision"].as_f64(), m["recall"].as_f64()),
+        (Some(0.5), Some(1.0))
+    );
+    assert_eq!(m["accuracy"].as_f64(), Some(0.5));
+    // Nothing more to close.
+    let again = monitor.pass(&p, T0 + 100_000 + 200 * minute).await.unwrap();
+    assert!(again.points.is_empty());
+}
