@@ -1,0 +1,57 @@
+//! `gyre agent` runs triggers without serving: a changed path fires its pipeline, the firing
+//! is recorded with its cause, and SIGTERM stops the agent cleanly.
+
+mod common;
+use common::Project;
+use std::time::Duration;
+
+#[test]
+fn the_agent_fires_a_data_trigger() {
+    let p = Project::init();
+    std::fs::create_dir_all(p.root().join("inbox")).unwrap();
+    std::fs::write(p.root().join("inbox/a.csv"), "x\n1\n").unwrap();
+    p.append_spec(
+        r#"
+[steps.ingest]
+run = "cat inbox/*.csv > merged.csv"
+deps = ["inbox"]
+outs = ["merged.csv"]
+
+[[trigger]]
+name = "landed"
+on = "data"
+path = "inbox"
+run = "ingest"
+"#,
+    );
+    let mut agent = p
+        .command(&["agent", "--tick-every", "0.1"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    std::fs::write(p.root().join("inbox/b.csv"), "x\n2\n").unwrap();
+    let mut merged = String::new();
+    for _ in 0..100 {
+        merged = std::fs::read_to_string(p.root().join("merged.csv")).unwrap_or_default();
+        if merged.contains('2') {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &agent.id().to_string()])
+        .status();
+    let out = agent.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(merged, "x\n1\nx\n2\n");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("trigger landed: `inbox` changed → ingest (running)"),
+        "{log}"
+    );
+}
