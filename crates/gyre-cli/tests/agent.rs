@@ -24,7 +24,7 @@ path = "inbox"
 run = "ingest"
 "#,
     );
-    let mut agent = p
+    let agent = p
         .command(&["agent", "--tick-every", "0.1"])
         .stderr(std::process::Stdio::piped())
         .spawn()
