@@ -399,7 +399,7 @@ fn svg(a: &DemoArgs, total: usize, series: &[(&str, &str, &[Point])], marks: &[M
     out
 }
 
-pub async fn run(a: DemoArgs) -> CliResult {
+pub async fn run(a: DemoArgs, quiet: bool) -> CliResult {
     let data = find_data(&a.data)?;
     let stream = read_stream(&data)?;
     if stream.rows.len() <= a.train_rows + a.window {
@@ -525,7 +525,7 @@ pub async fn run(a: DemoArgs) -> CliResult {
     let cadence = 100;
     let class = stream.header.len() - 1;
     let progress = indicatif::ProgressBar::new(replay_rows as u64);
-    if a.json {
+    if a.json || quiet || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         progress.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     for i in 0..replay_rows {

@@ -180,7 +180,7 @@ async fn run(cli: Cli) -> CliResult {
         Command::Serve(args) => serve::run(args, &cli.project).await,
         Command::Monitor(cmd) => monitor::run(cmd, &cli.project).await,
         Command::Agent(args) => agent::run(args, &cli.project).await,
-        Command::Demo(args) => demo::run(args).await,
+        Command::Demo(args) => demo::run(args, cli.quiet).await,
     }
 }
 
