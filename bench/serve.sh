@@ -4,47 +4,11 @@
 # server's constant endpoint (/ping) in the same run; then p99 at half the measured load.
 # Uses oha (installed with cargo into /var/tmp/oha when missing).
 set -euo pipefail
-here="$(cd "$(dirname "$0")/.." && pwd)"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/gyre-target}"
-oha="$(command -v oha || echo /var/tmp/oha/bin/oha)"
-if [ ! -x "$oha" ]; then
-    echo "installing oha (once) into /var/tmp/oha ..."
-    CARGO_TARGET_DIR=/var/tmp/oha-target cargo install oha --locked --root /var/tmp/oha -q
-fi
-cargo build --release -q -p gyre-cli --manifest-path "$here/Cargo.toml"
-gyre="$CARGO_TARGET_DIR/release/gyre"
-data="$(cd "$here/../shared/data" && pwd)"
-dir="$(mktemp -d)"
-trap 'kill $server 2>/dev/null || true; rm -rf "$dir"' EXIT
-"$gyre" init -q "$dir/p" >/dev/null
-cd "$dir/p"
-cat >> gyre.toml <<'TOML'
-
-[model]
-dataset = "bc"
-task = "binary"
-target = "target"
-drop = ["target_name"]
-algorithm = "logistic_regression"
-split = { by = "rule", every = 5, index = 4 }
-TOML
-"$gyre" data add bc "$data/breast_cancer/breast_cancer.csv" -q >/dev/null
-run=$("$gyre" train --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["run"])')
-"$gyre" models register bc "$run" >/dev/null
-"$gyre" models alias bc@1 champion --force --reason benchmark >/dev/null
+source "$(dirname "$0")/bc-server.sh"
 "$gyre" serve bc --port 0 > serve.out 2>/dev/null &
 server=$!
 for _ in $(seq 50); do grep -q "on http" serve.out 2>/dev/null && break; sleep 0.1; done
 base=$(sed 's/.* on //' serve.out | head -1)
-body=$(python3 - "$data/breast_cancer/breast_cancer.csv" <<'PY'
-import csv, json, sys
-rows = csv.DictReader(open(sys.argv[1]))
-r = next(rows)
-r.pop("target"); r.pop("target_name")
-print(json.dumps({"dataframe_records": [{k: float(v) for k, v in r.items()}]}))
-PY
-)
-echo "$body" > body.json
 conns="${CONNS:-8}"
 secs="${SECS:-10}"
 # oha's JSON report: requests/s, p99 in ms, and the share of successful requests.
