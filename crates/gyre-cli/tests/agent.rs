@@ -24,12 +24,21 @@ path = "inbox"
 run = "ingest"
 "#,
     );
-    let agent = p
+    let mut agent = p
         .command(&["agent", "--tick-every", "0.1"])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(800));
+    // The agent takes what exists when it starts as the baseline: wait until it has.
+    let mut stderr = std::io::BufReader::new(agent.stderr.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut first).unwrap();
+    assert!(first.starts_with("gyre agent: 1 trigger"), "{first}");
+    let rest = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut s).unwrap();
+        s
+    });
     std::fs::write(p.root().join("inbox/b.csv"), "x\n2\n").unwrap();
     let mut merged = String::new();
     for _ in 0..100 {
@@ -42,14 +51,10 @@ run = "ingest"
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &agent.id().to_string()])
         .status();
-    let out = agent.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let status = agent.wait().unwrap();
+    let log = rest.join().unwrap();
+    assert!(status.success(), "{log}");
     assert_eq!(merged, "x\n1\nx\n2\n");
-    let log = String::from_utf8_lossy(&out.stderr);
     assert!(
         log.contains("trigger landed: `inbox` changed → ingest (running)"),
         "{log}"

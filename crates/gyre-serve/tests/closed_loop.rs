@@ -460,7 +460,7 @@ async fn the_webhook_fires_with_a_token() {
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["cause"], "webhook: nightly data landed");
     let mut finished = None;
-    for _ in 0..200 {
+    for _ in 0..400 {
         let rows = p2.meta.firings(Some("hook"), 5).await.unwrap();
         if let Some(f) = rows.first().filter(|f| f.status != "running") {
             finished = Some(f.clone());
@@ -526,7 +526,7 @@ async fn traffic_rules_catch_drift_and_errors() {
             .collect::<Vec<_>>()
     };
     let wait_points = |p: Arc<Project>, n: usize| async move {
-        for _ in 0..200 {
+        for _ in 0..500 {
             if p.meta
                 .points("elec", Some("traffic"), None)
                 .await
@@ -542,7 +542,7 @@ async fn traffic_rules_catch_drift_and_errors() {
     };
     // A window's point is stored before its events: wait for the event expected.
     let wait_event = |p: Arc<Project>, want: &'static str| async move {
-        for _ in 0..100 {
+        for _ in 0..250 {
             let seen = events(p.clone()).await;
             if seen.iter().any(|e| e == want) {
                 return seen;
