@@ -243,8 +243,14 @@ async fn replay(p: &Arc<Project>, addr: SocketAddr, data: &Rows, flip_back: bool
             )
         });
         if (i + 1) % WINDOW == 0 {
-            // Let the log writer flush, then judge at the replay's time.
-            tokio::time::sleep(Duration::from_millis(120)).await;
+            // Wait until the log writer has stored every prediction so far (one row each),
+            // so windows line up with the replay; then judge at the replay's time.
+            for _ in 0..500 {
+                if p.meta.prediction_count("elec").await.unwrap() > i as u64 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
             let now = start_ms + (i as i64 + 1) * STEP_MS;
             let report = monitor.pass(p, now).await.unwrap();
             out.decisions.extend(report.decision);
