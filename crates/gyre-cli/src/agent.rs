@@ -21,6 +21,11 @@ pub struct AgentArgs {
 
 pub async fn run(args: AgentArgs, project: &Option<PathBuf>) -> CliResult {
     let p = Arc::new(open_project(project).await?);
+    if p.spec.trigger.is_empty() && p.spec.monitor.is_none() {
+        return Err(crate::Failure::Error(gyre_ops::OpsError::Invalid(
+            "nothing for the agent to run: gyre.toml has no [monitor] and no [[trigger]]".into(),
+        )));
+    }
     let scheduler = if p.spec.trigger.is_empty() {
         None
     } else {

@@ -60,3 +60,15 @@ run = "ingest"
         "{log}"
     );
 }
+
+#[test]
+fn an_agent_with_nothing_to_do_says_so() {
+    let p = Project::init();
+    let r = p.gyre(&["agent"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("no [monitor] and no [[trigger]]"),
+        "{}",
+        r.stderr
+    );
+}
