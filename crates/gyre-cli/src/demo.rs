@@ -583,15 +583,7 @@ pub async fn run(a: DemoArgs, quiet: bool) -> CliResult {
                 marks.push(Mark {
                     row: i + 1,
                     kind: if d.promoted { "promote" } else { "rollback" }.into(),
-                    detail: format!(
-                        "v{}: {} {} vs {} for v{} on {} labels",
-                        d.candidate,
-                        d.metric,
-                        short(d.candidate_value),
-                        short(d.champion_value),
-                        d.champion,
-                        d.labels
-                    ),
+                    detail: d.summary(),
                 });
             }
             for e in &r.events {

@@ -202,18 +202,7 @@ pub async fn run(cmd: MonitorCommand, project: &Option<PathBuf>) -> CliResult {
                         out!("{} {}: {}", e.kind, e.rule, e.detail);
                     }
                     if let Some(d) = &report.decision {
-                        out!(
-                            "canary v{}: {} ({} {} vs {})",
-                            d.candidate,
-                            if d.promoted {
-                                "promoted"
-                            } else {
-                                "rolled back"
-                            },
-                            d.metric,
-                            short(d.candidate_value),
-                            short(d.champion_value)
-                        );
+                        out!("canary {}", d.summary());
                     }
                 }
                 if once {

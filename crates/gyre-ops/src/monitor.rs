@@ -156,6 +156,26 @@ pub struct Decision {
     pub promoted: bool,
 }
 
+impl Decision {
+    /// One line: `v2 promoted: f1 0.83 vs 0.77 for v1 on 219 labels`.
+    pub fn summary(&self) -> String {
+        format!(
+            "v{} {}: {} {} vs {} for v{} on {} labels",
+            self.candidate,
+            if self.promoted {
+                "promoted"
+            } else {
+                "rolled back"
+            },
+            self.metric,
+            short(self.candidate_value),
+            short(self.champion_value),
+            self.champion,
+            self.labels
+        )
+    }
+}
+
 /// What one pass did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct PassReport {
@@ -879,10 +899,13 @@ impl Project {
     /// the base dataset's rows when given. The version's lineage is the file it was written
     /// from, under `.gyre/traffic/`.
     pub async fn export_traffic(&self, x: &TrafficExport) -> Result<crate::datasets::AddReport> {
-        let (_, loaded) = self
+        let (_, loaded) = match self
             .registered_model(&format!("{}@champion", x.model))
             .await
-            .or(self.registered_model(&x.model).await)?;
+        {
+            Ok(found) => found,
+            Err(_) => self.registered_model(&x.model).await?,
+        };
         let sig = &loaded.model.signature;
         let since = x
             .days

@@ -567,19 +567,7 @@ pub async fn automate(
                         eprintln!("monitor: {} {}: {}", e.kind, e.rule, e.detail);
                     }
                     if let Some(d) = &report.decision {
-                        eprintln!(
-                            "loop: v{} {} ({} {:.4} vs {:.4} for v{})",
-                            d.candidate,
-                            if d.promoted {
-                                "promoted"
-                            } else {
-                                "rolled back"
-                            },
-                            d.metric,
-                            d.candidate_value,
-                            d.champion_value,
-                            d.champion
-                        );
+                        eprintln!("loop: {}", d.summary());
                     }
                 }
                 Err(e) => eprintln!("monitor: {e}"),

@@ -139,6 +139,13 @@ async fn project(dir: &Path, data: &Rows) -> Arc<Project> {
     Arc::new(p)
 }
 
+/// Edits the project's gyre.toml and opens the project again.
+async fn reopen_with(dir: &Path, edit: impl Fn(String) -> String) -> Arc<Project> {
+    let spec = std::fs::read_to_string(dir.join("gyre.toml")).unwrap();
+    std::fs::write(dir.join("gyre.toml"), edit(spec)).unwrap();
+    Arc::new(Project::open(dir).await.unwrap())
+}
+
 async fn start(p: Arc<Project>) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
     let mut opts = ServeOptions::new("elec", "127.0.0.1:0".parse().unwrap());
     opts.canary_share = 0.5;
@@ -427,11 +434,10 @@ async fn the_webhook_fires_with_a_token() {
     let p = project(dir.path(), &data).await;
     // The token lives in an environment variable the server reads; cargo sets
     // CARGO_PKG_NAME for test binaries, so the test needs no process-wide change.
-    let spec = std::fs::read_to_string(dir.path().join("gyre.toml")).unwrap()
-        + "\n[[trigger]]\nname = \"hook\"\non = \"message\"\nrun = \"first_gate\"\ntoken_env = \"CARGO_PKG_NAME\"\n\n[[trigger]]\nname = \"closed\"\non = \"message\"\nrun = \"first_gate\"\ntoken_env = \"GYRE_TEST_UNSET_TOKEN\"\n";
-    std::fs::write(dir.path().join("gyre.toml"), spec).unwrap();
-    let p2 = Arc::new(Project::open(dir.path()).await.unwrap());
     drop(p);
+    let p2 = reopen_with(dir.path(), |spec| spec
+        + "\n[[trigger]]\nname = \"hook\"\non = \"message\"\nrun = \"first_gate\"\ntoken_env = \"CARGO_PKG_NAME\"\n\n[[trigger]]\nname = \"closed\"\non = \"message\"\nrun = \"first_gate\"\ntoken_env = \"GYRE_TEST_UNSET_TOKEN\"\n")
+    .await;
     let mut opts = ServeOptions::new("elec", "127.0.0.1:0".parse().unwrap());
     opts.tick_every = Duration::from_millis(50);
     let (addr, stop) = start_with(p2.clone(), opts).await;
@@ -485,16 +491,15 @@ async fn traffic_rules_catch_drift_and_errors() {
     let dir = tempfile::tempdir().unwrap();
     let data = elec2();
     let p = project(dir.path(), &data).await;
-    let spec = std::fs::read_to_string(dir.path().join("gyre.toml"))
-        .unwrap()
-        .replace(
+    drop(p);
+    let p = reopen_with(dir.path(), |spec| {
+        spec.replace(
             "min = { accuracy = 0.4 }",
             "min = { accuracy = 0.4 }\ndrift = { columns = [\"period\", \"day\"], method = \"psi\", threshold = 0.25 }\nprediction_shift = 20.0\nmax_error_rate = 0.05",
         )
-        .replace("window = { labels = 200 }", "window = { labels = 200, traffic = 400 }");
-    std::fs::write(dir.path().join("gyre.toml"), spec).unwrap();
-    drop(p);
-    let p = Arc::new(Project::open(dir.path()).await.unwrap());
+        .replace("window = { labels = 200 }", "window = { labels = 200, traffic = 400 }")
+    })
+    .await;
     let mut opts = ServeOptions::new("elec", "127.0.0.1:0".parse().unwrap());
     opts.tick_every = Duration::from_millis(20);
     opts.monitor_every = Duration::from_millis(20);
@@ -631,15 +636,14 @@ async fn time_windows_close_on_the_injected_clock() {
     let dir = tempfile::tempdir().unwrap();
     let data = elec2();
     let p = project(dir.path(), &data).await;
-    let spec = std::fs::read_to_string(dir.path().join("gyre.toml"))
-        .unwrap()
-        .replace(
+    drop(p);
+    let p = reopen_with(dir.path(), |spec| {
+        spec.replace(
             "window = { labels = 200 }",
             "window = { labels = 1000, minutes = 60 }",
-        );
-    std::fs::write(dir.path().join("gyre.toml"), spec).unwrap();
-    drop(p);
-    let p = Project::open(dir.path()).await.unwrap();
+        )
+    })
+    .await;
     const T0: i64 = 1_800_000_000_000;
     let records: Vec<gyre_store::PredictionRecord> = (0..50)
         .map(|i| gyre_store::PredictionRecord {
