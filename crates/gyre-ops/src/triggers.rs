@@ -641,11 +641,28 @@ pub async fn listen_nats(s: Arc<Scheduler>) -> Result<Option<tokio::task::JoinHa
         })?;
         subs.push((name, subject, sub));
     }
-    // Make sure the server has the subscriptions before anyone publishes.
-    client
-        .flush()
+    // Make sure the server has the subscriptions before anyone publishes. `flush` only empties
+    // the socket; a message to our own inbox coming back proves the server has read every SUB
+    // sent before it (a server handles one connection's commands in order).
+    let inbox = client.new_inbox();
+    let mut echo = client
+        .subscribe(inbox.clone())
         .await
         .map_err(|e| OpsError::Invalid(format!("NATS: {e}")))?;
+    client
+        .publish(inbox, "sync".into())
+        .await
+        .map_err(|e| OpsError::Invalid(format!("NATS: {e}")))?;
+    match tokio::time::timeout(std::time::Duration::from_secs(10), echo.next()).await {
+        Ok(Some(_)) => {}
+        _ => {
+            return Err(OpsError::Invalid(format!(
+                "NATS at {} did not confirm the subscriptions within 10 s",
+                redact(&url)
+            )));
+        }
+    }
+    drop(echo);
     Ok(Some(tokio::spawn(async move {
         let _client = client;
         let mut streams =

@@ -221,7 +221,7 @@ async fn a_nats_message_fires() {
         .unwrap();
     client.flush().await.unwrap();
     let mut done = None;
-    for _ in 0..200 {
+    for _ in 0..600 {
         let rows = p.meta.firings(Some("bus"), 10).await.unwrap();
         if let Some(f) = rows.first().filter(|f| f.status == "succeeded") {
             done = Some(f.clone());
@@ -229,7 +229,10 @@ async fn a_nats_message_fires() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let f = done.expect("the message fired the pipeline");
+    let Some(f) = done else {
+        let rows = p.meta.firings(Some("bus"), 10).await.unwrap();
+        panic!("the message did not fire the pipeline; firings: {rows:?}");
+    };
     assert_eq!(f.kind, "message");
     assert_eq!(f.cause, format!("NATS `{subject}`: retrain please"));
     assert_eq!(runs(dir.path()), 1);
