@@ -28,6 +28,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use serde::Serialize;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -97,6 +98,56 @@ pub struct Served {
     pub version: i64,
     pub hash: String,
     pub model: Model,
+    /// Its metric series, looked up once (a lookup builds and hashes the label strings).
+    metrics: std::sync::OnceLock<ServedMetrics>,
+}
+
+/// One version's request counters (by role: champion, challenger; by status: ok,
+/// client_error) and latency histogram.
+struct ServedMetrics {
+    requests: [[Counter; 2]; 2],
+    latency: Histogram,
+}
+
+impl ServedMetrics {
+    fn new(m: &Metrics, name: &str, version: i64) -> ServedMetrics {
+        let counter = |role: &str, status: &str| {
+            m.requests
+                .get_or_create(&RequestLabels {
+                    model: name.to_string(),
+                    version: version.to_string(),
+                    role: role.into(),
+                    status: status.into(),
+                })
+                .clone()
+        };
+        ServedMetrics {
+            requests: [
+                [
+                    counter("champion", "ok"),
+                    counter("champion", "client_error"),
+                ],
+                [
+                    counter("challenger", "ok"),
+                    counter("challenger", "client_error"),
+                ],
+            ],
+            latency: m
+                .latency
+                .get_or_create(&LatencyLabels {
+                    model: name.to_string(),
+                    version: version.to_string(),
+                })
+                .clone(),
+        }
+    }
+}
+
+impl Served {
+    fn metrics(&self, m: &Metrics) -> &ServedMetrics {
+        self.metrics
+            .get_or_init(|| ServedMetrics::new(m, &self.name, self.version))
+    }
 }
 
 struct Deployment {
@@ -237,6 +288,7 @@ async fn load(
         version: v.version,
         hash: v.model,
         model: loaded.model,
+        metrics: Default::default(),
     })))
 }
 
@@ -521,19 +573,36 @@ async fn reload_once(state: &AppState) -> Result<(), gyre_ops::OpsError> {
     Ok(())
 }
 
-/// What one row's prediction looks like in a response and in the log.
-fn row_output(model: &Model, pred: &Predictions, r: usize) -> Value {
-    let classes = &model.signature.classes;
-    if classes.is_empty() {
-        json!(pred.row(r)[0])
-    } else {
-        let probs: serde_json::Map<String, Value> = classes
-            .iter()
-            .zip(pred.row(r))
-            .map(|(c, p)| (c.clone(), json!(p)))
-            .collect();
-        json!({ "label": classes[pred.class_of(r)], "probabilities": probs })
+/// What one row's prediction looks like in the log: a number, or
+/// `{"label": .., "probabilities": {class: p, ..}}`.
+fn row_output(model: &Model, pred: &Predictions, r: usize) -> String {
+    struct Probs<'a>(&'a [String], &'a [f64]);
+    impl Serialize for Probs<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeMap;
+            let mut m = s.serialize_map(Some(self.0.len()))?;
+            for (c, p) in self.0.iter().zip(self.1) {
+                m.serialize_entry(c, p)?;
+            }
+            m.end()
+        }
     }
+    #[derive(Serialize)]
+    struct Classified<'a> {
+        label: &'a str,
+        probabilities: Probs<'a>,
+    }
+    let classes = &model.signature.classes;
+    let out = if classes.is_empty() {
+        serde_json::to_string(&pred.row(r)[0])
+    } else {
+        serde_json::to_string(&Classified {
+            label: &classes[pred.class_of(r)],
+            probabilities: Probs(classes, pred.row(r)),
+        })
+    };
+    // Serialising numbers and strings cannot fail (non-finite numbers become null).
+    out.unwrap_or_else(|_| "null".into())
 }
 
 fn predict_rows(model: &Model, inputs: &[Values], rows: usize) -> Result<Predictions, ApiError> {
@@ -614,17 +683,8 @@ async fn score(
             Err(_) => t.observe(&served, None, None, rows, ms, now_ms()),
         }
     }
-    let status = if result.is_ok() { "ok" } else { "client_error" };
-    state
-        .metrics
-        .requests
-        .get_or_create(&RequestLabels {
-            model: served.name.clone(),
-            version: served.version.to_string(),
-            role: role.into(),
-            status: status.into(),
-        })
-        .inc();
+    let series = served.metrics(&state.metrics);
+    series.requests[usize::from(role != "champion")][usize::from(result.is_err())].inc();
     let (pred, inputs) = result?;
     let ts = now_ms();
     for r in 0..rows {
@@ -636,7 +696,7 @@ async fn score(
             model: served.name.clone(),
             version: served.version,
             inputs: payload::row_json(&inputs, r),
-            output: row_output(&served.model, &pred, r).to_string(),
+            output: row_output(&served.model, &pred, r),
         };
         // Waits when the queue is full: back-pressure, not loss.
         if state.log.send(rec).await.is_err() {
@@ -666,21 +726,14 @@ async fn score(
                             model: ch.name.clone(),
                             version: ch.version,
                             inputs: payload::row_json(&shadow_inputs, r),
-                            output: row_output(&ch.model, &p, r).to_string(),
+                            output: row_output(&ch.model, &p, r),
                         })
                         .await;
                 }
             }
         });
     }
-    state
-        .metrics
-        .latency
-        .get_or_create(&LatencyLabels {
-            model: served.name.clone(),
-            version: served.version.to_string(),
-        })
-        .observe(started.elapsed().as_secs_f64());
+    series.latency.observe(started.elapsed().as_secs_f64());
     Ok(Scored {
         served,
         role,
@@ -729,7 +782,16 @@ async fn invocations(
     let frame = if ctype.starts_with("text/csv") {
         payload::csv(&body)
     } else if ctype.starts_with("application/json") {
-        payload::mlflow_json(&json_body(&body)?)
+        match payload::mlflow_body(&body) {
+            Err(payload::BodyError::Json(e)) => {
+                return Err(ApiError::bad(
+                    StatusCode::BAD_REQUEST,
+                    format!("the body is not JSON: {e}"),
+                ));
+            }
+            Err(payload::BodyError::Problem(p)) => Err(p),
+            Ok(f) => Ok(f),
+        }
     } else {
         return Err(ApiError::bad(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -744,24 +806,48 @@ async fn invocations(
     let s = score(&state, frame, request_id_header(&headers)).await?;
     let n = s.pred.rows();
     let classes = &s.served.model.signature.classes;
-    let predictions: Vec<Value> = (0..n)
-        .map(|r| {
-            if classes.is_empty() {
-                json!(s.pred.row(r)[0])
-            } else {
-                json!(classes[s.pred.class_of(r)])
-            }
-        })
-        .collect();
-    let mut body = json!({
-        "predictions": predictions,
-        "request_id": s.request_id,
-        "model": { "name": s.served.name, "version": s.served.version, "role": s.role },
-    });
-    if !classes.is_empty() {
-        body["classes"] = json!(classes);
-        body["probabilities"] = json!((0..n).map(|r| s.pred.row(r).to_vec()).collect::<Vec<_>>());
+    #[derive(Serialize)]
+    #[serde(untagged)]
+    enum Prediction<'a> {
+        Number(f64),
+        Label(&'a str),
     }
+    #[derive(Serialize)]
+    struct ModelRef<'a> {
+        name: &'a str,
+        role: &'a str,
+        version: i64,
+    }
+    // Keys in the order serde_json gives an object's.
+    #[derive(Serialize)]
+    struct Body<'a> {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        classes: Option<&'a [String]>,
+        model: ModelRef<'a>,
+        predictions: Vec<Prediction<'a>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        probabilities: Option<Vec<&'a [f64]>>,
+        request_id: &'a str,
+    }
+    let body = Body {
+        classes: (!classes.is_empty()).then_some(classes.as_slice()),
+        model: ModelRef {
+            name: &s.served.name,
+            role: s.role,
+            version: s.served.version,
+        },
+        predictions: (0..n)
+            .map(|r| {
+                if classes.is_empty() {
+                    Prediction::Number(s.pred.row(r)[0])
+                } else {
+                    Prediction::Label(&classes[s.pred.class_of(r)])
+                }
+            })
+            .collect(),
+        probabilities: (!classes.is_empty()).then(|| (0..n).map(|r| s.pred.row(r)).collect()),
+        request_id: &s.request_id,
+    };
     Ok(with_headers(Json(body).into_response(), &s))
 }
 

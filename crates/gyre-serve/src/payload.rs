@@ -6,7 +6,8 @@
 
 use gyre_learn::model::{ColumnKind, Model};
 use gyre_learn::transform::Values;
-use serde::Serialize;
+use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Rows of named columns, as sent.
@@ -14,7 +15,176 @@ use serde_json::Value;
 pub struct Frame {
     pub columns: Vec<String>,
     /// Column-major: one vector per column, all the same length.
-    pub values: Vec<Vec<Value>>,
+    pub values: Vec<Vec<Cell>>,
+}
+
+/// One value as sent: a JSON scalar kept without `serde_json::Value`'s maps and boxes (the
+/// serving path parses single rows at tens of thousands per second; see [`mlflow_body`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Null,
+    Bool(bool),
+    I64(i64),
+    U64(u64),
+    F64(f64),
+    Str(String),
+    /// A list or an object where a scalar belongs: always a problem for a column.
+    Other(Value),
+}
+
+impl Cell {
+    fn number(&self) -> Option<f64> {
+        match self {
+            Cell::I64(i) => Some(*i as f64),
+            Cell::U64(u) => Some(*u as f64),
+            Cell::F64(f) => Some(*f),
+            _ => None,
+        }
+    }
+}
+
+impl From<Value> for Cell {
+    fn from(v: Value) -> Cell {
+        match v {
+            Value::Null => Cell::Null,
+            Value::Bool(b) => Cell::Bool(b),
+            Value::Number(n) => {
+                if let Some(i) = n.as_i64() {
+                    Cell::I64(i)
+                } else if let Some(u) = n.as_u64() {
+                    Cell::U64(u)
+                } else {
+                    Cell::F64(n.as_f64().unwrap_or(f64::NAN))
+                }
+            }
+            Value::String(s) => Cell::Str(s),
+            other => Cell::Other(other),
+        }
+    }
+}
+
+impl From<&Value> for Cell {
+    fn from(v: &Value) -> Cell {
+        match v {
+            Value::Array(_) | Value::Object(_) => Cell::Other(v.clone()),
+            Value::String(s) => Cell::Str(s.clone()),
+            Value::Null => Cell::Null,
+            Value::Bool(b) => Cell::Bool(*b),
+            Value::Number(_) => Cell::from(v.clone()),
+        }
+    }
+}
+
+/// As JSON, for messages and for numbers sent to text columns (the digits serde_json writes).
+impl std::fmt::Display for Cell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Cell::Null => f.write_str("null"),
+            Cell::Bool(b) => write!(f, "{b}"),
+            Cell::I64(i) => write!(f, "{i}"),
+            Cell::U64(u) => write!(f, "{u}"),
+            Cell::F64(x) => match serde_json::Number::from_f64(*x) {
+                Some(n) => write!(f, "{n}"),
+                None => f.write_str("null"),
+            },
+            Cell::Str(s) => write!(f, "{}", Value::String(s.clone())),
+            Cell::Other(v) => write!(f, "{v}"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Cell {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Cell, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Cell;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_unit<E>(self) -> Result<Cell, E> {
+                Ok(Cell::Null)
+            }
+            fn visit_none<E>(self) -> Result<Cell, E> {
+                Ok(Cell::Null)
+            }
+            fn visit_bool<E>(self, b: bool) -> Result<Cell, E> {
+                Ok(Cell::Bool(b))
+            }
+            fn visit_i64<E>(self, i: i64) -> Result<Cell, E> {
+                Ok(Cell::I64(i))
+            }
+            fn visit_u64<E>(self, u: u64) -> Result<Cell, E> {
+                Ok(if let Ok(i) = i64::try_from(u) {
+                    Cell::I64(i)
+                } else {
+                    Cell::U64(u)
+                })
+            }
+            fn visit_f64<E>(self, x: f64) -> Result<Cell, E> {
+                Ok(Cell::F64(x))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Cell, E> {
+                Ok(Cell::Str(s.to_string()))
+            }
+            fn visit_string<E>(self, s: String) -> Result<Cell, E> {
+                Ok(Cell::Str(s))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Cell, A::Error> {
+                Value::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+                    .map(Cell::Other)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Cell, A::Error> {
+                Value::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(Cell::Other)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// One record, `{column: value}`, with its keys in the order sent (a repeated key keeps its
+/// last value, as a JSON object would).
+#[derive(Debug)]
+struct Record(Vec<(String, Cell)>);
+
+impl<'de> Deserialize<'de> for Record {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Record, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Record;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of column → value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Record, A::Error> {
+                let mut pairs: Vec<(String, Cell)> =
+                    Vec::with_capacity(map.size_hint().unwrap_or(16));
+                while let Some((k, v)) = map.next_entry::<std::borrow::Cow<'de, str>, Cell>()? {
+                    match pairs.iter_mut().find(|(c, _)| *c == k) {
+                        Some(p) => p.1 = v,
+                        None => pairs.push((k.into_owned(), v)),
+                    }
+                }
+                Ok(Record(pairs))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+#[derive(Deserialize)]
+struct FastSplit {
+    columns: Vec<String>,
+    data: Vec<Vec<Cell>>,
+}
+
+/// The common shapes of MLflow's JSON formats, read straight into cells. Anything else
+/// (columns as objects, tensors, malformed bodies) fails here and takes the general path.
+#[derive(Deserialize)]
+struct FastBody {
+    dataframe_split: Option<FastSplit>,
+    dataframe_records: Option<Vec<Record>>,
+    instances: Option<Vec<Record>>,
+    inputs: Option<Vec<Record>>,
 }
 
 impl Frame {
@@ -71,29 +241,54 @@ impl Problem {
 }
 
 fn records(items: &[Value], what: &str) -> Result<Frame, Problem> {
-    let mut columns: Vec<String> = Vec::new();
+    let mut recs = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let Value::Object(m) = item else {
             return Err(Problem::new(format!(
                 "{what}[{i}] must be an object of column → value"
             )));
         };
-        for k in m.keys() {
+        recs.push(Record(
+            m.iter().map(|(k, v)| (k.clone(), Cell::from(v))).collect(),
+        ));
+    }
+    Ok(records_frame(recs))
+}
+
+/// Records into columns: every key any record has, in the order first seen; a record
+/// without a column gives null there.
+fn records_frame(recs: Vec<Record>) -> Frame {
+    let mut columns: Vec<String> = Vec::new();
+    for r in &recs {
+        // The usual case: every record has the same keys in the same order.
+        if r.0.len() == columns.len() && r.0.iter().zip(&columns).all(|((k, _), c)| k == c) {
+            continue;
+        }
+        for (k, _) in &r.0 {
             if !columns.contains(k) {
                 columns.push(k.clone());
             }
         }
     }
-    let values = columns
-        .iter()
-        .map(|c| {
-            items
-                .iter()
-                .map(|item| item.get(c).cloned().unwrap_or(Value::Null))
-                .collect()
-        })
-        .collect();
-    Ok(Frame { columns, values })
+    let mut values: Vec<Vec<Cell>> = vec![Vec::with_capacity(recs.len()); columns.len()];
+    for r in recs {
+        if r.0.len() == columns.len() && r.0.iter().zip(&columns).all(|((k, _), c)| k == c) {
+            for (col, (_, v)) in values.iter_mut().zip(r.0) {
+                col.push(v);
+            }
+        } else {
+            let mut row: Vec<Cell> = vec![Cell::Null; columns.len()];
+            for (k, v) in r.0 {
+                if let Some(i) = columns.iter().position(|c| *c == k) {
+                    row[i] = v;
+                }
+            }
+            for (col, v) in values.iter_mut().zip(row) {
+                col.push(v);
+            }
+        }
+    }
+    Frame { columns, values }
 }
 
 fn split(columns: &Value, data: &Value, what: &str) -> Result<Frame, Problem> {
@@ -104,24 +299,57 @@ fn split(columns: &Value, data: &Value, what: &str) -> Result<Frame, Problem> {
     let data = data
         .as_array()
         .ok_or_else(|| Problem::new(format!("{what}.data must be a list of rows")))?;
-    let mut values: Vec<Vec<Value>> = vec![Vec::with_capacity(data.len()); columns.len()];
+    let mut rows = Vec::with_capacity(data.len());
     for (r, row) in data.iter().enumerate() {
         let row = row
             .as_array()
-            .filter(|a| a.len() == columns.len())
-            .ok_or_else(|| Problem {
-                column: None,
-                row: Some(r),
-                message: format!(
-                    "{what}.data[{r}] must be a list of {} values",
-                    columns.len()
-                ),
-            })?;
-        for (c, v) in row.iter().enumerate() {
-            values[c].push(v.clone());
+            .ok_or_else(|| split_row_problem(what, r, columns.len()))?;
+        rows.push(row.iter().map(Cell::from).collect());
+    }
+    split_frame(columns, rows, what)
+}
+
+fn split_row_problem(what: &str, r: usize, n: usize) -> Problem {
+    Problem {
+        column: None,
+        row: Some(r),
+        message: format!("{what}.data[{r}] must be a list of {n} values"),
+    }
+}
+
+fn split_frame(columns: Vec<String>, rows: Vec<Vec<Cell>>, what: &str) -> Result<Frame, Problem> {
+    let mut values: Vec<Vec<Cell>> = vec![Vec::with_capacity(rows.len()); columns.len()];
+    for (r, row) in rows.into_iter().enumerate() {
+        if row.len() != columns.len() {
+            return Err(split_row_problem(what, r, columns.len()));
+        }
+        for (col, v) in values.iter_mut().zip(row) {
+            col.push(v);
         }
     }
     Ok(Frame { columns, values })
+}
+
+/// A JSON body in MLflow's formats. The common shapes are read straight into cells; the rest
+/// goes through `serde_json::Value` and [`mlflow_json`], which also words every error.
+pub fn mlflow_body(body: &[u8]) -> Result<Frame, BodyError> {
+    if let Ok(fast) = serde_json::from_slice::<FastBody>(body) {
+        if let Some(s) = fast.dataframe_split {
+            return split_frame(s.columns, s.data, "dataframe_split").map_err(BodyError::Problem);
+        }
+        if let Some(r) = fast.dataframe_records.or(fast.instances).or(fast.inputs) {
+            return Ok(records_frame(r));
+        }
+    }
+    let v: Value = serde_json::from_slice(body).map_err(BodyError::Json)?;
+    mlflow_json(&v).map_err(BodyError::Problem)
+}
+
+/// Why a JSON body could not become a frame.
+#[derive(Debug)]
+pub enum BodyError {
+    Json(serde_json::Error),
+    Problem(Problem),
 }
 
 /// MLflow's JSON formats.
@@ -146,9 +374,9 @@ pub fn mlflow_json(body: &Value) -> Result<Frame, Problem> {
                 let mut values = Vec::new();
                 let mut n = None;
                 for c in &columns {
-                    let v = match &cols[c] {
-                        Value::Array(a) => a.clone(),
-                        one => vec![one.clone()],
+                    let v: Vec<Cell> = match &cols[c] {
+                        Value::Array(a) => a.iter().map(Cell::from).collect(),
+                        one => vec![Cell::from(one)],
                     };
                     if *n.get_or_insert(v.len()) != v.len() {
                         return Err(Problem::new(format!(
@@ -181,7 +409,7 @@ pub fn csv(body: &[u8]) -> Result<Frame, Problem> {
         .iter()
         .map(String::from)
         .collect();
-    let mut values: Vec<Vec<Value>> = vec![Vec::new(); columns.len()];
+    let mut values: Vec<Vec<Cell>> = vec![Vec::new(); columns.len()];
     for (r, rec) in rdr.records().enumerate() {
         let rec = rec.map_err(|e| Problem {
             column: None,
@@ -190,9 +418,9 @@ pub fn csv(body: &[u8]) -> Result<Frame, Problem> {
         })?;
         for (c, v) in rec.iter().enumerate() {
             values[c].push(if v.is_empty() {
-                Value::Null
+                Cell::Null
             } else {
-                Value::String(v.to_string())
+                Cell::Str(v.to_string())
             });
         }
     }
@@ -213,8 +441,8 @@ pub fn v2(body: &Value) -> Result<(Frame, Option<String>), Problem> {
             Value::Array(a) => a
                 .iter()
                 .flat_map(|v| match v {
-                    Value::Array(inner) => inner.clone(),
-                    one => vec![one.clone()],
+                    Value::Array(inner) => inner.iter().map(Cell::from).collect(),
+                    one => vec![Cell::from(one)],
                 })
                 .collect::<Vec<_>>(),
             _ => return Err(Problem::new(format!("inputs[{i}].data must be a list"))),
@@ -294,9 +522,9 @@ pub fn typed(model: &Model, frame: &Frame) -> Result<Vec<Values>, Vec<Problem>> 
                 let mut v = Vec::with_capacity(col.len());
                 for (r, x) in col.iter().enumerate() {
                     match x {
-                        Value::Null => v.push(None),
-                        Value::Number(n) => v.push(n.as_f64()),
-                        Value::String(s) if s.trim().parse::<f64>().is_ok() => {
+                        Cell::Null => v.push(None),
+                        Cell::I64(_) | Cell::U64(_) | Cell::F64(_) => v.push(x.number()),
+                        Cell::Str(s) if s.trim().parse::<f64>().is_ok() => {
                             v.push(s.trim().parse().ok())
                         }
                         other => {
@@ -315,10 +543,11 @@ pub fn typed(model: &Model, frame: &Frame) -> Result<Vec<Values>, Vec<Problem>> 
                 let mut v = Vec::with_capacity(col.len());
                 for (r, x) in col.iter().enumerate() {
                     match x {
-                        Value::Null => v.push(None),
-                        Value::String(s) => v.push(Some(s.clone())),
-                        Value::Number(n) => v.push(Some(n.to_string())),
-                        Value::Bool(b) => v.push(Some(b.to_string())),
+                        Cell::Null => v.push(None),
+                        Cell::Str(s) => v.push(Some(s.clone())),
+                        Cell::I64(_) | Cell::U64(_) | Cell::F64(_) | Cell::Bool(_) => {
+                            v.push(Some(x.to_string()))
+                        }
                         other => {
                             problems.push(Problem {
                                 column: Some(input.name.clone()),
@@ -337,5 +566,109 @@ pub fn typed(model: &Model, frame: &Frame) -> Result<Vec<Values>, Vec<Problem>> 
         Ok(out)
     } else {
         Err(problems)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A frame as (column, values) sorted by column: the fast and general paths may list
+    /// columns in different orders (sent order, or sorted keys).
+    fn by_column(f: Frame) -> Vec<(String, Vec<Cell>)> {
+        let mut v: Vec<_> = f.columns.into_iter().zip(f.values).collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    fn both(body: &str) -> (Result<Frame, String>, Result<Frame, String>) {
+        let fast = mlflow_body(body.as_bytes()).map_err(|e| format!("{e:?}"));
+        let general = serde_json::from_slice::<Value>(body.as_bytes())
+            .map_err(|e| e.to_string())
+            .and_then(|v| mlflow_json(&v).map_err(|p| p.message));
+        (fast, general)
+    }
+
+    #[test]
+    fn the_fast_path_reads_what_the_general_path_reads() {
+        for body in [
+            r#"{"dataframe_records": [{"b": 1.5, "a": "x"}, {"a": null, "b": -2}]}"#,
+            r#"{"dataframe_records": [{"a": 1}, {"b": 2}]}"#,
+            r#"{"dataframe_records": [{"a": 1, "a": 2}]}"#,
+            r#"{"dataframe_records": [{"a": [1, 2], "b": {"c": true}}]}"#,
+            r#"{"dataframe_records": [{"a": 18446744073709551615, "b": 1e300, "c": false}]}"#,
+            r#"{"dataframe_split": {"columns": ["a", "b"], "data": [[1, "y"], [2, null]]}}"#,
+            r#"{"dataframe_split": {"index": [0], "columns": ["a"], "data": [[1]]}}"#,
+            r#"{"instances": [{"a": 1}], "params": {"x": 1}}"#,
+            r#"{"inputs": [{"a": "\u00e9t\u00e9"}]}"#,
+            r#"{"inputs": {"a": [1, 2], "b": [3, 4]}}"#,
+            r#"{"dataframe_records": []}"#,
+        ] {
+            let (fast, general) = both(body);
+            let fast = fast.unwrap_or_else(|e| panic!("{body}: {e}"));
+            let general = general.unwrap_or_else(|e| panic!("{body}: {e}"));
+            assert_eq!(by_column(fast), by_column(general), "{body}");
+        }
+    }
+
+    #[test]
+    fn records_keep_the_order_sent_and_the_last_of_a_repeated_key() {
+        let f = mlflow_body(br#"{"dataframe_records": [{"z": 1, "a": 2, "z": 3}]}"#).unwrap();
+        assert_eq!(f.columns, ["z", "a"]);
+        assert_eq!(f.values, [vec![Cell::I64(3)], vec![Cell::I64(2)]]);
+    }
+
+    #[test]
+    fn bad_bodies_get_the_general_paths_messages() {
+        for (body, message) in [
+            (
+                r#"{"dataframe_split": {"columns": ["a", "b"], "data": [[1]]}}"#,
+                "dataframe_split.data[0] must be a list of 2 values",
+            ),
+            (
+                r#"{"dataframe_records": [1, 2]}"#,
+                "dataframe_records[0] must be an object of column → value",
+            ),
+            (
+                r#"{"dataframe_records": {"a": 1}}"#,
+                "the body needs one of dataframe_split, dataframe_records, instances or inputs",
+            ),
+            (
+                r#"{"rows": 1}"#,
+                "the body needs one of dataframe_split, dataframe_records, instances or inputs",
+            ),
+        ] {
+            match mlflow_body(body.as_bytes()) {
+                Err(BodyError::Problem(p)) => assert_eq!(p.message, message, "{body}"),
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+        assert!(matches!(mlflow_body(b"{not json"), Err(BodyError::Json(_))));
+    }
+
+    #[test]
+    fn cells_print_as_json() {
+        let cells = [
+            Cell::Null,
+            Cell::Bool(true),
+            Cell::I64(-3),
+            Cell::U64(u64::MAX),
+            Cell::F64(0.1),
+            Cell::F64(1e300),
+            Cell::Str("a\"b".into()),
+        ];
+        let printed: Vec<String> = cells.iter().map(|c| c.to_string()).collect();
+        assert_eq!(
+            printed,
+            [
+                "null",
+                "true",
+                "-3",
+                "18446744073709551615",
+                "0.1",
+                "1e+300",
+                "\"a\\\"b\""
+            ]
+        );
     }
 }
