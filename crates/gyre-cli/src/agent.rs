@@ -20,6 +20,7 @@ pub struct AgentArgs {
 }
 
 pub async fn run(args: AgentArgs, project: &Option<PathBuf>) -> CliResult {
+    let signalled = crate::serve::shutdown_signal();
     let p = Arc::new(open_project(project).await?);
     if p.spec.trigger.is_empty() && p.spec.monitor.is_none() {
         return Err(crate::Failure::Error(gyre_ops::OpsError::Invalid(
@@ -54,7 +55,7 @@ pub async fn run(args: AgentArgs, project: &Option<PathBuf>) -> CliResult {
     );
     tokio::select! {
         _ = work => {}
-        _ = crate::serve::shutdown_signal() => {}
+        _ = signalled => {}
     }
     Ok(())
 }

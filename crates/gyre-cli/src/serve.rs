@@ -32,6 +32,7 @@ pub struct ServeArgs {
 }
 
 pub async fn run(args: ServeArgs, project: &Option<PathBuf>) -> CliResult {
+    let signalled = shutdown_signal();
     let p = open_project(project).await?;
     let spec = p.spec.serve.clone().unwrap_or_default();
     let model = args.model.or(spec.model).ok_or_else(|| {
@@ -70,7 +71,7 @@ pub async fn run(args: ServeArgs, project: &Option<PathBuf>) -> CliResult {
     // Ctrl-C or SIGTERM (what service managers send): stop accepting, finish what is in
     // flight, flush the prediction log, exit 0.
     let shutdown = async {
-        shutdown_signal().await;
+        signalled.await;
         eprintln!("shutting down: finishing requests and flushing the prediction log");
     };
     let alias = opts.alias.clone();
@@ -88,18 +89,25 @@ pub async fn run(args: ServeArgs, project: &Option<PathBuf>) -> CliResult {
     })
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM. The listeners are installed when this is called,
+/// not when the future is first polled, so a signal that arrives while the caller is still
+/// starting up (opening the store, loading a model) is not lost.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{SignalKind, signal};
+    let int = signal(SignalKind::interrupt());
+    let term = signal(SignalKind::terminate());
+    async move {
+        let wait = |s: std::io::Result<tokio::signal::unix::Signal>| async move {
+            match s {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        tokio::select! {
+            _ = wait(int) => {}
+            _ = wait(term) => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term => {}
     }
 }
