@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 /// SVG chart.
 #[derive(Args)]
 pub struct DemoArgs {
-    /// The Elec2 CSV (default: the shared copy next to this repository).
+    /// The Elec2 CSV (default: the copy built into gyre, the first 22,656 rows of the stream).
     #[arg(long)]
     data: Option<PathBuf>,
     /// Where to make the demo project (default: a fresh temporary folder, removed after).
@@ -135,26 +135,15 @@ run = "gate"
     )
 }
 
-fn find_data(given: &Option<PathBuf>) -> Result<PathBuf, OpsError> {
-    if let Some(p) = given {
-        return Ok(p.clone());
-    }
-    let rel = "shared/data/elec2/elec2_first_half.csv";
-    let mut candidates = vec![
-        PathBuf::from("..").join(rel),
-        PathBuf::from(rel),
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../..")
-            .join(rel),
-    ];
-    if let Ok(d) = std::env::var("GYRE_DEMO_DATA") {
-        candidates.insert(0, PathBuf::from(d));
-    }
-    candidates.into_iter().find(|p| p.is_file()).ok_or_else(|| {
-        OpsError::NotFound(format!(
-            "the Elec2 file ({rel}) is not next to this repository; pass --data PATH"
-        ))
-    })
+/// The Elec2 stream built into the binary (public domain; see `data/README.md`), so the demo
+/// needs no file next to the repository or the installed binary.
+const ELEC2: &str = include_str!("../data/elec2_first_half.csv");
+
+/// Where the stream comes from: `--data`, else `GYRE_DEMO_DATA`, else the built-in copy.
+fn find_data(given: &Option<PathBuf>) -> Option<PathBuf> {
+    given
+        .clone()
+        .or_else(|| std::env::var_os("GYRE_DEMO_DATA").map(PathBuf::from))
 }
 
 struct Stream {
@@ -162,8 +151,7 @@ struct Stream {
     rows: Vec<Vec<String>>,
 }
 
-fn read_stream(path: &Path) -> Result<Stream, OpsError> {
-    let text = std::fs::read_to_string(path).map_err(OpsError::io("reading the Elec2 file"))?;
+fn read_stream(path: &Path, text: &str) -> Result<Stream, OpsError> {
     let mut lines = text.lines();
     let header: Vec<String> = lines
         .next()
@@ -400,8 +388,19 @@ fn svg(a: &DemoArgs, total: usize, series: &[(&str, &str, &[Point])], marks: &[M
 }
 
 pub async fn run(a: DemoArgs, quiet: bool) -> CliResult {
-    let data = find_data(&a.data)?;
-    let stream = read_stream(&data)?;
+    let (data, stream) = match find_data(&a.data) {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path)
+                .map_err(OpsError::io(format!("reading {}", path.display())))?;
+            let stream = read_stream(&path, &text)?;
+            (path, stream)
+        }
+        None => {
+            let path = PathBuf::from("elec2_first_half.csv (built in)");
+            let stream = read_stream(&path, ELEC2)?;
+            (path, stream)
+        }
+    };
     if stream.rows.len() <= a.train_rows + a.window {
         return Err(Failure::Error(OpsError::Invalid(format!(
             "{} has {} rows: too few for --train-rows {} and --window {}",

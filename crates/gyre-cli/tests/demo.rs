@@ -20,13 +20,11 @@ fn the_demo_runs_the_loop_and_draws_it() {
     let work = tempfile::tempdir().unwrap();
     let project = work.path().join("elec");
     let svg = work.path().join("f1.svg");
-    let data = shared("elec2/elec2_first_half.csv");
+    // No --data: the copy built into the binary, as the README's main command runs it.
     let r = run(
         work.path(),
         &[
             "demo",
-            "--data",
-            data.to_str().unwrap(),
             "--dir",
             project.to_str().unwrap(),
             "--rows",
@@ -79,4 +77,31 @@ fn the_demo_runs_the_loop_and_draws_it() {
     let r = run(bare.path(), &["monitor", "status"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("[monitor]"), "{}", r.stderr);
+}
+
+#[test]
+fn the_demo_reads_a_given_file_and_names_a_bad_one() {
+    let work = tempfile::tempdir().unwrap();
+    // The shared copy is byte for byte the built-in one.
+    assert_eq!(
+        std::fs::read(shared("elec2/elec2_first_half.csv")).unwrap(),
+        std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/data/elec2_first_half.csv"
+        ))
+        .unwrap()
+    );
+    let bad = work.path().join("prices.csv");
+    std::fs::write(&bad, "date,price\n1,2\n").unwrap();
+    let r = run(work.path(), &["demo", "--data", bad.to_str().unwrap()]);
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr.contains("prices.csv") && r.stderr.contains("ending in `class`"),
+        "{}",
+        r.stderr
+    );
+    let missing = work.path().join("nowhere.csv");
+    let r = run(work.path(), &["demo", "--data", missing.to_str().unwrap()]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("nowhere.csv"), "{}", r.stderr);
 }
