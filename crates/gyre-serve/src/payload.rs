@@ -159,16 +159,42 @@ impl<'de> Deserialize<'de> for Record {
                 let mut pairs: Vec<(String, Cell)> =
                     Vec::with_capacity(map.size_hint().unwrap_or(16));
                 while let Some((k, v)) = map.next_entry::<std::borrow::Cow<'de, str>, Cell>()? {
-                    match pairs.iter_mut().find(|(c, _)| *c == k) {
-                        Some(p) => p.1 = v,
-                        None => pairs.push((k.into_owned(), v)),
-                    }
+                    pairs.push((k.into_owned(), v));
                 }
-                Ok(Record(pairs))
+                Ok(Record(dedupe(pairs)))
             }
         }
         d.deserialize_map(V)
     }
+}
+
+/// Repeated keys keep their first place and their last value, as a JSON object would have
+/// them. Checked by hash past a few dozen keys, so wide rows stay linear.
+fn dedupe(pairs: Vec<(String, Cell)>) -> Vec<(String, Cell)> {
+    let repeated = if pairs.len() <= 32 {
+        pairs
+            .iter()
+            .enumerate()
+            .any(|(i, (k, _))| pairs[..i].iter().any(|(c, _)| c == k))
+    } else {
+        let mut seen = std::collections::HashSet::with_capacity(pairs.len());
+        !pairs.iter().all(|(k, _)| seen.insert(k.as_str()))
+    };
+    if !repeated {
+        return pairs;
+    }
+    let mut out: Vec<(String, Cell)> = Vec::with_capacity(pairs.len());
+    let mut at: std::collections::HashMap<String, usize> = Default::default();
+    for (k, v) in pairs {
+        match at.get(&k) {
+            Some(&i) => out[i].1 = v,
+            None => {
+                at.insert(k.clone(), out.len());
+                out.push((k, v));
+            }
+        }
+    }
+    out
 }
 
 #[derive(Deserialize)]
@@ -256,39 +282,57 @@ fn records(items: &[Value], what: &str) -> Result<Frame, Problem> {
 }
 
 /// Records into columns: every key any record has, in the order first seen; a record
-/// without a column gives null there.
+/// without a column gives null there. Records with the first record's keys in its order (the
+/// usual case) are copied straight across; the others go through an index of the columns.
 fn records_frame(recs: Vec<Record>) -> Frame {
-    let mut columns: Vec<String> = Vec::new();
-    for r in &recs {
-        // The usual case: every record has the same keys in the same order.
-        if r.0.len() == columns.len() && r.0.iter().zip(&columns).all(|((k, _), c)| k == c) {
+    let Some(first) = recs.first() else {
+        return Frame::default();
+    };
+    let same = |r: &Record, columns: &[String]| {
+        r.0.len() == columns.len() && r.0.iter().zip(columns).all(|((k, _), c)| k == c)
+    };
+    let mut columns: Vec<String> = first.0.iter().map(|(k, _)| k.clone()).collect();
+    let mut index: Option<std::collections::HashMap<String, usize>> = None;
+    for r in &recs[1..] {
+        if same(r, &columns) {
             continue;
         }
+        let index = index.get_or_insert_with(|| column_index(&columns));
         for (k, _) in &r.0 {
-            if !columns.contains(k) {
+            if !index.contains_key(k) {
+                index.insert(k.clone(), columns.len());
                 columns.push(k.clone());
             }
         }
     }
     let mut values: Vec<Vec<Cell>> = vec![Vec::with_capacity(recs.len()); columns.len()];
     for r in recs {
-        if r.0.len() == columns.len() && r.0.iter().zip(&columns).all(|((k, _), c)| k == c) {
+        if same(&r, &columns) {
             for (col, (_, v)) in values.iter_mut().zip(r.0) {
                 col.push(v);
             }
-        } else {
-            let mut row: Vec<Cell> = vec![Cell::Null; columns.len()];
-            for (k, v) in r.0 {
-                if let Some(i) = columns.iter().position(|c| *c == k) {
-                    row[i] = v;
-                }
+            continue;
+        }
+        let index = index.get_or_insert_with(|| column_index(&columns));
+        let mut row: Vec<Cell> = vec![Cell::Null; columns.len()];
+        for (k, v) in r.0 {
+            if let Some(&i) = index.get(&k) {
+                row[i] = v;
             }
-            for (col, v) in values.iter_mut().zip(row) {
-                col.push(v);
-            }
+        }
+        for (col, v) in values.iter_mut().zip(row) {
+            col.push(v);
         }
     }
     Frame { columns, values }
+}
+
+fn column_index(columns: &[String]) -> std::collections::HashMap<String, usize> {
+    columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.clone(), i))
+        .collect()
 }
 
 fn split(columns: &Value, data: &Value, what: &str) -> Result<Frame, Problem> {
@@ -609,6 +653,30 @@ mod tests {
             let general = general.unwrap_or_else(|e| panic!("{body}: {e}"));
             assert_eq!(by_column(fast), by_column(general), "{body}");
         }
+    }
+
+    #[test]
+    fn wide_records_in_any_order_with_repeated_keys() {
+        let keys: Vec<String> = (0..300).map(|i| format!("c{i:03}")).collect();
+        let forward: Vec<String> = keys.iter().map(|k| format!("\"{k}\": 1")).collect();
+        let mut backward: Vec<String> = keys.iter().map(|k| format!("\"{k}\": 2.5")).collect();
+        backward.reverse();
+        backward.push("\"c007\": \"x\"".into());
+        backward.push("\"extra\": null".into());
+        let body = format!(
+            "{{\"dataframe_records\": [{{{}}}, {{{}}}, {{\"c001\": 3}}]}}",
+            forward.join(", "),
+            backward.join(", ")
+        );
+        let (fast, general) = both(&body);
+        let fast = fast.unwrap();
+        assert_eq!(fast.columns.len(), 301);
+        assert_eq!(fast.columns[..300], keys[..]);
+        assert_eq!(
+            fast.values[7],
+            [Cell::I64(1), Cell::Str("x".into()), Cell::Null]
+        );
+        assert_eq!(by_column(fast), by_column(general.unwrap()));
     }
 
     #[test]
