@@ -213,6 +213,32 @@ fn endpoints_payloads_errors_and_feedback() {
     assert_eq!(status, 200);
     let meta: Value = serde_json::from_str(&meta).unwrap();
     assert_eq!(meta["inputs"].as_array().unwrap().len(), 14);
+    // Records with the signature's inputs in its order (what most clients send) take the
+    // signature path: the same answer. (`row` above sorts its keys: the general path.)
+    let names: Vec<&str> = meta["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    let ordered: Vec<String> = names
+        .iter()
+        .map(|n| format!("{}: {}", json!(n), r[*n]))
+        .collect();
+    let ordered = format!("{{\"dataframe_records\": [{{{}}}]}}", ordered.join(", "));
+    let (status, body, _) = s.post("/invocations", "application/json", &ordered);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["probabilities"], answers[0]);
+    let (status, body, _) = s.post(
+        "/invocations",
+        "application/json",
+        r#"{"dataframe_records": []}"#,
+    );
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("the request has no rows")),
+        "{body}"
+    );
     for path in ["/v2/health/live", "/v2/health/ready", "/health", "/ready"] {
         assert_eq!(s.get(path).0, 200, "{path}");
     }
@@ -313,8 +339,8 @@ fn endpoints_payloads_errors_and_feedback() {
     assert!(metrics.contains("gyre_log_queue_depth"));
     s.stop();
     // Every successful request's row was logged before the server exited: 4 formats + CSV +
-    // v2 + the feedback request.
-    assert_eq!(count_logged(&p), 7);
+    // v2 + the signature-ordered record + the feedback request.
+    assert_eq!(count_logged(&p), 8);
 }
 
 #[test]

@@ -100,6 +100,8 @@ pub struct Served {
     pub model: Model,
     /// Its metric series, looked up once (a lookup builds and hashes the label strings).
     metrics: std::sync::OnceLock<ServedMetrics>,
+    /// `name@version`, the `x-model-version` header of every answer.
+    header: Option<HeaderValue>,
 }
 
 /// One version's request counters (by role: champion, challenger; by status: ok,
@@ -284,6 +286,7 @@ async fn load(
     };
     let loaded = project.load_model(&format!("model:{}", v.model)).await?;
     Ok(Some(Arc::new(Served {
+        header: HeaderValue::from_str(&format!("{}@{}", v.name, v.version)).ok(),
         name: v.name,
         version: v.version,
         hash: v.model,
@@ -620,10 +623,70 @@ struct Scored {
     pred: Predictions,
 }
 
+/// A request's rows: a frame already read (CSV, v2), or an MLflow JSON body that the model
+/// chosen to answer reads by its signature.
+#[derive(Clone)]
+enum Input {
+    Frame(Arc<Frame>),
+    Mlflow(Bytes),
+}
+
+fn bad_body(p: payload::Problem) -> ApiError {
+    ApiError {
+        status: StatusCode::BAD_REQUEST,
+        message: p.message.clone(),
+        problems: vec![p],
+    }
+}
+
+/// The input typed by a model's signature, with its row count. Body errors are `Err` (400);
+/// a body that does not fit the signature is `Ok(Err(..))` (422).
+#[allow(clippy::type_complexity)]
+fn read(
+    input: &Input,
+    served: &Served,
+) -> Result<(Result<Vec<Values>, ApiError>, usize), ApiError> {
+    let from_frame = |frame: &Frame| {
+        let rows = frame.rows();
+        if rows == 0 {
+            return Err(ApiError::bad(
+                StatusCode::BAD_REQUEST,
+                "the request has no rows",
+            ));
+        }
+        let typed = payload::typed(&served.model.signature, frame).map_err(|problems| ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            message: format!(
+                "the input does not match the signature of {}@{}",
+                served.name, served.version
+            ),
+            problems,
+        });
+        Ok((typed, rows))
+    };
+    match input {
+        Input::Frame(f) => from_frame(f),
+        Input::Mlflow(body) => {
+            if let Some(columns) = payload::signature_records(body, &served.model.signature) {
+                let rows = columns[0].len();
+                return Ok((Ok(columns), rows));
+            }
+            match payload::mlflow_body(body) {
+                Err(payload::BodyError::Json(e)) => Err(ApiError::bad(
+                    StatusCode::BAD_REQUEST,
+                    format!("the body is not JSON: {e}"),
+                )),
+                Err(payload::BodyError::Problem(p)) => Err(bad_body(p)),
+                Ok(f) => from_frame(&f),
+            }
+        }
+    }
+}
+
 /// Routes, types, predicts and logs one request.
 async fn score(
     state: &Arc<AppState>,
-    frame: Frame,
+    input: Input,
     request_id: Option<String>,
 ) -> Result<Scored, ApiError> {
     let started = Instant::now();
@@ -645,22 +708,9 @@ async fn score(
     } else {
         (deployment.champion.clone(), "champion")
     };
-    let rows = frame.rows();
-    if rows == 0 {
-        return Err(ApiError::bad(
-            StatusCode::BAD_REQUEST,
-            "the request has no rows",
-        ));
-    }
-    let result = match payload::typed(&served.model, &frame) {
-        Err(problems) => Err(ApiError {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
-            message: format!(
-                "the input does not match the signature of {}@{}",
-                served.name, served.version
-            ),
-            problems,
-        }),
+    let (typed, rows) = read(&input, &served)?;
+    let result = match typed {
+        Err(e) => Err(e),
         Ok(inputs) => {
             if rows > 512 {
                 let s = served.clone();
@@ -712,7 +762,7 @@ async fn score(
         let st = state.clone();
         let id = request_id.clone();
         tokio::spawn(async move {
-            if let Ok(shadow_inputs) = payload::typed(&ch.model, &frame)
+            if let Ok((Ok(shadow_inputs), rows)) = read(&input, &ch)
                 && let Ok(p) = predict_rows(&ch.model, &shadow_inputs, rows)
             {
                 for r in 0..rows {
@@ -756,8 +806,8 @@ fn with_headers(mut resp: Response, s: &Scored) -> Response {
     if let Ok(v) = HeaderValue::from_str(&s.request_id) {
         h.insert("x-request-id", v);
     }
-    if let Ok(v) = HeaderValue::from_str(&format!("{}@{}", s.served.name, s.served.version)) {
-        h.insert("x-model-version", v);
+    if let Some(v) = &s.served.header {
+        h.insert("x-model-version", v.clone());
     }
     resp
 }
@@ -779,31 +829,18 @@ async fn invocations(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json")
         .to_ascii_lowercase();
-    let frame = if ctype.starts_with("text/csv") {
-        payload::csv(&body)
+    let input = if ctype.starts_with("text/csv") {
+        Input::Frame(Arc::new(payload::csv(&body).map_err(bad_body)?))
     } else if ctype.starts_with("application/json") {
-        match payload::mlflow_body(&body) {
-            Err(payload::BodyError::Json(e)) => {
-                return Err(ApiError::bad(
-                    StatusCode::BAD_REQUEST,
-                    format!("the body is not JSON: {e}"),
-                ));
-            }
-            Err(payload::BodyError::Problem(p)) => Err(p),
-            Ok(f) => Ok(f),
-        }
+        // Read by the signature of the model that answers (see `read`).
+        Input::Mlflow(body)
     } else {
         return Err(ApiError::bad(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             format!("Content-Type `{ctype}`: send application/json or text/csv"),
         ));
-    }
-    .map_err(|p| ApiError {
-        status: StatusCode::BAD_REQUEST,
-        message: p.message.clone(),
-        problems: vec![p],
-    })?;
-    let s = score(&state, frame, request_id_header(&headers)).await?;
+    };
+    let s = score(&state, input, request_id_header(&headers)).await?;
     let n = s.pred.rows();
     let classes = &s.served.model.signature.classes;
     #[derive(Serialize)]
@@ -867,12 +904,13 @@ async fn v2_infer(
         ));
     }
     let v: Value = json_body(&body)?;
-    let (frame, id) = payload::v2(&v).map_err(|p| ApiError {
-        status: StatusCode::BAD_REQUEST,
-        message: p.message.clone(),
-        problems: vec![p],
-    })?;
-    let s = score(&state, frame, id.or_else(|| request_id_header(&headers))).await?;
+    let (frame, id) = payload::v2(&v).map_err(bad_body)?;
+    let s = score(
+        &state,
+        Input::Frame(Arc::new(frame)),
+        id.or_else(|| request_id_header(&headers)),
+    )
+    .await?;
     let n = s.pred.rows();
     let classes = &s.served.model.signature.classes;
     let outputs = if classes.is_empty() {
