@@ -13,7 +13,7 @@ mod traffic;
 use arc_swap::ArcSwap;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -639,13 +639,12 @@ fn bad_body(p: payload::Problem) -> ApiError {
     }
 }
 
+/// Typed columns, or why the input does not fit the signature (422).
+type Typed = Result<Vec<Values>, ApiError>;
+
 /// The input typed by a model's signature, with its row count. Body errors are `Err` (400);
-/// a body that does not fit the signature is `Ok(Err(..))` (422).
-#[allow(clippy::type_complexity)]
-fn read(
-    input: &Input,
-    served: &Served,
-) -> Result<(Result<Vec<Values>, ApiError>, usize), ApiError> {
+/// a body that does not fit the signature is `Ok((Err(..), _))`.
+fn read(input: &Input, served: &Served) -> Result<(Typed, usize), ApiError> {
     let from_frame = |frame: &Frame| {
         let rows = frame.rows();
         if rows == 0 {
@@ -693,7 +692,7 @@ async fn score(
     let n = state.requests.fetch_add(1, Ordering::Relaxed);
     let request_id = request_id
         .filter(|r| !r.is_empty() && r.len() <= 128)
-        .unwrap_or_else(|| format!("{}-{n:010x}", state.id_prefix));
+        .unwrap_or_else(|| server_request_id(&state.id_prefix, n));
     let deployment = state.live.load_full();
     // A low-discrepancy sequence gives the challenger its exact share over any stretch.
     let canary = state.opts.canary_share > 0.0
@@ -801,20 +800,39 @@ fn json_body(body: &[u8]) -> Result<Value, ApiError> {
     })
 }
 
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const X_MODEL_VERSION: HeaderName = HeaderName::from_static("x-model-version");
+
+/// A server-made request id: the server's random prefix and the request's number in at least
+/// ten hex digits, as `format!("{prefix}-{n:010x}")` writes it, at a tenth of its cost (this
+/// runs for every request).
+fn server_request_id(prefix: &str, n: u64) -> String {
+    let digits = (16 - n.leading_zeros() as usize / 4).max(10);
+    let mut id = String::with_capacity(prefix.len() + 1 + digits);
+    id.push_str(prefix);
+    id.push('-');
+    for i in (0..digits).rev() {
+        id.push(char::from(
+            b"0123456789abcdef"[(n >> (4 * i)) as usize & 0xf],
+        ));
+    }
+    id
+}
+
 fn with_headers(mut resp: Response, s: &Scored) -> Response {
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&s.request_id) {
-        h.insert("x-request-id", v);
+        h.insert(X_REQUEST_ID, v);
     }
     if let Some(v) = &s.served.header {
-        h.insert("x-model-version", v.clone());
+        h.insert(X_MODEL_VERSION, v.clone());
     }
     resp
 }
 
 fn request_id_header(headers: &HeaderMap) -> Option<String> {
     headers
-        .get("x-request-id")
+        .get(&X_REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .map(String::from)
 }
@@ -1092,4 +1110,26 @@ async fn move_alias(
         })?;
     state.reload.notify_one();
     Ok(Json(json!(event)))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn request_ids_are_written_as_format_writes_them() {
+        for n in [
+            0,
+            1,
+            0xa,
+            0xff_ffff_ffff,
+            1 << 40,
+            0x1234_5678_9abc,
+            u64::MAX - 1,
+            u64::MAX,
+        ] {
+            assert_eq!(
+                super::server_request_id("4444ddff6fbc", n),
+                format!("4444ddff6fbc-{n:010x}")
+            );
+        }
+    }
 }
