@@ -924,6 +924,8 @@ mod tests {
             r#"{"dataframe_records": [{"size": 1, "colour": 7, "mean radius": 1}]}"#,
             r#"{"dataframe_records": [{"size": true, "colour": "r", "mean radius": 1}]}"#,
             r#"{"dataframe_records": [{"size": [1], "colour": "r", "mean radius": 1}]}"#,
+            r#"{"dataframe_records": [{"size": 1e400, "colour": "r", "mean radius": 1}]}"#,
+            r#"{"dataframe_records": [{"size": 1, "colour": {}, "mean radius": 1}]}"#,
             r#"{"dataframe_records": []}"#,
             r#"{"dataframe_records": [{"size": 1, "colour": "r", "mean radius": 1}], "params": {}}"#,
             r#"{"dataframe_split": {"columns": ["size", "colour", "mean radius"], "data": [[1, "r", 2]]}}"#,
