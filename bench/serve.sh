@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Serving benchmark (issue 6): single-row JSON predictions of a logistic regression on
 # breast_cancer over keep-alive HTTP/1.1 with prediction logging on, next to the same
-# server's constant endpoint (/ping) in the same run; then p99 at half the measured load.
+# server's constant endpoint (/ping) in the same run, alternating for ROUNDS rounds (default
+# 3; the median round's ratio is the figure); then p99 at half the measured load.
 # Uses oha (installed with cargo into /var/tmp/oha when missing).
 set -euo pipefail
 source "$(dirname "$0")/bc-server.sh"
