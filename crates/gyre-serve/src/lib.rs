@@ -625,9 +625,8 @@ struct Scored {
 
 /// A request's rows: a frame already read (CSV, v2), or an MLflow JSON body that the model
 /// chosen to answer reads by its signature.
-#[derive(Clone)]
 enum Input {
-    Frame(Arc<Frame>),
+    Frame(Frame),
     Mlflow(Bytes),
 }
 
@@ -848,7 +847,7 @@ async fn invocations(
         .unwrap_or("application/json")
         .to_ascii_lowercase();
     let input = if ctype.starts_with("text/csv") {
-        Input::Frame(Arc::new(payload::csv(&body).map_err(bad_body)?))
+        Input::Frame(payload::csv(&body).map_err(bad_body)?)
     } else if ctype.starts_with("application/json") {
         // Read by the signature of the model that answers (see `read`).
         Input::Mlflow(body)
@@ -925,7 +924,7 @@ async fn v2_infer(
     let (frame, id) = payload::v2(&v).map_err(bad_body)?;
     let s = score(
         &state,
-        Input::Frame(Arc::new(frame)),
+        Input::Frame(frame),
         id.or_else(|| request_id_header(&headers)),
     )
     .await?;

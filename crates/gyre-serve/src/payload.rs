@@ -424,13 +424,9 @@ impl<'de> Visitor<'de> for SigBody<'_> {
         f.write_str("an object with one list of records")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<Values>, A::Error> {
-        let key: Key = map.next_key()?.ok_or_else(off_path)?;
-        if !matches!(
-            key.0.as_slice(),
-            b"dataframe_records" | b"instances" | b"inputs"
-        ) {
+        let Some(Key(true)) = map.next_key()? else {
             return Err(off_path());
-        }
+        };
         let columns = map.next_value_seed(SigRecords(self.0))?;
         // Another key (`params`, or a second format) is for the general path to judge.
         if map.next_key::<Key>()?.is_some() {
@@ -440,13 +436,12 @@ impl<'de> Visitor<'de> for SigBody<'_> {
     }
 }
 
-/// A map key as bytes, borrowed when it has no escapes (serde_json then skips the UTF-8 check).
-struct Key(Vec<u8>);
+/// A map key, read as bytes without a copy or a UTF-8 pass: whether it names a list of
+/// records (`dataframe_records`, `instances`, `inputs`).
+struct Key(bool);
 
 impl<'de> Deserialize<'de> for Key {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Key, D::Error> {
-        // Only the top level's few keys come through here; the records' keys are compared
-        // in place by `Named`.
         struct V;
         impl<'de> Visitor<'de> for V {
             type Value = Key;
@@ -454,10 +449,13 @@ impl<'de> Deserialize<'de> for Key {
                 f.write_str("a key")
             }
             fn visit_bytes<E>(self, b: &[u8]) -> Result<Key, E> {
-                Ok(Key(b.to_vec()))
+                Ok(Key(matches!(
+                    b,
+                    b"dataframe_records" | b"instances" | b"inputs"
+                )))
             }
-            fn visit_str<E>(self, s: &str) -> Result<Key, E> {
-                Ok(Key(s.as_bytes().to_vec()))
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Key, E> {
+                self.visit_bytes(s.as_bytes())
             }
         }
         d.deserialize_bytes(V)
