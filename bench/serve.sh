@@ -53,4 +53,4 @@ echo "  (/ping at the same rate, corrected: p99 $(p99 < pingc.txt) ms)"
 echo "ratio to /ping by round: ${ratios[*]}; median $ratio (target >= 0.60)"
 python3 -c "print(f'/invocations median {float(\"$inv\"):.0f} req/s: {float(\"$inv\") / 116:.0f}x MLflow (116 req/s)')"
 kill -INT $server; wait $server 2>/dev/null || true
-echo "logged predictions: $(sqlite3 .gyre/gyre.db 'select count(*) from predictions' 2>/dev/null || echo '(sqlite3 not installed)')"
+echo "logged predictions: $(sqlite3 .gyre/gyre.db 'select (select count(*) from predictions) + (select coalesce(sum(n), 0) from prediction_segments)' 2>/dev/null || echo '(not counted: no sqlite3, or an older store)')"

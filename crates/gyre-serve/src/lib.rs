@@ -405,8 +405,9 @@ pub async fn serve(
 
 /// Drains the prediction queue into the store every 50 ms, in one transaction per up to
 /// 8,192 records. It polls rather than waits on the queue, so a request's send never has to
-/// wake it. A failed write is retried (the records stay in hand), never dropped. Request ids
-/// grow, so the log's index is appended to, not written all over.
+/// wake it. A failed write is retried (the records stay in hand), never dropped. The store
+/// keeps each batch as compressed segments; request ids grow, so each segment covers a narrow
+/// range of them, which is how a request's records are found again.
 async fn write_log(
     project: Arc<Project>,
     mut rx: mpsc::Receiver<PredictionRecord>,

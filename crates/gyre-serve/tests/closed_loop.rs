@@ -620,7 +620,9 @@ async fn traffic_rules_catch_drift_and_errors() {
         }
     });
     wait_points(p.clone(), 3).await;
-    let seen = wait_event(p.clone(), "recover drift.period").await;
+    // The window's events are stored one after another: wait for each.
+    wait_event(p.clone(), "recover drift.period").await;
+    let seen = wait_event(p.clone(), "breach error_rate").await;
     assert!(seen.contains(&"breach error_rate".to_string()), "{seen:?}");
     assert!(
         seen.contains(&"recover drift.period".to_string()),

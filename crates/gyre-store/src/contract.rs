@@ -67,6 +67,7 @@ pub async fn run_all(store: Arc<dyn MetaStore>) {
     registry(store.clone()).await;
     prediction_log(store.as_ref()).await;
     label_join(store.clone()).await;
+    server_ids(store.as_ref()).await;
     monitor_records(store.as_ref()).await;
 }
 
@@ -851,6 +852,153 @@ pub async fn label_join(store: Arc<dyn MetaStore>) {
         .await
         .unwrap();
     assert_eq!(all.len(), 100);
+    assert_eq!(store.pending_labels().await.unwrap(), 0);
+}
+
+/// Records of server-made request ids (`{prefix}-{counter:010x}`) are found by their
+/// segments' counter ranges: across segments, with a shadow logged later, beside another
+/// prefix, and for labels whose predictions span segments.
+pub async fn server_ids(store: &dyn MetaStore) {
+    use crate::{FeedbackRecord, PredictionRecord};
+    let id = |prefix: &str, n: u64| format!("{prefix}-{n:010x}");
+    let pred = |prefix: &str, n: u64, row: i64, role: &str, model: &str| PredictionRecord {
+        request_id: id(prefix, n),
+        row_index: row,
+        role: role.into(),
+        ts_ms: 10_000 + n as i64,
+        model: model.into(),
+        version: 2,
+        inputs: format!("[{n},{row},\"{prefix}\"]"),
+        output: format!("{{\"label\":\"{role}\"}}"),
+    };
+    let a = "00aa11bb22cc";
+    let b = "ff00ff00ff00";
+    // 1,300 champions in one batch (segments of 512, 512, 276), interleaved with the same
+    // counters of another prefix and model; then 200 more, with request 1,400 of 3 rows.
+    let first: Vec<_> = (0..1300u64)
+        .flat_map(|n| {
+            [
+                pred(a, n, 0, "champion", "seg"),
+                pred(b, n, 0, "champion", "other"),
+            ]
+        })
+        .collect();
+    store.log_predictions(&first).await.unwrap();
+    let second: Vec<_> = (1300..1500u64)
+        .flat_map(|n| {
+            let rows = if n == 1400 { 3 } else { 1 };
+            (0..rows).map(move |r| (n, r))
+        })
+        .map(|(n, r)| pred(a, n, r, "champion", "seg"))
+        .collect();
+    store.log_predictions(&second).await.unwrap();
+    // Shadows of requests 5 and 1,290 come late, together.
+    store
+        .log_predictions(&[
+            pred(a, 5, 0, "shadow", "seg"),
+            pred(a, 1290, 0, "shadow", "seg"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(store.prediction_count("seg").await.unwrap(), 1504);
+    assert_eq!(store.prediction_count("other").await.unwrap(), 1300);
+    for n in [0, 5, 511, 512, 1023, 1024, 1290, 1299, 1300, 1400, 1499] {
+        let got = store.predictions_of(&id(a, n)).await.unwrap();
+        let mut want: Vec<_> = (0..if n == 1400 { 3 } else { 1 })
+            .map(|r| pred(a, n, r, "champion", "seg"))
+            .collect();
+        if n == 5 || n == 1290 {
+            want.push(pred(a, n, 0, "shadow", "seg"));
+        }
+        assert_eq!(got, want, "request {n}");
+    }
+    assert_eq!(
+        store.predictions_of(&id(b, 700)).await.unwrap(),
+        [pred(b, 700, 0, "champion", "other")]
+    );
+    assert!(store.predictions_of(&id(a, 1500)).await.unwrap().is_empty());
+    // A server-shaped id logged again: the first record is the one read back.
+    let mut again = pred(a, 3, 0, "champion", "dup");
+    again.output = "{\"label\":\"again\"}".into();
+    store.log_predictions(&[again]).await.unwrap();
+    assert_eq!(
+        store.predictions_of(&id(a, 3)).await.unwrap(),
+        [pred(a, 3, 0, "champion", "seg")]
+    );
+    // Labels: both roles of request 5, three rows of 1,400, one of 1,290, and one never logged.
+    let label = |n: u64, row: i64| FeedbackRecord {
+        request_id: id(a, n),
+        row_index: row,
+        label: format!("y{n}.{row}"),
+        ts_ms: 50_000 + n as i64,
+    };
+    let labels = [
+        label(5, 0),
+        label(1400, 2),
+        label(1400, 0),
+        label(1290, 0),
+        label(99_999, 0),
+    ];
+    assert_eq!(store.add_feedback(&labels).await.unwrap(), 5);
+    assert_eq!(store.pending_labels().await.unwrap(), 1);
+    let champion = store
+        .labelled_after("seg", "champion", 0, 100)
+        .await
+        .unwrap();
+    let got: Vec<_> = champion
+        .iter()
+        .map(|r| (r.request_id.clone(), r.row_index, r.label.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (id(a, 5), 0, "y5.0".to_string()),
+            (id(a, 1290), 0, "y1290.0".to_string()),
+            (id(a, 1400), 0, "y1400.0".to_string()),
+            (id(a, 1400), 2, "y1400.2".to_string()),
+        ],
+        "joined in label order"
+    );
+    assert_eq!(
+        (
+            champion[0].predicted_ms,
+            champion[0].labelled_ms,
+            champion[0].version
+        ),
+        (10_005, 50_005, 2)
+    );
+    assert_eq!(champion[0].output, "{\"label\":\"champion\"}");
+    let shadow = store.labelled_after("seg", "shadow", 0, 100).await.unwrap();
+    assert_eq!(shadow.len(), 2);
+    // Inputs of labelled rows (not shadows), newest first.
+    let inputs = store.labelled_inputs("seg", 0, 10).await.unwrap();
+    let got: Vec<_> = inputs
+        .iter()
+        .map(|(_, ms, i, l)| (*ms, i.clone(), l.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (11_400, format!("[1400,2,\"{a}\"]"), "y1400.2".to_string()),
+            (11_400, format!("[1400,0,\"{a}\"]"), "y1400.0".to_string()),
+            (11_290, format!("[1290,0,\"{a}\"]"), "y1290.0".to_string()),
+            (10_005, format!("[5,0,\"{a}\"]"), "y5.0".to_string()),
+        ]
+    );
+    assert_eq!(
+        store
+            .labelled_inputs("seg", 11_000, 10)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    // The missing prediction arrives; a later pass joins it.
+    store
+        .log_predictions(&[pred(a, 99_999, 0, "champion", "seg")])
+        .await
+        .unwrap();
+    assert_eq!(store.join_pending(0).await.unwrap(), 1);
     assert_eq!(store.pending_labels().await.unwrap(), 0);
 }
 

@@ -142,15 +142,6 @@ pub trait Monitoring: Send + Sync {
     async fn firings(&self, trigger: Option<&str>, limit: i64) -> Result<Vec<Firing>>;
 }
 
-/// Joins pending labels to their predictions, then marks the joined ones. `ON CONFLICT DO
-/// NOTHING` keeps a row that two passes both join once.
-pub(crate) const JOIN: &str = "INSERT INTO labelled \
-    (request_id, row_index, role, model, version, predicted_ms, labelled_ms, output, label) \
-    SELECT p.request_id, p.row_index, p.role, p.model, p.version, p.ts_ms, f.ts_ms, p.output, f.label \
-    FROM feedback f JOIN predictions p ON p.request_id = f.request_id AND p.row_index = f.row_index \
-    WHERE f.joined = 0 AND f.ts_ms >= $1 \
-    ORDER BY f.ts_ms, f.request_id, f.row_index, p.role \
-    ON CONFLICT DO NOTHING";
 /// A label is joined once a labelled row holds it. (Not "once its prediction exists": on
 /// PostgreSQL each statement reads its own snapshot, and a prediction committed between the
 /// two statements would mark a label joined that the first one did not see.) A shadow
@@ -230,16 +221,11 @@ macro_rules! impl_monitoring {
         #[async_trait]
         impl Monitoring for $store {
             async fn join_pending(&self, since_ms: i64) -> Result<u64> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_join().await?;
                 if !$lock.is_empty() {
                     sqlx::query($lock).execute(&mut *tx).await?;
                 }
-                let added = sqlx::query(JOIN)
-                    .bind(since_ms)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                sqlx::query(MARK).bind(since_ms).execute(&mut *tx).await?;
+                let added = Self::join_labels(&mut tx, since_ms).await?;
                 tx.commit().await?;
                 Ok(added)
             }
@@ -299,12 +285,15 @@ macro_rules! impl_monitoring {
                 since_ms: i64,
                 limit: i64,
             ) -> Result<Vec<(i64, i64, String, String)>> {
+                // Rows joined before labelled kept inputs read them from `predictions`.
                 let rows = sqlx::query(
-                    "SELECT l.seq, l.predicted_ms, p.inputs, l.label FROM labelled l \
-                     JOIN predictions p ON p.request_id = l.request_id \
-                     AND p.row_index = l.row_index AND p.role = l.role \
-                     WHERE l.model = $1 AND l.role <> 'shadow' AND l.predicted_ms >= $2 \
-                     ORDER BY l.seq DESC LIMIT $3",
+                    "SELECT seq, predicted_ms, inputs, label FROM ( \
+                     SELECT l.seq, l.predicted_ms, l.label, COALESCE(l.inputs, \
+                       (SELECT p.inputs FROM predictions p WHERE p.request_id = l.request_id \
+                        AND p.row_index = l.row_index AND p.role = l.role)) AS inputs \
+                     FROM labelled l \
+                     WHERE l.model = $1 AND l.role <> 'shadow' AND l.predicted_ms >= $2) t \
+                     WHERE inputs IS NOT NULL ORDER BY seq DESC LIMIT $3",
                 )
                 .bind(model)
                 .bind(since_ms)
