@@ -632,10 +632,7 @@ mod tests {
             server_id("4444ddff6fbc-0000000001"),
             Some(("4444ddff6fbc", 1))
         );
-        assert_eq!(
-            server_id("ab-0000fffffffffff"),
-            Some(("ab", 0xfffffffffff))
-        );
+        assert_eq!(server_id("ab-0000fffffffffff"), Some(("ab", 0xfffffffffff)));
         assert_eq!(server_id("a-b-00000000ff"), None, "prefix must be hex");
         for other in [
             "req-1",
