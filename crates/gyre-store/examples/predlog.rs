@@ -5,7 +5,9 @@
 //!
 //! `cargo run --release -p gyre-store --example predlog [segments|table]`: `segments` (the
 //! default) is the store's log; `table` writes the same records one row each into the
-//! `predictions` table the log used before segments (in 250-row INSERTs), to compare.
+//! `predictions` table the log used before segments (in 250-row INSERTs), to compare. After
+//! `segments`, it also times the label join: 1,000 labels posted one at a time, then 10,000
+//! in one call, for requests spread over the log.
 
 use gyre_store::{PredictionRecord, open_meta_store};
 use std::time::{Duration, Instant};
@@ -79,6 +81,29 @@ async fn main() {
             Some(pool) => insert_rows(pool, &batch).await,
         }
         spent += t.elapsed();
+    }
+    if table.is_none() {
+        use gyre_store::FeedbackRecord;
+        let label = |i: u64| FeedbackRecord {
+            request_id: format!("abcdef123456-{:010x}", 1 + (i * 7919) % n),
+            row_index: 0,
+            label: "benign".into(),
+            ts_ms: 1_800_000_000_000,
+        };
+        let t = Instant::now();
+        for i in 0..1000 {
+            store.add_feedback(&[label(i)]).await.unwrap();
+        }
+        let one = t.elapsed();
+        let batch: Vec<FeedbackRecord> = (1000..11_000).map(label).collect();
+        let t = Instant::now();
+        store.add_feedback(&batch).await.unwrap();
+        let many = t.elapsed();
+        println!(
+            "label join: {:.0} µs per label posted alone, {:.1} µs per label in a call of 10,000",
+            one.as_secs_f64() * 1e6 / 1000.0,
+            many.as_secs_f64() * 1e6 / 10_000.0
+        );
     }
     drop(store);
     if let Some(pool) = table {

@@ -78,6 +78,9 @@ pub async fn open_meta_store(url: &str) -> Result<Box<dyn MetaStore>> {
 /// The embedded default.
 pub struct SqliteStore {
     pub(crate) pool: sqlx::SqlitePool,
+    /// Seen empty: the per-row `predictions` table of before segments (nothing writes it
+    /// any more, so once empty it stays empty and need not be asked again).
+    pub(crate) no_legacy_log: std::sync::atomic::AtomicBool,
 }
 
 impl SqliteStore {
@@ -99,13 +102,18 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         migrate(sqlx::migrate!("./migrations/sqlite"), &pool).await?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore {
+            pool,
+            no_legacy_log: Default::default(),
+        })
     }
 }
 
 /// For teams that outgrow one machine.
 pub struct PgStore {
     pub(crate) pool: sqlx::PgPool,
+    /// As [`SqliteStore::no_legacy_log`].
+    pub(crate) no_legacy_log: std::sync::atomic::AtomicBool,
 }
 
 impl PgStore {
@@ -116,7 +124,10 @@ impl PgStore {
             .connect(url)
             .await?;
         migrate(sqlx::migrate!("./migrations/postgres"), &pool).await?;
-        Ok(PgStore { pool })
+        Ok(PgStore {
+            pool,
+            no_legacy_log: Default::default(),
+        })
     }
 }
 

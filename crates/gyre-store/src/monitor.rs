@@ -225,7 +225,7 @@ macro_rules! impl_monitoring {
                 if !$lock.is_empty() {
                     sqlx::query($lock).execute(&mut *tx).await?;
                 }
-                let added = Self::join_labels(&mut tx, since_ms).await?;
+                let added = self.join_labels(&mut tx, since_ms).await?;
                 tx.commit().await?;
                 Ok(added)
             }

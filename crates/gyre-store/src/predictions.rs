@@ -223,6 +223,32 @@ fn insert_sql(
     &all[i]
 }
 
+/// `head` followed by a list of `rows` placeholders (`... IN (?, ?, ?)`), built once per size of
+/// [`SIZES`] and kept.
+fn in_sql(
+    cache: &'static std::sync::OnceLock<Vec<String>>,
+    ph: crate::runs::Placeholder,
+    head: &str,
+    rows: usize,
+) -> &'static str {
+    let all = cache.get_or_init(|| {
+        SIZES
+            .iter()
+            .map(|&n| {
+                format!(
+                    "{head} ({})",
+                    (1..=n).map(ph).collect::<Vec<_>>().join(", ")
+                )
+            })
+            .collect()
+    });
+    let i = SIZES
+        .iter()
+        .position(|&n| n == rows)
+        .expect("a chunk has one of SIZES rows");
+    &all[i]
+}
+
 /// The key a record is logged once under.
 type Key = (String, i64, String);
 
@@ -330,18 +356,23 @@ macro_rules! impl_prediction_log {
             /// logged: `predictions` (written before segments) first, then the segments in the
             /// order they were written.
             async fn records_of(
+                &self,
                 conn: &mut <$db as sqlx::Database>::Connection,
                 ids: &[&str],
             ) -> Result<Vec<PredictionRecord>> {
+                use std::sync::atomic::Ordering;
                 let mut out = Vec::new();
-                let legacy: i64 = sqlx::query(
-                    "SELECT COUNT(*) AS n FROM (SELECT 1 FROM predictions LIMIT 1) t",
-                )
-                .fetch_one(&mut *conn)
-                .await?
-                .try_get("n")?;
-                if legacy > 0 {
-                    for id in ids {
+                if !self.no_legacy_log.load(Ordering::Relaxed) {
+                    let legacy: i64 = sqlx::query(
+                        "SELECT COUNT(*) AS n FROM (SELECT 1 FROM predictions LIMIT 1) t",
+                    )
+                    .fetch_one(&mut *conn)
+                    .await?
+                    .try_get("n")?;
+                    if legacy == 0 {
+                        self.no_legacy_log.store(true, Ordering::Relaxed);
+                    }
+                    for id in ids.iter().filter(|_| legacy > 0) {
                         let rows = sqlx::query(
                             "SELECT request_id, row_index, role, ts_ms, model, version, inputs, \
                              output FROM predictions WHERE request_id = $1 ORDER BY row_index, role",
@@ -363,62 +394,78 @@ macro_rules! impl_prediction_log {
                         }
                     }
                 }
-                // The segments to read. A segment holding counter n of a prefix has
-                // lo <= n <= hi, and hi - lo <= the prefix's largest span: an index range.
-                let mut found: BTreeSet<i64> = BTreeSet::new();
-                let mut spans: HashMap<&str, i64> = HashMap::new();
+                let wanted: HashSet<&str> = ids.iter().copied().collect();
+                // Decoded segments by id, to be read in the order they were written.
+                let mut segs: std::collections::BTreeMap<i64, Vec<PredictionRecord>> =
+                    Default::default();
+                // Server ids: the counters of one prefix, sorted, in runs no more than GAP
+                // apart; one query a run. A segment holding counter n has lo <= n <= hi, and
+                // hi - lo <= the prefix's largest span: an index range on (prefix, lo).
+                const GAP: i64 = 4096;
+                let mut counters: HashMap<&str, Vec<i64>> = HashMap::new();
+                let mut others: Vec<&str> = Vec::new();
                 for id in ids {
-                    let rows = match server_id(id) {
-                        Some((prefix, n)) => {
-                            let span = match spans.get(prefix) {
-                                Some(s) => *s,
-                                None => {
-                                    let s: i64 = sqlx::query(
-                                        "SELECT COALESCE(MAX(span), 0) AS s \
-                                         FROM prediction_segments WHERE prefix = $1",
-                                    )
-                                    .bind(prefix)
-                                    .fetch_one(&mut *conn)
-                                    .await?
-                                    .try_get("s")?;
-                                    spans.insert(prefix, s);
-                                    s
-                                }
-                            };
-                            sqlx::query(
-                                "SELECT id FROM prediction_segments WHERE prefix = $1 \
-                                 AND lo >= $2 AND lo <= $3 AND hi >= $3",
-                            )
-                            .bind(prefix)
-                            .bind(n.saturating_sub(span))
-                            .bind(n)
-                            .fetch_all(&mut *conn)
-                            .await?
-                        }
-                        None => {
-                            sqlx::query(
-                                "SELECT DISTINCT segment AS id FROM prediction_keys \
-                                 WHERE request_id = $1",
-                            )
-                            .bind(*id)
-                            .fetch_all(&mut *conn)
-                            .await?
-                        }
-                    };
-                    for r in rows {
-                        found.insert(r.try_get("id")?);
+                    match server_id(id) {
+                        Some((prefix, n)) => counters.entry(prefix).or_default().push(n),
+                        None => others.push(id),
                     }
                 }
-                let wanted: HashSet<&str> = ids.iter().copied().collect();
-                for seg in found {
+                for (prefix, mut ns) in counters {
+                    ns.sort_unstable();
+                    ns.dedup();
+                    for run in ns.chunk_by(|a, b| b - a <= GAP) {
+                        let (first, last) = (run[0], run[run.len() - 1]);
+                        let rows = sqlx::query(
+                            "SELECT id, lo, hi, body FROM prediction_segments WHERE prefix = $1 \
+                             AND lo >= CAST($2 AS BIGINT) - (SELECT COALESCE(MAX(span), 0) \
+                                 FROM prediction_segments WHERE prefix = $1) \
+                             AND lo <= $3 AND hi >= $2",
+                        )
+                        .bind(prefix)
+                        .bind(first)
+                        .bind(last)
+                        .fetch_all(&mut *conn)
+                        .await?;
+                        for r in rows {
+                            let (id, lo, hi): (i64, i64, i64) =
+                                (r.try_get("id")?, r.try_get("lo")?, r.try_get("hi")?);
+                            // Only a segment that holds one of the run's counters is decoded.
+                            let i = run.partition_point(|&n| n < lo);
+                            if i < run.len() && run[i] <= hi && !segs.contains_key(&id) {
+                                let body: Vec<u8> = r.try_get("body")?;
+                                segs.insert(id, decode(&body, |id| wanted.contains(id))?);
+                            }
+                        }
+                    }
+                }
+                // Other ids: their segments through the key rows.
+                let mut keyed: BTreeSet<i64> = BTreeSet::new();
+                static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+                for chunk in chunked(&others) {
+                    let sql = in_sql(
+                        &SQL,
+                        $ph,
+                        "SELECT DISTINCT segment AS id FROM prediction_keys WHERE request_id IN",
+                        chunk.len(),
+                    );
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for id in chunk {
+                        q = q.bind(*id);
+                    }
+                    for r in q.fetch_all(&mut *conn).await? {
+                        keyed.insert(r.try_get("id")?);
+                    }
+                }
+                for seg in keyed {
                     let body: Vec<u8> =
                         sqlx::query("SELECT body FROM prediction_segments WHERE id = $1")
                             .bind(seg)
                             .fetch_one(&mut *conn)
                             .await?
                             .try_get("body")?;
-                    out.extend(decode(&body, |id| wanted.contains(id))?);
+                    segs.insert(seg, decode(&body, |id| wanted.contains(id))?);
                 }
+                out.extend(segs.into_values().flatten());
                 let mut seen: HashSet<Key> = HashSet::new();
                 out.retain(|r| seen.insert(key(r)));
                 Ok(out)
@@ -428,6 +475,7 @@ macro_rules! impl_prediction_log {
             /// predictions (every role), in label order, then marks the joined labels.
             /// `ON CONFLICT DO NOTHING` keeps a row that two passes both join once.
             pub(crate) async fn join_labels(
+                &self,
                 conn: &mut <$db as sqlx::Database>::Connection,
                 since: i64,
             ) -> Result<u64> {
@@ -455,7 +503,7 @@ macro_rules! impl_prediction_log {
                 let mut ids: Vec<&str> = labels.iter().map(|l| l.request_id.as_str()).collect();
                 ids.sort_unstable();
                 ids.dedup();
-                let mut records = Self::records_of(conn, &ids).await?;
+                let mut records = self.records_of(conn, &ids).await?;
                 records.sort_by(|a, b| a.role.cmp(&b.role));
                 let mut by_row: HashMap<(&str, i64), Vec<&PredictionRecord>> = HashMap::new();
                 for p in &records {
@@ -545,7 +593,7 @@ macro_rules! impl_prediction_log {
                     if !$lock.is_empty() {
                         sqlx::query($lock).execute(&mut *tx).await?;
                     }
-                    Self::join_labels(&mut tx, since).await?;
+                    self.join_labels(&mut tx, since).await?;
                 }
                 tx.commit().await?;
                 Ok(added)
@@ -553,7 +601,7 @@ macro_rules! impl_prediction_log {
 
             async fn predictions_of(&self, request_id: &str) -> Result<Vec<PredictionRecord>> {
                 let mut conn = self.pool.acquire().await?;
-                let mut got = Self::records_of(&mut conn, &[request_id]).await?;
+                let mut got = self.records_of(&mut conn, &[request_id]).await?;
                 got.sort_by(|a, b| (a.row_index, &a.role).cmp(&(b.row_index, &b.role)));
                 Ok(got)
             }
