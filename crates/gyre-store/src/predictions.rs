@@ -151,33 +151,38 @@ struct Segment<'a> {
     records: Vec<&'a PredictionRecord>,
 }
 
-/// A batch cut into segments of at most [`SEGMENT`] records of one model and prefix, each in
-/// the batch's order: full ones as they fill, then the rest in order of their first record.
+/// Counters of one segment share their bits above these, so a segment's span stays under
+/// 2^16 whatever ids a client sends (a far counter under the server's prefix would otherwise
+/// widen every later lookup of that prefix to the whole log).
+const BUCKET_BITS: u32 = 16;
+
+/// A batch cut into segments of at most [`SEGMENT`] records of one model, prefix and counter
+/// bucket, each in the batch's order: full ones as they fill, then the unfilled ones.
 fn segments(records: &[PredictionRecord]) -> Vec<Segment<'_>> {
-    let mut open: Vec<Segment> = Vec::new();
+    let mut open: Vec<Option<Segment>> = Vec::new();
+    let mut slot: HashMap<(&str, Option<&str>, i64), usize> = HashMap::new();
     let mut done = Vec::new();
     for r in records {
-        let prefix = server_id(&r.request_id).map(|(p, _)| p);
-        let i = match open
-            .iter()
-            .position(|s| s.model == r.model && s.prefix == prefix)
-        {
-            Some(i) => i,
-            None => {
-                open.push(Segment {
-                    model: &r.model,
-                    prefix,
-                    records: Vec::with_capacity(records.len().min(SEGMENT)),
-                });
+        let id = server_id(&r.request_id);
+        let bucket = id.map_or(0, |(_, n)| n >> BUCKET_BITS);
+        let prefix = id.map(|(p, _)| p);
+        let i = *slot
+            .entry((r.model.as_str(), prefix, bucket))
+            .or_insert_with(|| {
+                open.push(None);
                 open.len() - 1
-            }
-        };
-        open[i].records.push(r);
-        if open[i].records.len() == SEGMENT {
-            done.push(open.remove(i));
+            });
+        let seg = open[i].get_or_insert_with(|| Segment {
+            model: &r.model,
+            prefix,
+            records: Vec::with_capacity(records.len().min(SEGMENT)),
+        });
+        seg.records.push(r);
+        if seg.records.len() == SEGMENT {
+            done.extend(open[i].take());
         }
     }
-    done.extend(open);
+    done.extend(open.into_iter().flatten());
     done
 }
 
@@ -746,13 +751,21 @@ mod tests {
             [
                 ("m", Some("abcdef"), 512),
                 ("m", Some("abcdef"), 512),
+                ("m", Some("abcdef"), 76),
                 ("m", None, 11),
                 ("other", Some("abcdef"), 11),
-                ("m", Some("abcdef"), 76),
             ]
         );
         let total: usize = segs.iter().map(|s| s.records.len()).sum();
         assert_eq!(total, batch.len());
+        // A far counter under the same prefix gets a segment of its own.
+        let far = [
+            rec(&p(1), 0, "champion", "m"),
+            rec(&p(0xffff_ffff_ff), 0, "champion", "m"),
+            rec(&p(2), 0, "champion", "m"),
+        ];
+        let spans: Vec<usize> = segments(&far).iter().map(|s| s.records.len()).collect();
+        assert_eq!(spans, [2, 1]);
         assert!(
             segs[0]
                 .records
