@@ -404,10 +404,11 @@ pub async fn serve(
 }
 
 /// Drains the prediction queue into the store every 50 ms, in one transaction of up to 8,192
-/// records (more at once only while the queue holds more than that). It polls rather than waits on the queue, so a request's send never has to
-/// wake it. A failed write is retried (the records stay in hand), never dropped. The store
-/// keeps each batch as compressed segments; request ids grow, so each segment covers a narrow
-/// range of them, which is how a request's records are found again.
+/// records (more at once only while the queue holds more than that). It polls rather than
+/// waits on the queue, so a request's send never has to wake it. A failed write is retried
+/// (the records stay in hand), never dropped. The store keeps each batch as compressed
+/// segments; request ids grow, so each segment covers a narrow range of them, which is how a
+/// request's records are found again.
 async fn write_log(
     project: Arc<Project>,
     mut rx: mpsc::Receiver<PredictionRecord>,

@@ -1,6 +1,5 @@
 //! The prediction log and feedback: what servers predicted, and the true labels that arrive
 //! later. Written in batches by the server's log writer.
-
 //!
 //! The log is kept in segments: each flush of a server's writer becomes a few rows of up to
 //! [`SEGMENT`] records, compressed ([`encode`]), rather than one indexed row per record. Records
