@@ -1,6 +1,6 @@
 //! `gyre serve` through the real binary on 127.0.0.1:0: every endpoint, both payload families,
-//! bad payloads, feedback, canary, shadow, hot swap under load, and the log flushed on
-//! shutdown.
+//! bad payloads, feedback, canary, shadow, hot swap under load, the log flushed on shutdown,
+//! and two servers sharing a PostgreSQL store (when `GYRE_TEST_POSTGRES_URL` is set).
 
 mod common;
 
@@ -116,7 +116,12 @@ fn row(age: Value) -> Value {
 
 /// A project with `income` v1 (logistic regression, champion) and v2 (boosting).
 fn project() -> Project {
-    let p = Project::init();
+    project_on(None)
+}
+
+/// [`project`] on a given metadata store (None: the embedded default).
+fn project_on(store: Option<String>) -> Project {
+    let p = Project::with_store(store);
     p.add_adult("adult");
     p.append_spec(SPEC);
     let a = p.ok(&["train", "--json"]).json()["run"]
@@ -448,4 +453,75 @@ fn hot_swap_under_load_drops_nothing() {
     let (_, b, version) = s.post("/invocations", "application/json", &body);
     assert_eq!(version.as_deref(), Some("income@1"), "rolled back: {b}");
     s.stop();
+}
+
+/// Two servers on one PostgreSQL store: each logs its own predictions, one takes labels for
+/// both (its own ids and a client's), and an alias moved by the CLI reaches both.
+#[test]
+fn two_servers_share_a_postgres_store() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let Some(url) = rt.block_on(gyre_store::contract::fresh_postgres_database("serve")) else {
+        return;
+    };
+    let p = project_on(Some(url.clone()));
+    let (a, b) = (Server::start(&p, &[]), Server::start(&p, &[]));
+    let body = json!({"dataframe_records": [row(json!(38))]}).to_string();
+    let mut labels = Vec::new();
+    for i in 0..20 {
+        let (status, r, _) = a.post("/invocations", "application/json", &body);
+        assert_eq!(status, 200, "{r}");
+        labels.push(json!({"request_id": r["request_id"], "label": "<=50K"}));
+        let client = format!("client-{i}");
+        let r = b
+            .agent
+            .post(&format!("{}/invocations", b.base))
+            .header("content-type", "application/json")
+            .header("x-request-id", &client)
+            .send(&body)
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        labels.push(json!({"request_id": client, "label": ">50K"}));
+    }
+    // Both writers flush within 50 ms; labels stored before that would wait for a later pass.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let (status, fb, _) = a.post("/feedback", "application/json", &json!(labels).to_string());
+    assert_eq!((status, fb["stored"].as_u64()), (200, Some(40)), "{fb}");
+    p.ok(&["models", "alias", "income@2", "champion", "--force"]);
+    for s in [&a, &b] {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let (_, _, version) = s.post("/invocations", "application/json", &body);
+            if version.as_deref() == Some("income@2") {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} did not swap",
+                s.base
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+    a.stop();
+    b.stop();
+    rt.block_on(async {
+        let store = gyre_store::open_meta_store(&url).await.unwrap();
+        let logged = store.prediction_count("income").await.unwrap();
+        assert!(
+            logged >= 42,
+            "40 requests and at least one after each swap: {logged}"
+        );
+        let joined = store
+            .labelled_after("income", "champion", 0, 1000)
+            .await
+            .unwrap();
+        assert_eq!(joined.len(), 40, "every label met its prediction");
+        assert_eq!(store.pending_labels().await.unwrap(), 0);
+        let client = store.predictions_of("client-7").await.unwrap();
+        assert_eq!(client.len(), 1);
+        assert_eq!(client[0].version, 1);
+        assert!(client[0].inputs.contains("38"), "{}", client[0].inputs);
+        let inputs = store.labelled_inputs("income", 0, 1000).await.unwrap();
+        assert_eq!(inputs.len(), 40);
+    });
 }
