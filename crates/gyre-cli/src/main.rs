@@ -116,6 +116,12 @@ impl From<OpsError> for Failure {
     }
 }
 
+impl From<gyre_store::StoreError> for Failure {
+    fn from(e: gyre_store::StoreError) -> Self {
+        Failure::Error(e.into())
+    }
+}
+
 impl From<gyre_core::CoreError> for Failure {
     fn from(e: gyre_core::CoreError) -> Self {
         Failure::Error(e.into())
@@ -178,7 +184,7 @@ async fn run(cli: Cli) -> CliResult {
         Command::Lineage(args) => pipeline::lineage(args, &cli.project).await,
         Command::Models(cmd) => models::run(cmd, &cli.project).await,
         Command::Serve(args) => serve::run(args, &cli.project).await,
-        Command::Monitor(cmd) => monitor::run(cmd, &cli.project).await,
+        Command::Monitor(cmd) => monitor::run(cmd, &cli.project, cli.quiet).await,
         Command::Agent(args) => agent::run(args, &cli.project).await,
         Command::Demo(args) => demo::run(args, cli.quiet).await,
     }

@@ -25,6 +25,27 @@ pub enum MonitorCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The prediction log: a model's logged predictions as JSON lines, batch by batch as the
+    /// servers stored them, or one request's records.
+    ///
+    /// Each line holds request_id, row, role, ts_ms, model, version, inputs (the values in the
+    /// order of the version's signature, as `gyre models show NAME@V` lists it) and output.
+    Log {
+        /// The registered model.
+        model: String,
+        /// Only this request's records: a table (or --json).
+        #[arg(long)]
+        request: Option<String>,
+        /// Stop after this many records.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Write the lines to this file instead of standard output, with progress.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// With --request: the records as JSON (the log itself is always JSON lines).
+        #[arg(long)]
+        json: bool,
+    },
     /// Run monitoring passes: join labels, close windows, judge rules, decide canaries.
     Run {
         /// One pass, then exit.
@@ -56,9 +77,21 @@ pub fn sparkline(values: &[f64]) -> String {
         .collect()
 }
 
-pub async fn run(cmd: MonitorCommand, project: &Option<PathBuf>) -> CliResult {
+pub async fn run(cmd: MonitorCommand, project: &Option<PathBuf>, quiet: bool) -> CliResult {
     let p = open_project(project).await?;
     match cmd {
+        MonitorCommand::Log {
+            model,
+            request,
+            limit,
+            output,
+            json,
+        } => {
+            if let Some(id) = request {
+                return request_log(&p, &id, json).await;
+            }
+            write_log(&p, &model, limit, output.as_deref(), quiet).await?;
+        }
         MonitorCommand::Status { json } => {
             let s = p.monitor_status().await?;
             if json {
@@ -212,6 +245,128 @@ pub async fn run(cmd: MonitorCommand, project: &Option<PathBuf>) -> CliResult {
             }
         }
     }
+    Ok(())
+}
+
+/// One logged record as a JSON line: its inputs and output as JSON, not as strings.
+fn log_line(r: &gyre_store::PredictionRecord) -> String {
+    let json = |text: &str| {
+        serde_json::from_str::<serde_json::Value>(text)
+            .unwrap_or_else(|_| serde_json::Value::String(text.to_string()))
+    };
+    serde_json::json!({
+        "request_id": r.request_id,
+        "row": r.row_index,
+        "role": r.role,
+        "ts_ms": r.ts_ms,
+        "model": r.model,
+        "version": r.version,
+        "inputs": json(&r.inputs),
+        "output": json(&r.output),
+    })
+    .to_string()
+}
+
+/// `gyre monitor log MODEL`: the whole log (or `limit` records) as JSON lines, page by page.
+async fn write_log(
+    p: &gyre_ops::Project,
+    model: &str,
+    limit: Option<usize>,
+    output: Option<&std::path::Path>,
+    quiet: bool,
+) -> CliResult {
+    use gyre_ops::Progress as _;
+    use std::io::Write as _;
+    let io = |what: String| {
+        move |source| {
+            crate::Failure::Error(gyre_ops::OpsError::Io {
+                context: what,
+                source,
+            })
+        }
+    };
+    let mut sink: Box<dyn std::io::Write> = match output {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).map_err(io(format!("creating {}", path.display())))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let bars = crate::progress::Bars::new(quiet || output.is_none());
+    bars.start("log", 0);
+    let (mut after, mut written) = (0, 0usize);
+    let limit = limit.unwrap_or(usize::MAX);
+    'pages: loop {
+        let (page, next) = p.meta.prediction_page(model, after, 4096).await?;
+        for r in &page {
+            if written == limit {
+                break 'pages;
+            }
+            let line = log_line(r);
+            // A closed pipe (`| head`) ends the output quietly.
+            if let Err(e) = writeln!(sink, "{line}") {
+                if e.kind() == std::io::ErrorKind::BrokenPipe {
+                    return Ok(());
+                }
+                return Err(io("writing the log".into())(e));
+            }
+            written += 1;
+        }
+        bars.advance(page.len() as u64);
+        match next {
+            Some(n) => after = n,
+            None => break,
+        }
+    }
+    bars.finish();
+    if let Err(e) = sink.flush()
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        return Err(io("writing the log".into())(e));
+    }
+    if let Some(path) = output {
+        eprintln!("{written} records of {model} written to {}", path.display());
+    }
+    Ok(())
+}
+
+/// `gyre monitor log MODEL --request ID`: one request's records.
+async fn request_log(p: &gyre_ops::Project, id: &str, json: bool) -> CliResult {
+    let records = p.meta.predictions_of(id).await?;
+    if json {
+        let lines: Vec<serde_json::Value> = records
+            .iter()
+            .map(|r| serde_json::from_str(&log_line(r)).expect("a line is JSON"))
+            .collect();
+        print_json(&lines);
+        return Ok(());
+    }
+    if records.is_empty() {
+        return Err(crate::Failure::Error(gyre_ops::OpsError::NotFound(
+            format!("no prediction is logged for request `{id}`"),
+        )));
+    }
+    let rows = records
+        .iter()
+        .map(|r| {
+            vec![
+                r.row_index.to_string(),
+                r.role.clone(),
+                format!("{}@{}", r.model, r.version),
+                time(r.ts_ms),
+                r.output.clone(),
+                r.inputs.clone(),
+            ]
+        })
+        .collect();
+    out!("Request {id}:");
+    out!(
+        "{}",
+        table(
+            &["row", "role", "version", "time", "output", "inputs"],
+            rows,
+            &["row"]
+        )
+    );
     Ok(())
 }
 

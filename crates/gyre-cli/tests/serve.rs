@@ -346,6 +346,51 @@ fn endpoints_payloads_errors_and_feedback() {
     // Every successful request's row was logged before the server exited: 4 formats + CSV +
     // v2 + the signature-ordered record + the feedback request.
     assert_eq!(count_logged(&p), 8);
+
+    // The log read back: JSON lines, one request, a limit, a file.
+    let log = p.ok(&["monitor", "log", "income"]).stdout;
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 8);
+    let fed = lines.iter().find(|l| l["request_id"] == id).unwrap();
+    assert_eq!(
+        (fed["role"].as_str(), fed["version"].as_i64()),
+        (Some("champion"), Some(1))
+    );
+    assert!(
+        fed["inputs"].is_array() && fed["output"]["label"].is_string(),
+        "{fed}"
+    );
+    let one = p
+        .ok(&["monitor", "log", "income", "--request", id, "--json"])
+        .json();
+    assert_eq!(one.as_array().unwrap(), &[fed.clone()]);
+    let table = p.ok(&["monitor", "log", "income", "--request", id]).stdout;
+    assert!(
+        table.contains("income@1") && table.contains("champion"),
+        "{table}"
+    );
+    assert_eq!(
+        p.ok(&["monitor", "log", "income", "--limit", "3"])
+            .stdout
+            .lines()
+            .count(),
+        3
+    );
+    p.ok(&["monitor", "log", "income", "-o", "log.jsonl"]);
+    assert_eq!(
+        std::fs::read_to_string(p.root().join("log.jsonl")).unwrap(),
+        log
+    );
+    let missing = p.gyre(&["monitor", "log", "income", "--request", "no-such-request"]);
+    assert_ne!(missing.code, 0);
+    assert!(
+        missing.stderr.contains("no-such-request"),
+        "{}",
+        missing.stderr
+    );
 }
 
 #[test]

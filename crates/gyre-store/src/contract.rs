@@ -902,6 +902,54 @@ pub async fn server_ids(store: &dyn MetaStore) {
         .unwrap();
     assert_eq!(store.prediction_count("seg").await.unwrap(), 1504);
     assert_eq!(store.prediction_count("other").await.unwrap(), 1300);
+    // The whole log of a model, in the order logged.
+    let (all, next) = store.prediction_page("seg", 0, 10_000).await.unwrap();
+    assert_eq!(next, None);
+    let got: Vec<_> = all
+        .iter()
+        .map(|r| (r.request_id.clone(), r.row_index, r.role.clone()))
+        .collect();
+    let want: Vec<_> = first
+        .iter()
+        .chain(&second)
+        .filter(|r| r.model == "seg")
+        .chain([
+            &pred(a, 5, 0, "shadow", "seg"),
+            &pred(a, 1290, 0, "shadow", "seg"),
+        ])
+        .map(|r| (r.request_id.clone(), r.row_index, r.role.clone()))
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(all[0], pred(a, 0, 0, "champion", "seg"));
+    // Page by page: 20 small batches, read back in pages of at least 1 record.
+    for n in 0..20u64 {
+        store
+            .log_predictions(&[pred(a, 5_000 + n, 0, "champion", "paged")])
+            .await
+            .unwrap();
+    }
+    let (mut paged, mut after, mut pages) = (Vec::new(), 0, 0);
+    loop {
+        let (page, next) = store.prediction_page("paged", after, 1).await.unwrap();
+        assert!(!page.is_empty());
+        paged.extend(page);
+        pages += 1;
+        match next {
+            Some(n) => after = n,
+            None => break,
+        }
+    }
+    assert!(pages > 1, "{pages} pages");
+    let counters: Vec<_> = paged.iter().map(|r| r.ts_ms - 10_000).collect();
+    assert_eq!(counters, (5_000..5_020).collect::<Vec<i64>>());
+    assert!(
+        store
+            .prediction_page("nobody", 0, 10)
+            .await
+            .unwrap()
+            .0
+            .is_empty()
+    );
     for n in [0, 5, 511, 512, 1023, 1024, 1290, 1299, 1300, 1400, 1499] {
         let got = store.predictions_of(&id(a, n)).await.unwrap();
         let mut want: Vec<_> = (0..if n == 1400 { 3 } else { 1 })

@@ -51,6 +51,17 @@ pub trait PredictionLog: Send + Sync {
     async fn feedback_of(&self, request_id: &str) -> Result<Vec<FeedbackRecord>>;
     /// How many predictions a model has logged.
     async fn prediction_count(&self, model: &str) -> Result<u64>;
+    /// A model's logged predictions in the order they were stored (batch by batch; within a
+    /// batch, grouped by the kind of request id), a page at a time: the
+    /// records of the segments after the cursor `after` (0 to start; the per-row table of
+    /// before segments comes whole in the first page), at least `limit` of them unless the log
+    /// ends first. Returns them and the next page's cursor (None at the end).
+    async fn prediction_page(
+        &self,
+        model: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<(Vec<PredictionRecord>, Option<i64>)>;
 }
 
 /// Records per segment at most. A label's join decodes the segments its request is in, so
@@ -630,6 +641,63 @@ macro_rules! impl_prediction_log {
                     .collect()
             }
 
+            async fn prediction_page(
+                &self,
+                model: &str,
+                after: i64,
+                limit: usize,
+            ) -> Result<(Vec<PredictionRecord>, Option<i64>)> {
+                let mut out = Vec::new();
+                if after == 0 {
+                    let rows = sqlx::query(
+                        "SELECT request_id, row_index, role, ts_ms, model, version, inputs, \
+                         output FROM predictions WHERE model = $1 \
+                         ORDER BY ts_ms, request_id, row_index, role",
+                    )
+                    .bind(model)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    for r in rows {
+                        out.push(PredictionRecord {
+                            request_id: r.try_get("request_id")?,
+                            row_index: r.try_get("row_index")?,
+                            role: r.try_get("role")?,
+                            ts_ms: r.try_get("ts_ms")?,
+                            model: r.try_get("model")?,
+                            version: r.try_get("version")?,
+                            inputs: r.try_get("inputs")?,
+                            output: r.try_get("output")?,
+                        });
+                    }
+                }
+                // Segments a few at a time: under light traffic a segment holds few records.
+                const SEGMENTS: i64 = 16;
+                let mut cursor = after;
+                loop {
+                    let rows = sqlx::query(
+                        "SELECT id, body FROM prediction_segments WHERE model = $1 AND id > $2 \
+                         ORDER BY id LIMIT $3",
+                    )
+                    .bind(model)
+                    .bind(cursor)
+                    .bind(SEGMENTS)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    let more = rows.len() as i64 == SEGMENTS;
+                    for r in &rows {
+                        cursor = r.try_get("id")?;
+                        let body: Vec<u8> = r.try_get("body")?;
+                        out.extend(decode(&body, |_| true)?);
+                    }
+                    if !more {
+                        return Ok((out, None));
+                    }
+                    if out.len() >= limit {
+                        return Ok((out, Some(cursor)));
+                    }
+                }
+            }
+
             async fn prediction_count(&self, model: &str) -> Result<u64> {
                 let row = sqlx::query(
                     "SELECT (SELECT COUNT(*) FROM predictions WHERE model = $1) \
@@ -809,6 +877,9 @@ mod tests {
             [old.clone(), shadow]
         );
         assert_eq!(store.prediction_count("m").await.unwrap(), 3);
+        let (page, next) = store.prediction_page("m", 0, 10).await.unwrap();
+        assert_eq!((page.len(), next), (3, None));
+        assert_eq!(page[0], old, "the table before segments comes first");
         let label = FeedbackRecord {
             request_id: "old-1".into(),
             row_index: 0,

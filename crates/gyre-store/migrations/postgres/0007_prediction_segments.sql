@@ -19,7 +19,8 @@ CREATE TABLE IF NOT EXISTS prediction_segments (
 );
 CREATE INDEX IF NOT EXISTS prediction_segments_range ON prediction_segments (prefix, lo);
 CREATE INDEX IF NOT EXISTS prediction_segments_span ON prediction_segments (prefix, span);
-CREATE INDEX IF NOT EXISTS prediction_segments_model ON prediction_segments (model, n);
+-- A model's segments in order (reading its log), and its count without the bodies.
+CREATE INDEX IF NOT EXISTS prediction_segments_model ON prediction_segments (model, id, n);
 
 CREATE TABLE IF NOT EXISTS prediction_keys (
     request_id  TEXT    NOT NULL,
