@@ -88,7 +88,7 @@ pub async fn run(cmd: MonitorCommand, project: &Option<PathBuf>, quiet: bool) ->
             json,
         } => {
             if let Some(id) = request {
-                return request_log(&p, &id, json).await;
+                return request_log(&p, &model, &id, json).await;
             }
             write_log(&p, &model, limit, output.as_deref(), quiet).await?;
         }
@@ -330,8 +330,9 @@ async fn write_log(
 }
 
 /// `gyre monitor log MODEL --request ID`: one request's records.
-async fn request_log(p: &gyre_ops::Project, id: &str, json: bool) -> CliResult {
-    let records = p.meta.predictions_of(id).await?;
+async fn request_log(p: &gyre_ops::Project, model: &str, id: &str, json: bool) -> CliResult {
+    let mut records = p.meta.predictions_of(id).await?;
+    records.retain(|r| r.model == model);
     if json {
         let lines: Vec<serde_json::Value> = records
             .iter()
@@ -342,7 +343,7 @@ async fn request_log(p: &gyre_ops::Project, id: &str, json: bool) -> CliResult {
     }
     if records.is_empty() {
         return Err(crate::Failure::Error(gyre_ops::OpsError::NotFound(
-            format!("no prediction is logged for request `{id}`"),
+            format!("no prediction of {model} is logged for request `{id}`"),
         )));
     }
     let rows = records
