@@ -366,7 +366,7 @@ fn endpoints_payloads_errors_and_feedback() {
     let one = p
         .ok(&["monitor", "log", "income", "--request", id, "--json"])
         .json();
-    assert_eq!(one.as_array().unwrap(), &[fed.clone()]);
+    assert_eq!(one.as_array().unwrap(), std::slice::from_ref(fed));
     let table = p.ok(&["monitor", "log", "income", "--request", id]).stdout;
     assert!(
         table.contains("income@1") && table.contains("champion"),

@@ -828,7 +828,7 @@ mod tests {
         // A far counter under the same prefix gets a segment of its own.
         let far = [
             rec(&p(1), 0, "champion", "m"),
-            rec(&p(0xffff_ffff_ff), 0, "champion", "m"),
+            rec(&p(0xff_ffff_ffff), 0, "champion", "m"),
             rec(&p(2), 0, "champion", "m"),
         ];
         let spans: Vec<usize> = segments(&far).iter().map(|s| s.records.len()).collect();
