@@ -28,8 +28,8 @@ pub enum MonitorCommand {
     /// The prediction log: a model's logged predictions as JSON lines, batch by batch as the
     /// servers stored them, or one request's records.
     ///
-    /// Each line holds request_id, row, role, ts_ms, model, version, inputs (the values in the
-    /// order of the version's signature, as `gyre models show NAME@V` lists it) and output.
+    /// Each line holds request_id, row, role, ts_ms, model, version, inputs (by name, in the
+    /// order of the version's signature) and output.
     Log {
         /// The registered model.
         model: String,
@@ -248,23 +248,74 @@ pub async fn run(cmd: MonitorCommand, project: &Option<PathBuf>, quiet: bool) ->
     Ok(())
 }
 
-/// One logged record as a JSON line: its inputs and output as JSON, not as strings.
-fn log_line(r: &gyre_store::PredictionRecord) -> String {
+/// One logged record as a JSON line: its inputs and output as JSON, not as strings. Inputs
+/// logged as a list in the signature's order are named by `names` (the version's inputs)
+/// when the counts agree, in that order.
+fn log_line(r: &gyre_store::PredictionRecord, names: Option<&[String]>) -> String {
+    use serde_json::Value;
     let json = |text: &str| {
-        serde_json::from_str::<serde_json::Value>(text)
-            .unwrap_or_else(|_| serde_json::Value::String(text.to_string()))
+        serde_json::from_str::<Value>(text).unwrap_or_else(|_| Value::String(text.to_string()))
     };
-    serde_json::json!({
-        "request_id": r.request_id,
-        "row": r.row_index,
-        "role": r.role,
-        "ts_ms": r.ts_ms,
-        "model": r.model,
-        "version": r.version,
-        "inputs": json(&r.inputs),
-        "output": json(&r.output),
-    })
-    .to_string()
+    let inputs = match (json(&r.inputs), names) {
+        (Value::Array(values), Some(names)) if values.len() == names.len() => {
+            // Written by hand to keep the signature's order (serde_json's maps sort keys).
+            let fields: Vec<String> = names
+                .iter()
+                .zip(&values)
+                .map(|(n, v)| format!("{}:{v}", Value::String(n.clone())))
+                .collect();
+            format!("{{{}}}", fields.join(","))
+        }
+        (other, _) => other.to_string(),
+    };
+    format!(
+        "{{\"request_id\":{},\"row\":{},\"role\":{},\"ts_ms\":{},\"model\":{},\"version\":{},\"inputs\":{inputs},\"output\":{}}}",
+        Value::String(r.request_id.clone()),
+        r.row_index,
+        Value::String(r.role.clone()),
+        r.ts_ms,
+        Value::String(r.model.clone()),
+        r.version,
+        json(&r.output),
+    )
+}
+
+/// The input names of each version of a model, loaded once each (None when the version is
+/// gone from the registry).
+struct Names<'p> {
+    p: &'p gyre_ops::Project,
+    model: &'p str,
+    known: std::collections::HashMap<i64, Option<Vec<String>>>,
+}
+
+impl<'p> Names<'p> {
+    fn new(p: &'p gyre_ops::Project, model: &'p str) -> Self {
+        Names {
+            p,
+            model,
+            known: Default::default(),
+        }
+    }
+
+    async fn of(&mut self, version: i64) -> Option<&[String]> {
+        if !self.known.contains_key(&version) {
+            let names = self
+                .p
+                .registered_model(&format!("{}@{version}", self.model))
+                .await
+                .ok()
+                .map(|(_, m)| {
+                    m.model
+                        .signature
+                        .inputs
+                        .iter()
+                        .map(|c| c.name.clone())
+                        .collect()
+                });
+            self.known.insert(version, names);
+        }
+        self.known.get(&version).and_then(|n| n.as_deref())
+    }
 }
 
 /// `gyre monitor log MODEL`: the whole log (or `limit` records) as JSON lines, page by page.
@@ -291,6 +342,7 @@ async fn write_log(
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
+    let mut names = Names::new(p, model);
     let bars = crate::progress::Bars::new(quiet || output.is_none());
     bars.start("log", 0);
     let (mut after, mut written) = (0, 0usize);
@@ -301,7 +353,7 @@ async fn write_log(
             if written == limit {
                 break 'pages;
             }
-            let line = log_line(r);
+            let line = log_line(r, names.of(r.version).await);
             // A closed pipe (`| head`) ends the output quietly.
             if let Err(e) = writeln!(sink, "{line}") {
                 if e.kind() == std::io::ErrorKind::BrokenPipe {
@@ -334,10 +386,12 @@ async fn request_log(p: &gyre_ops::Project, model: &str, id: &str, json: bool) -
     let mut records = p.meta.predictions_of(id).await?;
     records.retain(|r| r.model == model);
     if json {
-        let lines: Vec<serde_json::Value> = records
-            .iter()
-            .map(|r| serde_json::from_str(&log_line(r)).expect("a line is JSON"))
-            .collect();
+        let mut names = Names::new(p, model);
+        let mut lines: Vec<serde_json::Value> = Vec::new();
+        for r in &records {
+            let line = log_line(r, names.of(r.version).await);
+            lines.push(serde_json::from_str(&line).expect("a line is JSON"));
+        }
         print_json(&lines);
         return Ok(());
     }

@@ -354,13 +354,15 @@ fn endpoints_payloads_errors_and_feedback() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(lines.len(), 8);
+    // Inputs by name, in the signature's order (the training data's: age first).
+    assert!(log.contains(r#""inputs":{"age":"#), "{log}");
     let fed = lines.iter().find(|l| l["request_id"] == id).unwrap();
     assert_eq!(
         (fed["role"].as_str(), fed["version"].as_i64()),
         (Some("champion"), Some(1))
     );
     assert!(
-        fed["inputs"].is_array() && fed["output"]["label"].is_string(),
+        fed["inputs"]["age"].is_number() && fed["output"]["label"].is_string(),
         "{fed}"
     );
     let one = p
