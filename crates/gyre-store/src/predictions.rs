@@ -274,6 +274,20 @@ fn key(r: &PredictionRecord) -> Key {
 macro_rules! impl_prediction_log {
     ($store:ty, $db:ty, $ph:expr, $lock:expr, $begin:expr) => {
         impl $store {
+            /// A row of the per-row `predictions` table of before segments.
+            fn record_from(r: &<$db as sqlx::Database>::Row) -> Result<PredictionRecord> {
+                Ok(PredictionRecord {
+                    request_id: r.try_get("request_id")?,
+                    row_index: r.try_get("row_index")?,
+                    role: r.try_get("role")?,
+                    ts_ms: r.try_get("ts_ms")?,
+                    model: r.try_get("model")?,
+                    version: r.try_get("version")?,
+                    inputs: r.try_get("inputs")?,
+                    output: r.try_get("output")?,
+                })
+            }
+
             /// A transaction for a join pass. On SQLite it takes the write lock at once: a
             /// pass reads before it writes, and a read transaction that another writer has
             /// overtaken cannot become a write one (SQLITE_BUSY, which no timeout waits out).
@@ -395,17 +409,8 @@ macro_rules! impl_prediction_log {
                         .bind(*id)
                         .fetch_all(&mut *conn)
                         .await?;
-                        for r in rows {
-                            out.push(PredictionRecord {
-                                request_id: r.try_get("request_id")?,
-                                row_index: r.try_get("row_index")?,
-                                role: r.try_get("role")?,
-                                ts_ms: r.try_get("ts_ms")?,
-                                model: r.try_get("model")?,
-                                version: r.try_get("version")?,
-                                inputs: r.try_get("inputs")?,
-                                output: r.try_get("output")?,
-                            });
+                        for r in &rows {
+                            out.push(Self::record_from(r)?);
                         }
                     }
                 }
@@ -657,17 +662,8 @@ macro_rules! impl_prediction_log {
                     .bind(model)
                     .fetch_all(&self.pool)
                     .await?;
-                    for r in rows {
-                        out.push(PredictionRecord {
-                            request_id: r.try_get("request_id")?,
-                            row_index: r.try_get("row_index")?,
-                            role: r.try_get("role")?,
-                            ts_ms: r.try_get("ts_ms")?,
-                            model: r.try_get("model")?,
-                            version: r.try_get("version")?,
-                            inputs: r.try_get("inputs")?,
-                            output: r.try_get("output")?,
-                        });
+                    for r in &rows {
+                        out.push(Self::record_from(r)?);
                     }
                 }
                 // Segments a few at a time: under light traffic a segment holds few records.
