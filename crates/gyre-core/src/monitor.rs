@@ -20,6 +20,14 @@ pub struct MonitorSpec {
     /// Quality ceilings (`rmse = 3.0`, `mae = 2.0`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub max: BTreeMap<String, f64>,
+    /// Floors relative to the serving version's own test figure (`f1 = 0.85`: breach below
+    /// 85 % of the F1 it showed at training), so each retrained version is held to what it
+    /// promised rather than to one number for every base rate.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub relative: BTreeMap<String, f64>,
+    /// The positive class of a binary model (default: the second of its two sorted classes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub positive: Option<String>,
     /// Drift of live inputs against the training data's stored profile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drift: Option<DriftRule>,
@@ -164,7 +172,8 @@ impl TriggerSpec {
     }
 }
 
-/// `[loop]`: how a canary is judged once `[serve] canary.min_labels` labels are in.
+/// `[loop]`: when a breach retrains, on what, and how the retrained candidate's canary is
+/// judged. Every knob has a default, so `[loop]` may be left out.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoopSpec {
@@ -172,14 +181,198 @@ pub struct LoopSpec {
     /// f1 or rmse by task).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metric: Option<String>,
-    /// How much worse than the champion on the same window the candidate may be and still
-    /// be promoted.
+    /// How much worse than the champion on the same rows the candidate may be and still be
+    /// promoted.
     #[serde(default)]
     pub tolerance: f64,
     /// Run the loop: a triggered pipeline's gate-passing candidate becomes `challenger`, and
     /// the canary's verdict promotes or rolls it back (default true when `[monitor]` is set).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
+    /// A breach that persists fires again after this long (default: 2 windows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cooldown: Option<Cooldown>,
+    /// What a retrain waits for, and what it trains on.
+    #[serde(default)]
+    pub retrain: RetrainSpec,
+    /// How the canary's verdict is reached.
+    #[serde(default)]
+    pub canary: CanarySpec,
+    /// Change detection on the champion's labelled error stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detect: Option<DetectSpec>,
+}
+
+/// `cooldown = { windows = 2 }` or `cooldown = { minutes = 720 }` (both: whichever comes
+/// first).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cooldown {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub windows: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minutes: Option<f64>,
+}
+
+/// `[loop.retrain]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrainSpec {
+    /// Labelled rows of the serving model's traffic before a breach may retrain.
+    #[serde(default = "default_retrain_labels")]
+    pub min_labels: u64,
+    /// Of which at least this many of the positive class (classification).
+    #[serde(default = "default_retrain_positives")]
+    pub min_positives: u64,
+    /// What the candidate trains on: `recent` (the last `rows` labelled rows), `base+recent`
+    /// (the first model's data, then those), or `auto` (each of them, and the rows since a
+    /// detected change, chosen on the most recent labelled rows).
+    #[serde(default)]
+    pub data: RetrainData,
+    /// The recent labelled rows a candidate may train on.
+    #[serde(default = "default_retrain_rows")]
+    pub rows: u64,
+}
+
+impl Default for RetrainSpec {
+    fn default() -> Self {
+        RetrainSpec {
+            min_labels: default_retrain_labels(),
+            min_positives: default_retrain_positives(),
+            data: RetrainData::default(),
+            rows: default_retrain_rows(),
+        }
+    }
+}
+
+fn default_retrain_labels() -> u64 {
+    200
+}
+fn default_retrain_positives() -> u64 {
+    10
+}
+fn default_retrain_rows() -> u64 {
+    5000
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RetrainData {
+    #[serde(rename = "recent")]
+    Recent,
+    #[default]
+    #[serde(rename = "base+recent")]
+    BaseAndRecent,
+    #[serde(rename = "auto")]
+    Auto,
+}
+
+/// `[loop.canary]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CanarySpec {
+    /// Labelled candidate predictions before a verdict (default: `[serve] canary.min_labels`,
+    /// else 200).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_labels: Option<u64>,
+    /// Of which at least this many of the positive class.
+    #[serde(default = "default_canary_positives")]
+    pub min_positives: u64,
+    /// While the comparison is inconclusive the canary goes on, up to this many labels; then
+    /// the point estimate decides (default: 4 × min_labels).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_labels: Option<u64>,
+    /// One-sided confidence of "no worse" (and of "worse" for a rollback).
+    #[serde(default = "default_confidence")]
+    pub confidence: f64,
+    /// Bootstrap resamples of the paired comparison.
+    #[serde(default = "default_resamples")]
+    pub resamples: u32,
+    /// The candidate is rolled back below this value of the metric, whatever the champion
+    /// did (a floor for lower-is-better metrics is a ceiling).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor: Option<f64>,
+}
+
+impl Default for CanarySpec {
+    fn default() -> Self {
+        CanarySpec {
+            min_labels: None,
+            min_positives: default_canary_positives(),
+            max_labels: None,
+            confidence: default_confidence(),
+            resamples: default_resamples(),
+            floor: None,
+        }
+    }
+}
+
+fn default_canary_positives() -> u64 {
+    10
+}
+fn default_confidence() -> f64 {
+    0.9
+}
+fn default_resamples() -> u32 {
+    1000
+}
+
+/// `detect = { method = "page_hinkley" }`: a change in the champion's error rate is a
+/// breach of the rule `change`, and the rows since it are a training window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetectSpec {
+    #[serde(default)]
+    pub method: DetectMethod,
+    /// Page-Hinkley's tolerated drift per observation (δ).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta: Option<f64>,
+    /// Page-Hinkley's alarm threshold (λ), in summed errors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DetectMethod {
+    #[default]
+    PageHinkley,
+    Ddm,
+}
+
+impl LoopSpec {
+    pub fn check(&self) -> Result<(), String> {
+        let c = &self.canary;
+        if !(c.confidence > 0.5 && c.confidence < 1.0) {
+            return Err(format!(
+                "canary.confidence = {}: a one-sided confidence between 0.5 and 1 (0.9 is 90 %)",
+                c.confidence
+            ));
+        }
+        if c.resamples < 100 {
+            return Err(format!(
+                "canary.resamples = {}: at least 100 bootstrap resamples",
+                c.resamples
+            ));
+        }
+        if !(self.tolerance.is_finite() && self.tolerance >= 0.0) {
+            return Err(format!(
+                "tolerance = {}: a margin of 0 or more",
+                self.tolerance
+            ));
+        }
+        if let Some(cd) = &self.cooldown {
+            if cd.windows.is_none() && cd.minutes.is_none() {
+                return Err("cooldown needs `windows`, `minutes`, or both".into());
+            }
+            if cd.windows == Some(0) || cd.minutes.is_some_and(|m| m.is_nan() || m <= 0.0) {
+                return Err("a cooldown must be positive".into());
+            }
+        }
+        if self.retrain.rows == 0 {
+            return Err("retrain.rows must be at least 1".into());
+        }
+        Ok(())
+    }
 }
 
 impl MonitorSpec {
@@ -202,6 +395,14 @@ impl MonitorSpec {
             && (m.is_nan() || m <= 0.0)
         {
             return Err(format!("window.minutes must be positive, not {m}"));
+        }
+        for (metric, share) in &self.relative {
+            if !(share.is_finite() && *share > 0.0) {
+                return Err(format!(
+                    "relative.{metric} = {share}: a relative floor is a positive share of the \
+                     version's test figure (0.85 is 85 %)"
+                ));
+            }
         }
         Ok(())
     }

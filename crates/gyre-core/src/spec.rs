@@ -164,6 +164,9 @@ impl ProjectSpec {
         if let Some(m) = &spec.monitor {
             m.check().map_err(|e| err(format!("[monitor]: {e}")))?;
         }
+        if let Some(l) = &spec.loop_ {
+            l.check().map_err(|e| err(format!("[loop]: {e}")))?;
+        }
         let mut names = std::collections::BTreeSet::new();
         for t in &spec.trigger {
             t.check().map_err(|e| err(format!("[[trigger]]: {e}")))?;
