@@ -11,6 +11,7 @@ macro_rules! out {
 }
 
 mod agent;
+mod backtest;
 mod data;
 mod demo;
 mod html;
@@ -95,6 +96,9 @@ enum Command {
     /// The whole loop on the Elec2 stream, with no setup: train, serve, replay traffic with
     /// late labels, watch F1, retrain, canary, promote or roll back; an SVG chart at the end.
     Demo(demo::DemoArgs),
+    /// Replay a dataset through the loop as gyre.toml configures it, with late labels on an
+    /// injected clock, next to never retraining and a fixed schedule; a table and a chart.
+    Backtest(backtest::BacktestArgs),
     /// Run monitoring and triggers without serving.
     Agent(agent::AgentArgs),
     /// Monitoring: quality windows on joined labels, rules, events, the canary's verdict.
@@ -187,6 +191,7 @@ async fn run(cli: Cli) -> CliResult {
         Command::Monitor(cmd) => monitor::run(cmd, &cli.project, cli.quiet).await,
         Command::Agent(args) => agent::run(args, &cli.project).await,
         Command::Demo(args) => demo::run(args, cli.quiet).await,
+        Command::Backtest(args) => backtest::run(args, &cli.project, cli.quiet).await,
     }
 }
 

@@ -18,6 +18,8 @@ pub enum OpsError {
     NotAProject { start: PathBuf },
     #[error("{} already holds a gyre project ({} exists); gyre init never overwrites one", dir.display(), marker.display())]
     AlreadyAProject { dir: PathBuf, marker: PathBuf },
+    #[error(transparent)]
+    Backtest(#[from] crate::backtest::BacktestError),
     #[error("{0}")]
     Invalid(String),
     #[error("{0}")]
@@ -40,7 +42,7 @@ impl OpsError {
             OpsError::Data(e) => e.code(),
             OpsError::NotAProject { .. } => ErrorCode::NotFound,
             OpsError::AlreadyAProject { .. } => ErrorCode::AlreadyExists,
-            OpsError::Invalid(_) => ErrorCode::InvalidInput,
+            OpsError::Backtest(_) | OpsError::Invalid(_) => ErrorCode::InvalidInput,
             OpsError::NotFound(_) => ErrorCode::NotFound,
             OpsError::Conflict(_) => ErrorCode::AlreadyExists,
             OpsError::Io { .. } => ErrorCode::Io,

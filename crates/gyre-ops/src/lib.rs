@@ -1,6 +1,7 @@
 //! gyre's operations: one function per thing a user can do. The CLI, the HTTP API and the
 //! scheduler all call these, so each behaves the same whichever door it comes through.
 
+pub mod backtest;
 pub mod datasets;
 pub mod drift;
 mod error;

@@ -1,0 +1,247 @@
+//! `gyre backtest`: the loop replayed on a dataset version, next to the baselines.
+
+mod common;
+use common::{ADULT_COLUMNS, Project, shared};
+
+const ELEC_SPEC: &str = r#"
+[model]
+dataset = "elec"
+task = "binary"
+target = "class"
+drop = ["date"]
+algorithm = "logistic_regression"
+split = { by = "rule", every = 5, index = 4 }
+
+[gate]
+min = { accuracy = 0.55 }
+
+[serve]
+canary = { share = 0.5, min_labels = 200 }
+
+[monitor]
+window = { labels = 500 }
+min = { f1 = 0.62 }
+
+[loop]
+retrain = { data = "recent", rows = 2016 }
+
+[steps.retrain]
+uses = "train"
+
+[[trigger]]
+name = "decay"
+on = "monitor"
+rule = "f1"
+run = "retrain"
+"#;
+
+fn elec_project(rows: usize) -> Project {
+    let p = Project::init();
+    let text = std::fs::read_to_string(shared("elec2/elec2_first_half.csv")).unwrap();
+    let part: Vec<&str> = text.lines().take(rows + 1).collect();
+    std::fs::write(p.root().join("elec.csv"), part.join("\n") + "\n").unwrap();
+    p.ok(&["data", "add", "elec", "elec.csv"]);
+    p.append_spec(ELEC_SPEC);
+    p
+}
+
+fn mean(report: &serde_json::Value, strategy: usize) -> f64 {
+    report["strategies"][strategy]["mean"].as_f64().unwrap()
+}
+
+#[test]
+fn elec2_with_day_late_labels_retrains_and_beats_never_retraining() {
+    let p = elec_project(12_000);
+    let svg = p.root().join("bt.svg");
+    let r = p.ok(&[
+        "backtest",
+        "elec",
+        "--train-rows",
+        "2016",
+        "--label-delay",
+        "48",
+        "--schedule-every",
+        "2016",
+        "--row-time",
+        "30m",
+        "--svg",
+        svg.to_str().unwrap(),
+        "--json",
+    ]);
+    let report = r.json();
+    assert_eq!(report["rows"], 12_000 - 2016);
+    assert_eq!(report["metric"], "f1");
+    assert_eq!(report["positive"], "UP");
+    let names: Vec<&str> = report["strategies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["gyre loop", "never retrained", "retrained every 2016 rows"]
+    );
+    let lp = &report["strategies"][0];
+    assert!(lp["retrains"].as_u64().unwrap() >= 1, "{lp}");
+    assert!(lp["promotions"].as_u64().unwrap() >= 1, "{lp}");
+    assert!(
+        mean(&report, 0) > mean(&report, 1) + 0.1,
+        "the loop {} against never {}",
+        mean(&report, 0),
+        mean(&report, 1)
+    );
+    // Every window of the loop has every classification figure.
+    for w in lp["windows"].as_array().unwrap() {
+        for m in ["precision", "recall", "f1", "accuracy", "roc_auc"] {
+            assert!(w["figures"][m].is_number(), "{m} missing in {w}");
+        }
+    }
+    // The chart has ticks, the means in its legend, and the loop's markers.
+    let chart = std::fs::read_to_string(&svg).unwrap();
+    assert!(chart.contains(&format!("gyre loop (mean {:.3})", mean(&report, 0))));
+    assert!(chart.contains(">4000</text>"), "an x tick");
+    assert!(chart.contains(">0.60</text>"), "a y tick");
+    assert!(chart.contains("retrain ("));
+
+    // The table names the strategies and the events.
+    let r = p.ok(&[
+        "backtest",
+        "elec",
+        "--train-rows",
+        "2016",
+        "--label-delay",
+        "1d",
+        "--row-time",
+        "30m",
+        "--svg",
+        svg.to_str().unwrap(),
+    ]);
+    assert!(r.stdout.contains("MEAN F1/WINDOW"), "{}", r.stdout);
+    assert!(r.stdout.contains("never retrained"), "{}", r.stdout);
+    assert!(r.stdout.contains("promote"), "{}", r.stdout);
+}
+
+#[test]
+fn text_columns_a_semicolon_and_a_change_of_concept() {
+    // Adult, semicolon-separated, and from row 12,000 on the label is the opposite: a
+    // change no fixed model survives.
+    let p = Project::init();
+    let text = std::fs::read_to_string(shared("adult/adult.data")).unwrap();
+    let mut out = ADULT_COLUMNS.replace(',', ";") + "\n";
+    for (i, line) in text
+        .lines()
+        .filter(|l| !l.is_empty())
+        .take(20_000)
+        .enumerate()
+    {
+        let mut fields: Vec<String> = line.split(", ").map(String::from).collect();
+        if i >= 12_000 {
+            let last = fields.last_mut().unwrap();
+            *last = if last == "<=50K" { ">50K" } else { "<=50K" }.into();
+        }
+        out += &(fields.join(";") + "\n");
+    }
+    std::fs::write(p.root().join("adult.csv"), out).unwrap();
+    p.ok(&[
+        "data",
+        "add",
+        "adult",
+        "adult.csv",
+        "--delimiter",
+        ";",
+        "--null",
+        "?",
+    ]);
+    p.append_spec(
+        r#"
+[model]
+dataset = "adult"
+task = "binary"
+target = "income"
+drop = ["fnlwgt", "education"]
+algorithm = "logistic_regression"
+
+[monitor]
+window = { labels = 1000 }
+min = { f1 = 0.4 }
+
+[loop]
+retrain = { data = "recent", rows = 3000 }
+
+[steps.retrain]
+uses = "train"
+
+[[trigger]]
+name = "decay"
+on = "monitor"
+run = "retrain"
+"#,
+    );
+    let svg = p.root().join("bt.svg");
+    let r = p.ok(&[
+        "backtest",
+        "adult",
+        "--train-rows",
+        "3000",
+        "--label-delay",
+        "100",
+        "--svg",
+        svg.to_str().unwrap(),
+        "--json",
+    ]);
+    let report = r.json();
+    assert_eq!(report["positive"], ">50K");
+    let marks: Vec<(u64, &str)> = report["marks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["row"].as_u64().unwrap(), m["kind"].as_str().unwrap()))
+        .collect();
+    // The change is at replayed row 9,000: a breach follows within two windows, then a
+    // retrain and a promotion.
+    let breach = marks
+        .iter()
+        .find(|(row, k)| *k == "breach" && *row > 9_000)
+        .unwrap_or_else(|| panic!("no breach after the change: {marks:?}"));
+    assert!(breach.0 <= 11_200, "detected late: {marks:?}");
+    assert!(
+        marks
+            .iter()
+            .any(|(row, k)| *k == "promote" && *row > breach.0),
+        "{marks:?}"
+    );
+    assert!(
+        mean(&report, 0) > mean(&report, 1) + 0.05,
+        "the loop {} against never {}",
+        mean(&report, 0),
+        mean(&report, 1)
+    );
+}
+
+#[test]
+fn bad_options_are_named() {
+    let p = elec_project(3000);
+    let r = p.gyre(&["backtest", "elec", "--time", "when"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("no column `when`") && r.stderr.contains("nswprice"),
+        "{}",
+        r.stderr
+    );
+    let r = p.gyre(&["backtest", "elec", "--label-delay", "soon"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("--label-delay: `soon`"), "{}", r.stderr);
+    let r = p.gyre(&["backtest", "elec", "--train-rows", "2900"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("too few"), "{}", r.stderr);
+    // A time column must hold times.
+    let r = p.gyre(&["backtest", "elec", "--time", "class"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("row 1, column `class`: `UP`")
+            || r.stderr.contains("row 1, column `class`: `DOWN`"),
+        "{}",
+        r.stderr
+    );
+}
