@@ -1,8 +1,8 @@
 //! Which rules are in breach, for which version, and when a persistent breach fires again.
 //!
 //! A breach belongs to the version whose window showed it: when another version serves, its
-//! breaches are forgotten and the new version is judged afresh (its first bad window fires at
-//! once). A breach that persists fires again once its cooldown has passed, so a retrain that
+//! breaches end (with a recovery when the new version's first window is within the rule) and
+//! the new version is judged afresh (its first bad window fires at once). A breach that persists fires again once its cooldown has passed, so a retrain that
 //! failed, or a candidate that was rolled back, is followed by another attempt instead of
 //! silence.
 
@@ -99,9 +99,14 @@ impl Breaches {
         now: i64,
         cooldown: CooldownPolicy,
     ) -> Option<Change> {
-        // Another version's breach of this rule no longer speaks for what serves.
+        // Another version's breach of this rule no longer speaks for what serves: it ends,
+        // as a recovery when this version is within the rule.
+        let before = self.open.len();
         self.open
             .retain(|o| !(o.rule == j.rule && o.version != version));
+        if self.open.len() < before && !j.breached {
+            return Some(Change::Recover);
+        }
         let at = self.open.iter().position(|o| o.rule == j.rule);
         match (at, j.breached) {
             (None, true) => {
@@ -201,5 +206,8 @@ mod tests {
         );
         assert!(b.of(1).is_empty());
         assert_eq!(b.of(2), ["f1"]);
+        // v3 serves and is within the rule: v2's breach ends in a recovery.
+        assert_eq!(b.judge(&j(false), 3, 2, TWO), Some(Change::Recover));
+        assert!(b.of(2).is_empty() && b.of(3).is_empty());
     }
 }

@@ -20,25 +20,21 @@ pub const LABELS: &str = "labels";
 pub const TRAFFIC: &str = "traffic";
 const ROLES: [&str; 3] = ["champion", "challenger", "shadow"];
 
-/// Metrics where lower is better.
-pub fn lower_is_better(metric: &str) -> bool {
-    matches!(metric, "rmse" | "mae" | "mape" | "log_loss")
-        || metric.starts_with("drift.")
-        || matches!(
-            metric,
-            "prediction_shift" | "age_days" | "error_rate" | "p99_ms"
-        )
-}
+pub use gyre_loop::judge::{Judgement, judge_quality};
+pub use gyre_loop::lower_is_better;
 
-/// How a model answers: its classes (empty for regression) and the positive class.
+/// How a model answers: its classes (empty for regression), the positive class, and its
+/// own test figures (for relative floors).
 #[derive(Debug, Clone)]
 struct Answers {
     classes: Vec<String>,
+    positive: Option<String>,
+    test: BTreeMap<String, f64>,
 }
 
 impl Answers {
     fn positive(&self) -> Option<&str> {
-        (self.classes.len() == 2).then(|| self.classes[1].as_str())
+        self.positive.as_deref()
     }
 }
 
@@ -108,39 +104,34 @@ fn quality(rows: &[LabelledRow], answers: &Answers) -> BTreeMap<String, f64> {
     out
 }
 
-/// One rule's judgement of a figure.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Judgement {
-    pub rule: String,
-    pub value: f64,
-    pub threshold: f64,
-    pub breached: bool,
-}
-
-/// The quality rules of `[monitor]` applied to a window's figures.
-pub fn judge_quality(spec: &MonitorSpec, figures: &BTreeMap<String, f64>) -> Vec<Judgement> {
-    let mut out = Vec::new();
-    for (m, t) in &spec.min {
-        if let Some(v) = figures.get(m) {
-            out.push(Judgement {
-                rule: m.clone(),
-                value: *v,
-                threshold: *t,
-                breached: *v < *t,
-            });
-        }
+/// A labelled row as the loop engine judges it (None when its output cannot be read).
+fn outcome(
+    r: &LabelledRow,
+    classes: &mut gyre_loop::Classes,
+    regression: bool,
+) -> Option<gyre_loop::Outcome> {
+    let v = serde_json::from_str::<Value>(&r.output).ok()?;
+    if regression {
+        return Some(gyre_loop::Outcome::Value {
+            truth: r.label.trim().parse().ok()?,
+            predicted: v.as_f64()?,
+        });
     }
-    for (m, t) in &spec.max {
-        if let Some(v) = figures.get(m) {
-            out.push(Judgement {
-                rule: m.clone(),
-                value: *v,
-                threshold: *t,
-                breached: *v > *t,
-            });
-        }
-    }
-    out
+    let label = match &v["label"] {
+        Value::String(s) => s.clone(),
+        Value::Null => return None,
+        other => other.to_string(),
+    };
+    let score = classes
+        .positive()
+        .map(|p| classes.name(p).to_string())
+        .and_then(|p| v["probabilities"][p.as_str()].as_f64())
+        .unwrap_or(f64::NAN);
+    Some(gyre_loop::Outcome::Class {
+        truth: classes.id(&r.label),
+        predicted: classes.id(&label),
+        score,
+    })
 }
 
 /// A canary's verdict.
@@ -154,6 +145,8 @@ pub struct Decision {
     pub champion_value: f64,
     pub labels: usize,
     pub promoted: bool,
+    /// The engine's verdict: the bounds of the difference, the confidence, the reason.
+    pub verdict: gyre_loop::canary::Verdict,
 }
 
 impl Decision {
@@ -191,8 +184,12 @@ pub struct Monitor {
     pub spec: MonitorSpec,
     pub loop_spec: Option<LoopSpec>,
     pub min_labels: u64,
-    /// Rules in breach now (from the events, so a restart keeps the state).
-    open: BTreeMap<String, bool>,
+    /// Rules in breach now, and for which version (from the events, so a restart keeps the
+    /// state).
+    breaches: gyre_loop::breach::Breaches,
+    cooldown: gyre_loop::breach::CooldownPolicy,
+    /// Whether a candidate is on canary (a persistent breach does not fire again then).
+    canary_live: bool,
     last_event: i64,
     answers: HashMap<i64, Answers>,
     profiles: HashMap<i64, Option<gyre_core::DatasetProfile>>,
@@ -240,7 +237,11 @@ impl Project {
                 .and_then(|s| s.canary.as_ref())
                 .and_then(|c| c.min_labels)
                 .unwrap_or(200),
-            open: BTreeMap::new(),
+            breaches: Default::default(),
+            cooldown: gyre_loop::breach::CooldownPolicy::from_spec(
+                self.spec.loop_.as_ref().and_then(|l| l.cooldown.as_ref()),
+            ),
+            canary_live: false,
             last_event: 0,
             answers: HashMap::new(),
             profiles: HashMap::new(),
@@ -285,12 +286,8 @@ impl Monitor {
             .await?;
         for e in &new {
             match e.kind.as_str() {
-                "breach" => {
-                    self.open.insert(e.rule.clone(), true);
-                }
-                "recover" => {
-                    self.open.insert(e.rule.clone(), false);
-                }
+                "breach" => self.breaches.restore(&e.rule, e.version, e.ts_ms),
+                "recover" => self.breaches.close(&e.rule),
                 _ => {}
             }
             self.last_event = self.last_event.max(e.id);
@@ -300,11 +297,7 @@ impl Monitor {
 
     /// Rules in breach now.
     pub fn breached(&self) -> Vec<String> {
-        self.open
-            .iter()
-            .filter(|(_, b)| **b)
-            .map(|(r, _)| r.clone())
-            .collect()
+        self.breaches.all().map(|(r, _)| r.to_string()).collect()
     }
 
     async fn answers(&mut self, project: &Project, version: i64) -> Result<Answers> {
@@ -314,14 +307,27 @@ impl Monitor {
         let (_, loaded) = project
             .registered_model(&format!("{}@{version}", self.model))
             .await?;
+        let classes = loaded.model.signature.classes.clone();
+        let positive = match &self.spec.positive {
+            Some(p) => Some(p.clone()),
+            None if classes.len() == 2 => {
+                let mut sorted = classes.clone();
+                sorted.sort();
+                Some(sorted[1].clone())
+            }
+            None => None,
+        };
         let a = Answers {
-            classes: loaded.model.signature.classes.clone(),
+            classes,
+            positive,
+            test: loaded.model.metrics.iter().cloned().collect(),
         };
         self.answers.insert(version, a.clone());
         Ok(a)
     }
 
-    /// Records a judgement as an event when the rule's state changes.
+    /// Records a judgement as an event when the engine's breach book says so: a breach that
+    /// starts, one that persists past its cooldown (unless a canary runs), a recovery.
     pub async fn judge(
         &mut self,
         project: &Project,
@@ -330,22 +336,28 @@ impl Monitor {
         point: Option<i64>,
         now: i64,
     ) -> Result<Option<MonitorEvent>> {
-        let open = self.open.get(&j.rule).copied().unwrap_or(false);
-        if open == j.breached {
-            return Ok(None);
-        }
+        use gyre_loop::breach::Change;
+        let change = self.breaches.judge(j, version, now, self.cooldown);
+        let repeat = match change {
+            None => return Ok(None),
+            // The canary's verdict comes first; the breach stays open meanwhile.
+            Some(Change::Breach { refire }) if refire > 0 && self.canary_live => return Ok(None),
+            Some(Change::Breach { refire }) => refire,
+            Some(Change::Recover) => 0,
+        };
+        let breached = matches!(change, Some(Change::Breach { .. }));
         let mut e = MonitorEvent {
             id: 0,
             ts_ms: now,
             model: self.model.clone(),
             version,
             rule: j.rule.clone(),
-            kind: if j.breached { "breach" } else { "recover" }.into(),
+            kind: if breached { "breach" } else { "recover" }.into(),
             point,
             value: Some(j.value),
             threshold: Some(j.threshold),
             detail: format!(
-                "{} = {} ({} {})",
+                "{} = {} ({} {}){}",
                 j.rule,
                 short(j.value),
                 if lower_is_better(&j.rule) {
@@ -353,11 +365,15 @@ impl Monitor {
                 } else {
                     "min"
                 },
-                short(j.threshold)
+                short(j.threshold),
+                if repeat > 0 {
+                    format!("; still in breach, repeat {repeat}")
+                } else {
+                    String::new()
+                }
             ),
         };
         e.id = project.meta.add_event(&e).await?;
-        self.open.insert(j.rule.clone(), j.breached);
         self.last_event = self.last_event.max(e.id);
         Ok(Some(e))
     }
@@ -371,6 +387,9 @@ impl Monitor {
             ..PassReport::default()
         };
         self.catch_up(project).await?;
+        let aliases = project.meta.aliases(&self.model).await?;
+        let alias = |a: &str| aliases.iter().find(|(x, _)| x == a).map(|(_, v)| *v);
+        self.canary_live = alias("challenger").is_some_and(|c| Some(c) != alias("champion"));
         let size = self.spec.window.labels.unwrap_or(u64::MAX).min(1 << 20) as i64;
         let span = self.spec.window.minutes.map(|m| (m * 60_000.0) as i64);
         for role in ROLES {
@@ -417,7 +436,7 @@ impl Monitor {
                 // A fragment (a few late labels of a version no longer served) is kept in
                 // the series but judges nothing.
                 if role == "champion" && (full || aged || rows.len() as i64 * 2 >= size) {
-                    for j in judge_quality(&self.spec, &figures) {
+                    for j in judge_quality(&self.spec, &figures, &answers.test) {
                         if let Some(e) = self
                             .judge(project, &j, version, Some(point.id), now)
                             .await?
@@ -502,7 +521,7 @@ impl Monitor {
                     .filter(|r| r.version == candidate),
             );
         }
-        if (cand.len() as u64) < self.min_labels {
+        if (cand.len() as u64) < loop_spec.canary.min_labels.unwrap_or(self.min_labels) {
             return Ok(None);
         }
         let until = cand.iter().map(|r| r.predicted_ms).max().unwrap_or(now);
@@ -515,23 +534,54 @@ impl Monitor {
             .collect();
         let answers = self.answers(project, candidate).await?;
         let metric = self.loop_metric(&answers);
-        let c = quality(&cand, &answers).get(&metric).copied();
-        let champ_answers = self.answers(project, champion).await?;
-        let h = quality(&champ, &champ_answers).get(&metric).copied();
-        let (Some(c), Some(h)) = (c, h) else {
-            return Ok(None);
+        let regression = answers.classes.is_empty();
+        let mut classes = gyre_loop::Classes::new(&answers.classes, answers.positive());
+        let keyed = |rows: &[LabelledRow], classes: &mut gyre_loop::Classes| {
+            rows.iter()
+                .filter_map(|r| {
+                    outcome(r, classes, regression)
+                        .map(|o| ((r.request_id.clone(), r.row_index), o))
+                })
+                .collect::<Vec<_>>()
         };
-        let promoted = if lower_is_better(&metric) {
-            c <= h + loop_spec.tolerance
+        let cand_outcomes = keyed(&cand, &mut classes);
+        let champ_outcomes = keyed(&champ, &mut classes);
+        // A shadow scored the champion's own requests: those rows are compared pairwise.
+        let by_key: HashMap<&(String, i64), gyre_loop::Outcome> =
+            champ_outcomes.iter().map(|(k, o)| (k, *o)).collect();
+        let pairs: Vec<(gyre_loop::Outcome, gyre_loop::Outcome)> = cand_outcomes
+            .iter()
+            .filter_map(|(k, c)| by_key.get(k).map(|h| (*h, *c)))
+            .collect();
+        let c_only: Vec<gyre_loop::Outcome> = cand_outcomes.iter().map(|(_, o)| *o).collect();
+        let h_only: Vec<gyre_loop::Outcome> = champ_outcomes.iter().map(|(_, o)| *o).collect();
+        let rows = if pairs.len() * 2 >= c_only.len() && !pairs.is_empty() {
+            gyre_loop::canary::Rows::Paired(&pairs)
         } else {
-            c >= h - loop_spec.tolerance
+            gyre_loop::canary::Rows::Apart {
+                champion: &h_only,
+                candidate: &c_only,
+            }
         };
+        let mut policy = gyre_loop::Policy::from_spec(
+            &self.spec,
+            &loop_spec,
+            Some(self.min_labels),
+            regression,
+            classes.positive(),
+        )
+        .canary;
+        policy.metric = metric.clone();
+        let verdict = gyre_loop::canary::judge(rows, &policy, classes.positive());
+        let promoted = match verdict.decision {
+            gyre_loop::canary::Decision::Wait => return Ok(None),
+            gyre_loop::canary::Decision::Promote => true,
+            gyre_loop::canary::Decision::Rollback => false,
+        };
+        let (candidate_value, champion_value) = (verdict.candidate, verdict.champion);
         let detail = format!(
-            "canary: {metric} {} for v{candidate} vs {} for v{champion} on {} and {} labels since it started",
-            short(c),
-            short(h),
-            cand.len(),
-            champ.len()
+            "canary: v{candidate} against v{champion} since it started, {}",
+            verdict.summary()
         );
         if promoted {
             project
@@ -566,8 +616,8 @@ impl Monitor {
             rule: metric.clone(),
             kind: if promoted { "promote" } else { "rollback" }.into(),
             point: None,
-            value: Some(c),
-            threshold: Some(h),
+            value: Some(candidate_value),
+            threshold: Some(champion_value),
             detail,
         };
         project.meta.add_event(&e).await?;
@@ -576,10 +626,11 @@ impl Monitor {
             candidate,
             champion,
             metric,
-            candidate_value: c,
-            champion_value: h,
-            labels: cand.len(),
+            candidate_value,
+            champion_value,
+            labels: verdict.labels as usize,
             promoted,
+            verdict,
         }))
     }
 }
@@ -1029,6 +1080,8 @@ mod tests {
     fn quality_of_a_binary_window() {
         let answers = Answers {
             classes: vec!["DOWN".into(), "UP".into()],
+            positive: Some("UP".into()),
+            test: BTreeMap::new(),
         };
         let out = |l: &str, p: f64| {
             format!(
@@ -1052,13 +1105,17 @@ mod tests {
             min: [("f1".to_string(), 0.6)].into(),
             ..MonitorSpec::default()
         };
-        let j = judge_quality(&spec, &q);
+        let j = judge_quality(&spec, &q, &BTreeMap::new());
         assert!(j[0].breached && j[0].threshold == 0.6);
     }
 
     #[test]
     fn quality_of_a_regression_window() {
-        let answers = Answers { classes: vec![] };
+        let answers = Answers {
+            classes: vec![],
+            positive: None,
+            test: BTreeMap::new(),
+        };
         let rows = vec![row(1, "2.0", "1"), row(2, "4.0", "5"), row(3, "1", "oops")];
         let q = quality(&rows, &answers);
         assert_eq!(q["mae"], 1.0);

@@ -691,3 +691,54 @@ async fn time_windows_close_on_the_injected_clock() {
     let again = monitor.pass(&p, T0 + 100_000 + 200 * minute).await.unwrap();
     assert!(again.points.is_empty());
 }
+
+/// The bank-marketing failure: a breach that nothing fixes must not fall silent. Here the
+/// triggered pipeline yields no candidate (it only re-runs an up-to-date step), so the breach
+/// persists; it fires again once its cooldown (two windows) has passed, and so does the
+/// trigger.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_persistent_breach_fires_its_trigger_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = elec2();
+    let p = project(dir.path(), &data).await;
+    drop(p);
+    let p = reopen_with(dir.path(), |spec| {
+        let edited = spec.replace(
+            "rule = \"accuracy\"\nrun = \"gate\"",
+            "rule = \"accuracy\"\nrun = \"first\"",
+        );
+        assert_ne!(edited, spec, "the trigger's `run` was not found to edit");
+        edited
+    })
+    .await;
+    let (addr, stop) = start(p.clone()).await;
+    let run = replay(&p, addr, &data, false).await;
+    // Bad windows end at replay rows 1,200, 1,400, 1,600 and 1,800: a breach at the first,
+    // again two windows later.
+    let breaches: Vec<String> = p
+        .meta
+        .events(Some("elec"), 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "breach" && e.rule == "accuracy")
+        .map(|e| e.detail)
+        .collect();
+    let all: Vec<String> = p
+        .meta
+        .events(Some("elec"), 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| format!("{} {} v{} {}", e.kind, e.rule, e.version, e.detail))
+        .collect();
+    let series = champion_series(&p).await;
+    assert_eq!(breaches.len(), 2, "{all:?} {series:?}");
+    assert!(
+        breaches[1].ends_with("still in breach, repeat 1"),
+        "{breaches:?}"
+    );
+    assert_eq!(run.firings.len(), 2, "{:?}", run.firings);
+    assert!(run.decisions.is_empty());
+    let _ = stop.send(());
+}
