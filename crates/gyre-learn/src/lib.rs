@@ -1,12 +1,15 @@
 //! gyre's learning engine. It takes data and returns data: no stores, no I/O.
 //!
-//! Today: evaluation metrics (checked against scikit-learn) and train/test splits. Feature
-//! transforms, learners and the model artifact follow (issue 4).
+//! Evaluation metrics (checked against scikit-learn), train/test splits, feature transforms,
+//! the batch learners and the model artifact; and online learners ([`online`]) that learn
+//! one labelled row at a time.
 
 pub mod learner;
 pub mod linear;
 pub mod metrics;
 pub mod model;
+pub mod online;
+pub mod rng;
 pub mod split;
 pub mod train;
 pub mod transform;

@@ -17,7 +17,7 @@
 //! Differences are oriented so that positive is better, for errors too.
 
 use crate::outcome::{Outcome, metric, positives};
-use crate::rng::SplitMix64;
+use gyre_learn::rng::SplitMix64;
 use serde::Serialize;
 
 /// What the canary policy asks for.

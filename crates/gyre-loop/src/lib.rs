@@ -20,7 +20,6 @@ pub mod detect;
 pub mod engine;
 pub mod judge;
 pub mod outcome;
-mod rng;
 
 pub use engine::{Action, Engine, Input, Labelled, Policy, Role};
 pub use outcome::{Classes, Figures, Outcome};

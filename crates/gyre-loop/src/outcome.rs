@@ -68,6 +68,11 @@ impl Classes {
         i
     }
 
+    /// The id of a class name already known (`u32::MAX` for one never seen).
+    pub fn ids_of(&self, name: &str) -> u32 {
+        self.ids.get(name).copied().unwrap_or(u32::MAX)
+    }
+
     pub fn name(&self, id: u32) -> &str {
         self.names.get(id as usize).map_or("?", String::as_str)
     }

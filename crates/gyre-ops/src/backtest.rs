@@ -861,6 +861,28 @@ impl Project {
             rollbacks: 0,
         });
 
+        // gyre's online learners, learning each label as it arrives.
+        if stream.regression {
+            notes.push("the online learners classify; a regression target has none yet".into());
+        } else {
+            for (name, kind) in [
+                ("online logistic regression", OnlineKind::Logistic),
+                ("adaptive random forest", OnlineKind::Forest),
+            ] {
+                let outcomes = online(&mut models, replay.clone(), &due, kind)?;
+                let (windows, overall, mean) = series(&outcomes);
+                strategies.push(Strategy {
+                    name: name.into(),
+                    windows,
+                    overall,
+                    mean,
+                    retrains: 0,
+                    promotions: 0,
+                    rollbacks: 0,
+                });
+            }
+        }
+
         Ok(BacktestReport {
             data: stream.data.clone(),
             rows: replay.len(),
@@ -876,6 +898,77 @@ impl Project {
             notes,
         })
     }
+}
+
+#[derive(Clone, Copy)]
+enum OnlineKind {
+    Logistic,
+    Forest,
+}
+
+/// An online learner over the replay: it learns the first model's training rows in order,
+/// then each replayed row's label when it arrives, and answers every row with what it knows
+/// by then. Its inputs are the first model's.
+fn online(
+    models: &mut Models<'_>,
+    replay: std::ops::Range<usize>,
+    due: &dyn Fn(usize, usize) -> bool,
+    kind: OnlineKind,
+) -> Result<Vec<Option<Outcome>>> {
+    use gyre_learn::online::{Encoder, Online, arf::Forest, logistic::Logistic};
+    let first = &models.versions[0];
+    let refs: Vec<&Values> = models.typed[first.inputs].1.iter().collect();
+    let classes = &first.model.signature.classes;
+    let base: Vec<usize> = (0..replay.start).collect();
+    let encoder = Encoder::fit(&refs, &base);
+    let mut learner = match kind {
+        OnlineKind::Logistic => {
+            Online::Logistic(Logistic::new(encoder.width(), classes.len(), 0.01, 0.0))
+        }
+        OnlineKind::Forest => Online::Forest(Forest::new(encoder.width(), classes.len(), 42)),
+    };
+    // The class of each row as an index into the first model's classes (None: unlabelled,
+    // or a class it never saw).
+    let class_of = |r: usize, models: &Models<'_>| match models.truth[r] {
+        Some(Truth::Class(t)) => classes.iter().position(|c| c == models.classes.name(t)),
+        _ => None,
+    };
+    let mut x = Vec::with_capacity(encoder.width());
+    for &r in &base {
+        if let Some(y) = class_of(r, models) {
+            encoder.row(&refs, r, &mut x);
+            learner.learn(&x, y);
+        }
+    }
+    let positive = models
+        .classes
+        .positive()
+        .and_then(|p| classes.iter().position(|c| c == models.classes.name(p)));
+    let ids: Vec<u32> = classes.iter().map(|c| models.classes.ids_of(c)).collect();
+    let mut out = Vec::with_capacity(replay.len());
+    let mut next = replay.start;
+    for i in replay {
+        while next < i && due(next, i) {
+            if let Some(y) = class_of(next, models) {
+                encoder.row(&refs, next, &mut x);
+                learner.learn(&x, y);
+            }
+            next += 1;
+        }
+        let Some(Truth::Class(truth)) = models.truth[i] else {
+            out.push(None);
+            continue;
+        };
+        encoder.row(&refs, i, &mut x);
+        let p = learner.predict(&x);
+        let best = (0..p.len()).fold(0, |b, k| if p[k] > p[b] { k } else { b });
+        out.push(Some(Outcome::Class {
+            truth,
+            predicted: ids[best.min(ids.len() - 1)],
+            score: positive.map_or(f64::NAN, |k| p[k]),
+        }));
+    }
+    Ok(out)
 }
 
 /// A strategy's windows of `window` replayed rows, its overall figures and its mean.

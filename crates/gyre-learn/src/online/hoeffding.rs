@@ -1,0 +1,389 @@
+//! A Hoeffding tree for classification (Domingos and Hulten 2000) as river's
+//! `HoeffdingTreeClassifier` grows it with its defaults: numeric features watched by one
+//! Gaussian per class at each leaf, ten candidate thresholds between the smallest and the
+//! largest value seen, information gain, a split once the best candidate beats the second
+//! by the Hoeffding bound (δ = 0.01, ties broken at τ = 0.05) after every 50 rows, and
+//! leaves that answer by majority class or naive Bayes, whichever has been right more often
+//! there ("nba").
+//!
+//! A leaf may watch a random subset of the features (`max_features`), as each tree of an
+//! adaptive random forest does. Hand-written: no maintained Rust crate grows Hoeffding
+//! trees.
+
+use crate::rng::SplitMix64;
+
+const GRACE_PERIOD: f64 = 50.0;
+const DELTA: f64 = 0.01;
+const TAU: f64 = 0.05;
+const SPLITS: usize = 10;
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Gauss {
+    n: f64,
+    mean: f64,
+    m2: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Gauss {
+    fn add(&mut self, x: f64, w: f64) {
+        if self.n == 0.0 {
+            self.min = x;
+            self.max = x;
+        } else {
+            self.min = self.min.min(x);
+            self.max = self.max.max(x);
+        }
+        self.n += w;
+        let d = x - self.mean;
+        self.mean += w * d / self.n;
+        self.m2 += w * d * (x - self.mean);
+    }
+
+    fn sd(&self) -> f64 {
+        if self.n > 1.0 {
+            (self.m2 / (self.n - 1.0)).max(0.0).sqrt()
+        } else {
+            0.0
+        }
+    }
+
+    /// The share of this class's values at or below `t`.
+    fn cdf(&self, t: f64) -> f64 {
+        if t < self.min {
+            return 0.0;
+        }
+        if t >= self.max {
+            return 1.0;
+        }
+        let sd = self.sd();
+        if sd <= 0.0 {
+            return if t >= self.mean { 1.0 } else { 0.0 };
+        }
+        0.5 * (1.0 + erf((t - self.mean) / (sd * std::f64::consts::SQRT_2)))
+    }
+
+    fn log_pdf(&self, x: f64) -> f64 {
+        let sd = self.sd().max(1e-6);
+        let z = (x - self.mean) / sd;
+        -0.5 * z * z - sd.ln() - 0.918_938_533_204_672_7
+    }
+}
+
+/// The error function (Abramowitz and Stegun 7.1.26, |error| < 1.5e-7).
+fn erf(x: f64) -> f64 {
+    let t = 1.0 / (1.0 + 0.327_591_1 * x.abs());
+    let y = 1.0
+        - t * (0.254_829_592
+            + t * (-0.284_496_736
+                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))))
+            * (-x * x).exp();
+    if x >= 0.0 { y } else { -y }
+}
+
+fn entropy(counts: &[f64]) -> f64 {
+    let total: f64 = counts.iter().sum();
+    if total <= 0.0 {
+        return 0.0;
+    }
+    counts
+        .iter()
+        .filter(|&&c| c > 0.0)
+        .map(|&c| {
+            let p = c / total;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+/// A candidate split: its merit, feature, threshold, and the class weights each side.
+struct Candidate {
+    merit: f64,
+    feature: usize,
+    threshold: f64,
+    left: Vec<f64>,
+    right: Vec<f64>,
+}
+
+#[derive(Debug, Clone)]
+struct Leaf {
+    counts: Vec<f64>,
+    features: Vec<usize>,
+    /// `stats[i][class]` for feature `features[i]`.
+    stats: Vec<Vec<Gauss>>,
+    seen_at_eval: f64,
+    majority_right: f64,
+    bayes_right: f64,
+    depth: u32,
+}
+
+#[derive(Debug, Clone)]
+enum Node {
+    Leaf(Leaf),
+    Split {
+        feature: usize,
+        threshold: f64,
+        left: usize,
+        right: usize,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Tree {
+    nodes: Vec<Node>,
+    width: usize,
+    classes: usize,
+    max_features: usize,
+    rng: SplitMix64,
+}
+
+impl Tree {
+    /// A tree over `width` features and `classes` classes; each leaf watches
+    /// `max_features` of them at random (all when it is `width` or more).
+    pub fn new(width: usize, classes: usize, max_features: usize, seed: u64) -> Tree {
+        let mut t = Tree {
+            nodes: Vec::new(),
+            width,
+            classes: classes.max(2),
+            max_features: max_features.clamp(1, width.max(1)),
+            rng: SplitMix64::new(seed),
+        };
+        let root = t.leaf(vec![0.0; t.classes], 0);
+        t.nodes.push(Node::Leaf(root));
+        t
+    }
+
+    fn leaf(&mut self, counts: Vec<f64>, depth: u32) -> Leaf {
+        let features = if self.max_features >= self.width {
+            (0..self.width).collect()
+        } else {
+            // A partial Fisher-Yates shuffle.
+            let mut all: Vec<usize> = (0..self.width).collect();
+            for i in 0..self.max_features {
+                let j = i + self.rng.below(self.width - i);
+                all.swap(i, j);
+            }
+            all.truncate(self.max_features);
+            all
+        };
+        Leaf {
+            stats: vec![vec![Gauss::default(); self.classes]; features.len()],
+            features,
+            counts,
+            seen_at_eval: 0.0,
+            majority_right: 0.0,
+            bayes_right: 0.0,
+            depth,
+        }
+    }
+
+    fn find(&self, x: &[f64]) -> usize {
+        let mut at = 0;
+        while let Node::Split {
+            feature,
+            threshold,
+            left,
+            right,
+        } = &self.nodes[at]
+        {
+            // A missing value goes left.
+            at = if x[*feature].is_nan() || x[*feature] <= *threshold {
+                *left
+            } else {
+                *right
+            };
+        }
+        at
+    }
+
+    pub fn predict(&self, x: &[f64]) -> Vec<f64> {
+        let Node::Leaf(leaf) = &self.nodes[self.find(x)] else {
+            unreachable!("find ends at a leaf")
+        };
+        if leaf.bayes_right > leaf.majority_right {
+            naive_bayes(leaf, x)
+        } else {
+            majority(leaf)
+        }
+    }
+
+    /// Learns one row of class `y` with weight `w`.
+    pub fn learn(&mut self, x: &[f64], y: usize, w: f64) {
+        let at = self.find(x);
+        let Node::Leaf(leaf) = &mut self.nodes[at] else {
+            unreachable!("find ends at a leaf")
+        };
+        if y >= leaf.counts.len() {
+            return;
+        }
+        let argmax = |p: &[f64]| (0..p.len()).fold(0, |b, i| if p[i] > p[b] { i } else { b });
+        if leaf.counts.iter().sum::<f64>() > 0.0 {
+            if argmax(&majority(leaf)) == y {
+                leaf.majority_right += w;
+            }
+            if argmax(&naive_bayes(leaf, x)) == y {
+                leaf.bayes_right += w;
+            }
+        }
+        leaf.counts[y] += w;
+        for (i, &f) in leaf.features.iter().enumerate() {
+            if x[f].is_finite() {
+                leaf.stats[i][y].add(x[f], w);
+            }
+        }
+        let total: f64 = leaf.counts.iter().sum();
+        if total - leaf.seen_at_eval >= GRACE_PERIOD {
+            leaf.seen_at_eval = total;
+            self.try_split(at);
+        }
+    }
+
+    fn try_split(&mut self, at: usize) {
+        let Node::Leaf(leaf) = &self.nodes[at] else {
+            return;
+        };
+        if leaf.counts.iter().filter(|&&c| c > 0.0).count() < 2 {
+            return;
+        }
+        let total: f64 = leaf.counts.iter().sum();
+        let before = entropy(&leaf.counts);
+        // The best threshold of each feature.
+        let mut best: Vec<Candidate> = Vec::new();
+        for (i, &f) in leaf.features.iter().enumerate() {
+            let stats = &leaf.stats[i];
+            let lo = stats
+                .iter()
+                .filter(|g| g.n > 0.0)
+                .map(|g| g.min)
+                .fold(f64::INFINITY, f64::min);
+            let hi = stats
+                .iter()
+                .filter(|g| g.n > 0.0)
+                .map(|g| g.max)
+                .fold(f64::NEG_INFINITY, f64::max);
+            if lo >= hi || lo.is_nan() || hi.is_nan() {
+                continue;
+            }
+            let mut top: Option<Candidate> = None;
+            for k in 0..SPLITS {
+                let t = lo + (hi - lo) * (k + 1) as f64 / (SPLITS + 1) as f64;
+                let left: Vec<f64> = stats.iter().map(|g| g.n * g.cdf(t)).collect();
+                let right: Vec<f64> = stats.iter().zip(&left).map(|(g, l)| g.n - l).collect();
+                let (wl, wr): (f64, f64) = (left.iter().sum(), right.iter().sum());
+                if wl <= 0.0 || wr <= 0.0 {
+                    continue;
+                }
+                let w = wl + wr;
+                let merit = before - wl / w * entropy(&left) - wr / w * entropy(&right);
+                if top.as_ref().is_none_or(|b| merit > b.merit) {
+                    top = Some(Candidate {
+                        merit,
+                        feature: f,
+                        threshold: t,
+                        left,
+                        right,
+                    });
+                }
+            }
+            best.extend(top);
+        }
+        best.sort_by(|a, b| b.merit.total_cmp(&a.merit));
+        let Some(first) = best.first() else { return };
+        let second = best.get(1).map_or(0.0, |b| b.merit);
+        let range = (self.classes as f64).log2();
+        let epsilon = (range * range * (1.0 / DELTA).ln() / (2.0 * total)).sqrt();
+        if first.merit <= 0.0 || !(first.merit - second > epsilon || epsilon < TAU) {
+            return;
+        }
+        let Candidate {
+            feature,
+            threshold,
+            left,
+            right,
+            ..
+        } = best.swap_remove(0);
+        let depth = leaf.depth + 1;
+        let (l, r) = (self.leaf(left, depth), self.leaf(right, depth));
+        let li = self.nodes.len();
+        self.nodes.push(Node::Leaf(l));
+        self.nodes.push(Node::Leaf(r));
+        self.nodes[at] = Node::Split {
+            feature,
+            threshold,
+            left: li,
+            right: li + 1,
+        };
+    }
+}
+
+fn majority(leaf: &Leaf) -> Vec<f64> {
+    let total: f64 = leaf.counts.iter().sum();
+    if total <= 0.0 {
+        return vec![1.0 / leaf.counts.len() as f64; leaf.counts.len()];
+    }
+    leaf.counts.iter().map(|c| c / total).collect()
+}
+
+fn naive_bayes(leaf: &Leaf, x: &[f64]) -> Vec<f64> {
+    let total: f64 = leaf.counts.iter().sum();
+    if total <= 0.0 {
+        return majority(leaf);
+    }
+    let mut logp: Vec<f64> = leaf
+        .counts
+        .iter()
+        .enumerate()
+        .map(|(c, &n)| {
+            if n <= 0.0 {
+                return f64::NEG_INFINITY;
+            }
+            let mut lp = (n / total).ln();
+            for (i, &f) in leaf.features.iter().enumerate() {
+                let g = &leaf.stats[i][c];
+                if x[f].is_finite() && g.n > 0.0 {
+                    lp += g.log_pdf(x[f]);
+                }
+            }
+            lp
+        })
+        .collect();
+    let max = logp.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let mut sum = 0.0;
+    for v in logp.iter_mut() {
+        *v = (*v - max).exp();
+        sum += *v;
+    }
+    logp.iter().map(|v| v / sum).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn erf_matches_known_values() {
+        assert!((erf(0.5) - 0.520_499_877_8).abs() < 2e-7);
+        assert!((erf(-1.0) + 0.842_700_792_9).abs() < 2e-7);
+    }
+
+    #[test]
+    fn grows_splits_that_separate_the_classes() {
+        // Class 1 when x0 > 0.6, whatever x1 (noise).
+        let mut t = Tree::new(2, 2, 2, 7);
+        let mut rng = SplitMix64::new(1);
+        for _ in 0..5000 {
+            let x = [rng.unit(), rng.unit()];
+            t.learn(&x, usize::from(x[0] > 0.6), 1.0);
+        }
+        assert!(t.nodes.len() > 1, "the tree split");
+        let right = (0..1000)
+            .filter(|_| {
+                let x = [rng.unit(), rng.unit()];
+                let p = t.predict(&x);
+                usize::from(p[1] > p[0]) == usize::from(x[0] > 0.6)
+            })
+            .count();
+        assert!(right > 930, "{right} of 1000");
+    }
+}
