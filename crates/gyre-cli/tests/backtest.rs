@@ -129,6 +129,41 @@ fn elec2_with_day_late_labels_retrains_and_beats_never_retraining() {
     assert!(r.stdout.contains("MEAN F1/WINDOW"), "{}", r.stdout);
     assert!(r.stdout.contains("never retrained"), "{}", r.stdout);
     assert!(r.stdout.contains("promote"), "{}", r.stdout);
+
+    // An online champion learns every label as it arrives, so it needs fewer retrains than
+    // the schedule and does better than the batch loop.
+    let spec = std::fs::read_to_string(p.root().join("gyre.toml")).unwrap();
+    let online = spec.replace(
+        "algorithm = \"logistic_regression\"",
+        "algorithm = \"adaptive_random_forest\"",
+    );
+    assert_ne!(online, spec);
+    std::fs::write(p.root().join("gyre.toml"), online).unwrap();
+    let r = p.ok(&[
+        "backtest",
+        "elec",
+        "--train-rows",
+        "2016",
+        "--label-delay",
+        "48",
+        "--schedule-every",
+        "2016",
+        "--svg",
+        svg.to_str().unwrap(),
+        "--json",
+    ]);
+    let online = r.json();
+    let (lp, schedule) = (&online["strategies"][0], &online["strategies"][2]);
+    assert!(
+        mean(&online, 0) > mean(&report, 0),
+        "online loop {} against the batch loop {}",
+        mean(&online, 0),
+        mean(&report, 0)
+    );
+    assert!(
+        lp["retrains"].as_u64() < schedule["retrains"].as_u64(),
+        "{lp}"
+    );
 }
 
 #[test]

@@ -23,6 +23,10 @@ pub enum Algorithm {
     DecisionTree,
     RandomForest,
     GradientBoosting,
+    /// Online: learns one labelled row at a time (in the loop, every label as it arrives).
+    OnlineLogisticRegression,
+    /// Online: an adaptive random forest of Hoeffding trees.
+    AdaptiveRandomForest,
 }
 
 /// How rows are split into training and test sets.

@@ -7,6 +7,8 @@
 //! | `ridge` | `l2` (1.0) |
 //! | `decision_tree` | `max_depth` (none), `min_samples_leaf` (1), `max_features` (all) |
 //! | `random_forest` | `trees` (100), `max_depth` (none), `min_samples_leaf` (1), `max_features` ("sqrt" for classes, "all" for values), `bootstrap` (true) |
+//! | `online_logistic_regression` | `learning_rate` (0.01), `l2` (0.0); learns rows one at a time, in order |
+//! | `adaptive_random_forest` | none (river's `ARFClassifier` defaults); learns rows one at a time, in order |
 //! | `gradient_boosting` | `iterations` (100), `learning_rate` (0.1), `max_leaves` (31), `max_depth` (none), `min_samples_leaf` (20), `l2` (0.0), `early_stopping` ("auto": over 10,000 rows), `validation_fraction` (0.1), `patience` (10) |
 
 use crate::linear::{FitError, LinearModel};
@@ -32,6 +34,29 @@ pub enum Learner {
     Linear(LinearModel),
     Forest(Forest),
     Boosted(Boosted),
+    /// Keeps learning after the fit ([`crate::model::Model::learn`]).
+    Online(crate::online::Online),
+}
+
+impl Predictor for crate::online::Online {
+    fn outputs(&self) -> usize {
+        self.classes()
+    }
+    fn predict_row(&self, row: &[f64], out: &mut [f64]) {
+        out.copy_from_slice(&self.predict(row));
+    }
+    fn importance(&self) -> Option<Vec<f64>> {
+        None
+    }
+    fn check(&self, n_features: usize) -> Result<(), String> {
+        if self.width() != n_features {
+            return Err(format!(
+                "online model for {} features, given {n_features}",
+                self.width()
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Predictor for LinearModel {
@@ -122,6 +147,7 @@ impl Learner {
             Learner::Linear(m) => m,
             Learner::Forest(m) => m,
             Learner::Boosted(m) => m,
+            Learner::Online(m) => m,
         }
     }
 }
@@ -326,6 +352,43 @@ pub fn fit(
                 seed,
             )?))
         }
+        Algorithm::OnlineLogisticRegression | Algorithm::AdaptiveRandomForest => {
+            let name = if algorithm == Algorithm::AdaptiveRandomForest {
+                "adaptive_random_forest"
+            } else {
+                "online_logistic_regression"
+            };
+            let known: &'static [&'static str] = if algorithm == Algorithm::AdaptiveRandomForest {
+                &[]
+            } else {
+                &["learning_rate", "l2"]
+            };
+            let p = p(name, known);
+            p.check_names()?;
+            let Target::Classes { y, .. } = &data.target else {
+                return Err(FitError(format!(
+                    "{name} predicts classes; the online learners do not regress yet"
+                )));
+            };
+            let classes = data.classes.len();
+            let mut m = if algorithm == Algorithm::AdaptiveRandomForest {
+                crate::online::Online::Forest(crate::online::arf::Forest::new(
+                    data.cols, classes, seed,
+                ))
+            } else {
+                crate::online::Online::Logistic(crate::online::logistic::Logistic::new(
+                    data.cols,
+                    classes,
+                    p.float("learning_rate", 0.01)?,
+                    p.float("l2", 0.0)?,
+                ))
+            };
+            // In order: the rows are a stream.
+            for (r, &class) in y.iter().enumerate() {
+                m.learn(&data.x[r * data.cols..(r + 1) * data.cols], class as usize);
+            }
+            Ok(Learner::Online(m))
+        }
         Algorithm::GradientBoosting => {
             let p = p(
                 "gradient_boosting",
@@ -418,6 +481,55 @@ mod tests {
         assert_eq!(m.outputs(), 2);
         m.check(1).unwrap();
         assert!(m.check(2).is_err());
+    }
+
+    #[test]
+    fn online_learners_fit_in_order_survive_the_model_file_and_refuse_values() {
+        // Class b when x > 0.5.
+        let x: Vec<f64> = (0..600).map(|i| f64::from(i % 100) / 100.0).collect();
+        let y: Vec<u32> = x.iter().map(|v| u32::from(*v > 0.5)).collect();
+        let classes = ["a".to_string(), "b".to_string()];
+        let data = Data {
+            x: &x,
+            rows: x.len(),
+            cols: 1,
+            target: Target::Classes { y: &y, k: 2 },
+            classes: &classes,
+            weights: None,
+        };
+        for algorithm in [
+            Algorithm::OnlineLogisticRegression,
+            Algorithm::AdaptiveRandomForest,
+        ] {
+            let m = fit(algorithm, &toml::Table::new(), &data, 7).unwrap();
+            m.check(1).unwrap();
+            let mut out = [0.0; 2];
+            m.predict_row(&[0.9], &mut out);
+            assert!(out[1] > out[0], "{algorithm:?}: {out:?}");
+            m.predict_row(&[0.1], &mut out);
+            assert!(out[0] > out[1], "{algorithm:?}: {out:?}");
+            // Plain data through postcard, as in the model file.
+            let bytes = postcard::to_allocvec(&m).unwrap();
+            let back: Learner = postcard::from_bytes(&bytes).unwrap();
+            assert_eq!(back, m);
+        }
+        let values = [1.0, 2.0];
+        let e = fit(
+            Algorithm::AdaptiveRandomForest,
+            &toml::Table::new(),
+            &Data {
+                x: &x[..2],
+                rows: 2,
+                cols: 1,
+                target: Target::Values(&values),
+                classes: &[],
+                weights: None,
+            },
+            0,
+        )
+        .unwrap_err()
+        .0;
+        assert!(e.contains("predicts classes"), "{e}");
     }
 
     #[test]

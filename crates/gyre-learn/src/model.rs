@@ -210,6 +210,30 @@ impl Model {
         self.learner.outputs()
     }
 
+    /// Whether the model keeps learning after its fit (an online learner).
+    pub fn is_online(&self) -> bool {
+        matches!(self.learner, crate::learner::Learner::Online(_))
+    }
+
+    /// An online model learns row `row` of `inputs`, labelled `label` (one of its classes);
+    /// false when the model is not online or the label is a class it does not know.
+    pub fn learn(
+        &mut self,
+        inputs: &[&Values],
+        row: usize,
+        label: &str,
+    ) -> Result<bool, TransformError> {
+        let crate::learner::Learner::Online(online) = &mut self.learner else {
+            return Ok(false);
+        };
+        let Some(class) = self.signature.classes.iter().position(|c| c == label) else {
+            return Ok(false);
+        };
+        let x = self.pipeline.transform(inputs, &[row])?;
+        online.learn(&x, class);
+        Ok(true)
+    }
+
     /// Predicts `rows` of `inputs` (one per signature input, in order): the same transform
     /// code as training, then the learner; rows are scored in parallel chunks.
     pub fn predict(

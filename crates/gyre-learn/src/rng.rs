@@ -4,7 +4,7 @@
 //! reproducible from the same rows forever: a dependency's generator may change its stream
 //! between versions, and these eight lines never will.
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SplitMix64(u64);
 
 impl SplitMix64 {

@@ -216,7 +216,10 @@ impl Stream {
 
 /// A model of the replay, its typed inputs shared with every model of the same signature.
 struct Version {
+    /// The model as registered: what the baselines and the trials score with.
     model: Model,
+    /// An online model as it serves in the loop, learning every label that arrives.
+    live: Option<Model>,
     test: Figures,
     inputs: usize,
     /// Outcomes by block of rows, computed when first needed.
@@ -299,6 +302,7 @@ impl<'a> Models<'a> {
         };
         let test = model.metrics.iter().cloned().collect();
         self.versions.push(Version {
+            live: model.is_online().then(|| model.clone()),
             model,
             test,
             inputs,
@@ -309,6 +313,73 @@ impl<'a> Models<'a> {
 
     fn test(&self, version: i64) -> Figures {
         self.versions[version as usize - 1].test.clone()
+    }
+
+    /// The outcome of `version` as it serves now: an online version answers with what it
+    /// has learnt so far.
+    fn live_outcome(&mut self, version: i64, row: usize) -> Result<Option<Outcome>> {
+        let v = &self.versions[version as usize - 1];
+        let Some(live) = &v.live else {
+            return self.outcome(version, row);
+        };
+        let Some(truth) = self.truth[row] else {
+            return Ok(None);
+        };
+        let refs: Vec<&Values> = self.typed[v.inputs].1.iter().collect();
+        let p = live
+            .predict(&refs, &[row])
+            .map_err(|source| BacktestError::Predict { version, source })?;
+        Ok(Some(self.outcome_of(
+            &live.signature.classes.clone(),
+            truth,
+            p.row(0),
+            p.class_of(0),
+        )))
+    }
+
+    /// An online version learns a row's label.
+    fn learn(&mut self, version: i64, row: usize) -> Result<()> {
+        let Some(Truth::Class(t)) = self.truth[row] else {
+            return Ok(());
+        };
+        let label = self.classes.name(t).to_string();
+        let v = &mut self.versions[version as usize - 1];
+        let Some(live) = &mut v.live else {
+            return Ok(());
+        };
+        let refs: Vec<&Values> = self.typed[v.inputs].1.iter().collect();
+        live.learn(&refs, row, &label)
+            .map_err(|source| BacktestError::Predict { version, source })?;
+        Ok(())
+    }
+
+    fn outcome_of(
+        &mut self,
+        model_classes: &[String],
+        truth: Truth,
+        row: &[f64],
+        best: usize,
+    ) -> Outcome {
+        match truth {
+            Truth::Value(t) => Outcome::Value {
+                truth: t,
+                predicted: row[0],
+            },
+            Truth::Class(t) => {
+                let positive = self
+                    .classes
+                    .positive()
+                    .map(|p| self.classes.name(p).to_string());
+                let score = positive
+                    .and_then(|p| model_classes.iter().position(|c| *c == p))
+                    .map_or(f64::NAN, |i| row[i]);
+                Outcome::Class {
+                    truth: t,
+                    predicted: self.classes.id(&model_classes[best]),
+                    score,
+                }
+            }
+        }
     }
 
     /// The outcome of `version` on `row` (None without a label).
@@ -323,28 +394,13 @@ impl<'a> Models<'a> {
                 .model
                 .predict(&refs, &rows)
                 .map_err(|source| BacktestError::Predict { version, source })?;
-            let model_classes = &v.model.signature.classes;
-            let positive = self
-                .classes
-                .positive()
-                .map(|p| self.classes.name(p).to_string());
-            let pos_index = positive
-                .as_ref()
-                .and_then(|p| model_classes.iter().position(|c| c == p));
+            let model_classes = v.model.signature.classes.clone();
             let mut out = Vec::with_capacity(rows.len());
             for (k, &r) in rows.iter().enumerate() {
-                out.push(match self.truth[r] {
-                    None => None,
-                    Some(Truth::Value(t)) => Some(Outcome::Value {
-                        truth: t,
-                        predicted: p.row(k)[0],
-                    }),
-                    Some(Truth::Class(t)) => Some(Outcome::Class {
-                        truth: t,
-                        predicted: self.classes.id(&model_classes[p.class_of(k)]),
-                        score: pos_index.map_or(f64::NAN, |i| p.row(k)[i]),
-                    }),
-                });
+                out.push(
+                    self.truth[r]
+                        .map(|t| self.outcome_of(&model_classes, t, p.row(k), p.class_of(k))),
+                );
             }
             self.versions[version as usize - 1]
                 .blocks
@@ -632,6 +688,11 @@ impl Project {
                 }
                 waiting.pop_front();
                 labelled_to = j + 1;
+                // Online versions learn every label that arrives, whoever answered.
+                models.learn(champion, j)?;
+                if let Some(c) = challenger {
+                    models.learn(c, j)?;
+                }
                 actions.extend(engine.step(
                     Input::Labelled(Labelled {
                         seq: j as u64,
@@ -779,9 +840,9 @@ impl Project {
             let canary = challenger.is_some()
                 && ((requests as f64) * 0.618_033_988_749_894_9).fract() < share;
             requests += 1;
-            let champ = models.outcome(champion, i)?;
+            let champ = models.live_outcome(champion, i)?;
             let cand = match challenger {
-                Some(c) => models.outcome(c, i)?,
+                Some(c) => models.live_outcome(c, i)?,
                 None => None,
             };
             let (version, role, outcome, other) = match (canary, challenger) {

@@ -14,7 +14,7 @@ const CLOCK: u32 = 32;
 /// Neither part of a cut may hold fewer values.
 const MIN_PART: f64 = 5.0;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Bucket {
     n: f64,
     sum: f64,
@@ -34,7 +34,7 @@ impl Bucket {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Adwin {
     delta: f64,
     /// `levels[i]` holds buckets of 2^i values, oldest first; higher levels are older.

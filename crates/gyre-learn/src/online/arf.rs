@@ -13,7 +13,7 @@ const LAMBDA: f64 = 6.0;
 const WARNING: f64 = 0.01;
 const DRIFT: f64 = 0.001;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Member {
     tree: Tree,
     background: Option<Tree>,
@@ -23,7 +23,7 @@ struct Member {
     seen: f64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Forest {
     members: Vec<Member>,
     width: usize,
@@ -56,6 +56,14 @@ impl Forest {
             rng,
             replaced: 0,
         }
+    }
+
+    pub fn classes(&self) -> usize {
+        self.classes.max(2)
+    }
+
+    pub fn width(&self) -> usize {
+        self.width
     }
 
     pub fn predict(&self, x: &[f64]) -> Vec<f64> {

@@ -17,7 +17,7 @@ const DELTA: f64 = 0.01;
 const TAU: f64 = 0.05;
 const SPLITS: usize = 10;
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Gauss {
     n: f64,
     mean: f64,
@@ -106,7 +106,7 @@ struct Candidate {
     right: Vec<f64>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Leaf {
     counts: Vec<f64>,
     features: Vec<usize>,
@@ -118,7 +118,7 @@ struct Leaf {
     depth: u32,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 enum Node {
     Leaf(Leaf),
     Split {
@@ -129,7 +129,7 @@ enum Node {
     },
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Tree {
     nodes: Vec<Node>,
     width: usize,

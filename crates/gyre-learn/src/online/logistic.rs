@@ -2,7 +2,7 @@
 //! on features standardised by running means and variances (Welford). Missing values are
 //! the running mean (0 after standardising).
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Logistic {
     classes: usize,
     learning_rate: f64,
@@ -63,6 +63,14 @@ impl Logistic {
             *v /= total;
         }
         s
+    }
+
+    pub fn classes(&self) -> usize {
+        self.classes
+    }
+
+    pub fn width(&self) -> usize {
+        self.mean.len()
     }
 
     pub fn predict(&self, x: &[f64]) -> Vec<f64> {

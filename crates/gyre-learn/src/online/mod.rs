@@ -93,7 +93,7 @@ impl Encoder {
 }
 
 /// An online classifier over encoded rows.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Online {
     Logistic(logistic::Logistic),
     Forest(arf::Forest),
@@ -113,6 +113,21 @@ impl Online {
         match self {
             Online::Logistic(m) => m.predict(x),
             Online::Forest(m) => m.predict(x),
+        }
+    }
+
+    pub fn classes(&self) -> usize {
+        match self {
+            Online::Logistic(m) => m.classes(),
+            Online::Forest(m) => m.classes(),
+        }
+    }
+
+    /// Features per row.
+    pub fn width(&self) -> usize {
+        match self {
+            Online::Logistic(m) => m.width(),
+            Online::Forest(m) => m.width(),
         }
     }
 }
