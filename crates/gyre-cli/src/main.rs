@@ -63,6 +63,16 @@ enum Command {
         /// The project's name. Default: the folder's name.
         #[arg(long)]
         name: Option<String>,
+        /// `loop`: a working gyre.toml for the whole loop (first model, gate, serving,
+        /// monitoring, retrain, canary), every knob commented.
+        #[arg(long, value_parser = ["plain", "loop"], default_value = "plain")]
+        template: String,
+        /// With `--template loop`: the dataset the model trains on.
+        #[arg(long, default_value = "data")]
+        dataset: String,
+        /// With `--template loop`: the column to predict.
+        #[arg(long, default_value = "label")]
+        target: String,
         #[arg(long)]
         json: bool,
     },
@@ -151,14 +161,25 @@ pub fn print_json<T: serde::Serialize>(value: &T) {
 
 async fn run(cli: Cli) -> CliResult {
     match cli.command {
-        Command::Init { dir, name, json } => {
+        Command::Init {
+            dir,
+            name,
+            template,
+            dataset,
+            target,
+            json,
+        } => {
             let dir = match (&cli.project, dir) {
                 (Some(base), Some(d)) => base.join(d),
                 (Some(base), None) => base.clone(),
                 (None, Some(d)) => d,
                 (None, None) => PathBuf::from("."),
             };
-            let report = gyre_ops::init(&dir, name.as_deref()).await?;
+            let template = match template.as_str() {
+                "loop" => gyre_ops::Template::Loop { dataset, target },
+                _ => gyre_ops::Template::Plain,
+            };
+            let report = gyre_ops::init_with(&dir, name.as_deref(), &template).await?;
             if json {
                 print_json(&report);
             } else {

@@ -289,3 +289,48 @@ fn bad_options_are_named() {
         r.stderr
     );
 }
+
+/// Runs gyre in `dir` and requires success.
+fn gyre_in(dir: &std::path::Path, args: &[&str]) -> common::Run {
+    let r: common::Run = std::process::Command::new(common::gyre_bin())
+        .args(args)
+        .current_dir(dir)
+        .env("GYRE_USER", "tester")
+        .env_remove("GYRE_STORE_URL")
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(r.code, 0, "gyre {args:?}: {}\n{}", r.stdout, r.stderr);
+    r
+}
+
+#[test]
+fn the_loop_template_works_once_the_data_is_added() {
+    let work = tempfile::tempdir().unwrap();
+    gyre_in(
+        work.path(),
+        &[
+            "init",
+            "elec",
+            "--template",
+            "loop",
+            "--dataset",
+            "elec",
+            "--target",
+            "class",
+        ],
+    );
+    let dir = work.path().join("elec");
+    let spec = std::fs::read_to_string(dir.join("gyre.toml")).unwrap();
+    assert!(spec.contains("[loop]") && spec.contains("target = \"class\""));
+    let text = std::fs::read_to_string(shared("elec2/elec2_first_half.csv")).unwrap();
+    let part: Vec<&str> = text.lines().take(8001).collect();
+    std::fs::write(dir.join("data/raw/elec.csv"), part.join("\n") + "\n").unwrap();
+    gyre_in(&dir, &["data", "add", "elec", "data/raw/elec.csv"]);
+    gyre_in(&dir, &["run", "first_gate"]);
+    let r = gyre_in(&dir, &["models", "list", "--json"]);
+    assert!(r.stdout.contains("champion"), "{}", r.stdout);
+    let report = gyre_in(&dir, &["backtest", "elec", "--label-delay", "48", "--json"]).json();
+    assert_eq!(report["window"], 500);
+    assert!(report["notes"].as_array().unwrap().is_empty(), "{report}");
+}

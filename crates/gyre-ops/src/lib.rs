@@ -21,6 +21,6 @@ pub mod validation;
 
 pub use error::OpsError;
 pub use progress::{NoProgress, Progress};
-pub use project::{InitReport, Project, init};
+pub use project::{InitReport, Project, Template, init, init_with};
 
 pub type Result<T, E = OpsError> = std::result::Result<T, E>;

@@ -127,6 +127,21 @@ pub struct InitReport {
 
 /// Creates a project in `dir` (made if missing). Refuses to touch an existing project.
 pub async fn init(dir: &Path, name: Option<&str>) -> Result<InitReport> {
+    init_with(dir, name, &Template::Plain).await
+}
+
+/// What `gyre init` writes into gyre.toml.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Template {
+    /// The project and commented examples of every section.
+    Plain,
+    /// The whole loop, working once the dataset is added: a first model, a gate, serving
+    /// with a canary, monitoring, and a retrain on decay.
+    Loop { dataset: String, target: String },
+}
+
+/// [`init`] with a template for gyre.toml.
+pub async fn init_with(dir: &Path, name: Option<&str>, template: &Template) -> Result<InitReport> {
     let root = std::path::absolute(dir).map_err(OpsError::io("resolving the folder"))?;
     for marker in [root.join(PROJECT_FILE), root.join(STATE_DIR)] {
         if marker.exists() {
@@ -160,7 +175,20 @@ pub async fn init(dir: &Path, name: Option<&str>) -> Result<InitReport> {
         created.push(format!("{folder}/"));
     }
     let spec_path = root.join(PROJECT_FILE);
-    std::fs::write(&spec_path, project_file(&name)).map_err(io(&spec_path))?;
+    let text = match template {
+        Template::Plain => project_file(&name),
+        Template::Loop { dataset, target } => {
+            for (what, v) in [("dataset", dataset), ("target", target)] {
+                if v.is_empty() || v.contains(['"', '\\', '\n']) {
+                    return Err(OpsError::Invalid(format!(
+                        "invalid {what} name `{v}`: no quotes, backslashes or line breaks"
+                    )));
+                }
+            }
+            loop_file(&name, dataset, target)
+        }
+    };
+    std::fs::write(&spec_path, text).map_err(io(&spec_path))?;
     created.push(PROJECT_FILE.into());
 
     let ignore = root.join(".gitignore");
@@ -195,6 +223,98 @@ const GITIGNORE: &str = "\
 /data/processed/*
 !/data/*/.gitkeep
 ";
+
+/// The loop template: every knob with its default and what it does.
+fn loop_file(name: &str, dataset: &str, target: &str) -> String {
+    format!(
+        r#"# gyre.toml: the whole loop. A first model is trained, gated and served; every prediction
+# is logged; labels join it when they arrive; when quality decays a retrain follows, the gate
+# judges the candidate, a canary proves it on live traffic, and it is promoted or rolled back.
+#
+#   gyre data add {dataset} data/raw/{dataset}.csv     # the data (CSV or Parquet)
+#   gyre backtest {dataset} --label-delay 100          # replay it through this loop first
+#   gyre run first_gate                                # train, register, gate: champion
+#   gyre serve                                         # POST /invocations, then /feedback
+#
+# Every knob is explained in the README ("The loop").
+
+[project]
+name = "{name}"
+
+[model]
+dataset = "{dataset}"
+task = "classification"
+target = "{target}"
+# drop = ["id"]                     # columns that must not be features
+algorithm = "logistic_regression"   # or random_forest, gradient_boosting; in `gyre backtest`
+                                    # also adaptive_random_forest and online_logistic_regression,
+                                    # which learn every label as it arrives
+split = {{ by = "order", test = 0.2 }}  # rows are a stream: test on the latest
+
+[gate]                              # what a version must show to serve
+min = {{ accuracy = 0.6 }}
+
+[serve]
+model = "{name}"
+canary = {{ share = 0.2 }}           # a candidate answers this share of requests
+
+[monitor]
+model = "{name}"
+window = {{ labels = 500 }}          # quality is judged per 500 labelled predictions
+relative = {{ f1 = 0.9 }}            # breach below 90 % of the F1 the version showed in its test
+# min = {{ f1 = 0.6 }}               # or an absolute floor
+# positive = "yes"                  # the positive class (default: the second of two, sorted)
+
+[loop]
+cooldown = {{ windows = 2 }}         # a breach that persists fires again after two windows
+retrain = {{ min_labels = 200, min_positives = 10, data = "auto", rows = 5000 }}
+canary = {{ min_labels = 200, min_positives = 10, confidence = 0.9 }}
+tolerance = 0.0                     # how much worse than the champion a candidate may be
+# detect = {{ method = "page_hinkley" }}   # retrain on a change in the error rate too
+
+# The first model: train, register, gate, and make it champion.
+[steps.first]
+uses = "train"
+
+[steps.first_register]
+uses = "register"
+model = "first"
+name = "{name}"
+
+[steps.first_gate]
+uses = "gate"
+model = "first_register"
+promote = "champion"
+
+# A retrain: the labelled traffic (after the base data), trained, registered, gated; the loop
+# makes a passing candidate `challenger` and the canary decides.
+[steps.traffic]
+uses = "traffic"
+name = "{name}"
+dataset = "live"
+base = "{dataset}"
+rows = 5000
+
+[steps.retrain]
+uses = "train"
+dataset = "live"
+
+[steps.register]
+uses = "register"
+model = "retrain"
+name = "{name}"
+
+[steps.gate]
+uses = "gate"
+model = "register"
+
+[[trigger]]
+name = "decay"
+on = "monitor"                      # any breach of [monitor]'s rules
+run = "gate"
+"#
+    )
+}
 
 fn project_file(name: &str) -> String {
     format!(
