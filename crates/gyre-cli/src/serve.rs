@@ -65,6 +65,7 @@ pub async fn run(args: ServeArgs, project: &Option<PathBuf>) -> CliResult {
         ))));
     }
     opts.shadow = args.shadow || spec.shadow;
+    opts.ignore_extra_columns = spec.extra_columns == gyre_core::spec::ExtraColumns::Ignore;
     if let Some(b) = spec.max_body_bytes {
         opts.max_body_bytes = b;
     }

@@ -572,3 +572,43 @@ fn two_servers_share_a_postgres_store() {
         assert_eq!(inputs.len(), 40);
     });
 }
+
+#[test]
+fn extra_columns_can_be_ignored_and_are_counted() {
+    let p = project();
+    let spec = std::fs::read_to_string(p.root().join("gyre.toml")).unwrap();
+    let edited = spec.replacen("[serve]\n", "[serve]\nextra_columns = \"ignore\"\n", 1);
+    assert_ne!(edited, spec, "no [serve] table to edit");
+    std::fs::write(p.root().join("gyre.toml"), edited).unwrap();
+    let s = Server::start(&p, &[]);
+    let mut r = row(json!(39));
+    r["customer_id"] = json!("c-17");
+    r["segment"] = json!(3);
+    let (status, body, _) = s.post(
+        "/invocations",
+        "application/json",
+        &json!({"dataframe_records": [r.clone(), r]}).to_string(),
+    );
+    assert_eq!(status, 200, "{body}");
+    // A missing input is still refused.
+    let mut bad = row(json!(39));
+    bad.as_object_mut().unwrap().remove("sex");
+    bad["customer_id"] = json!("c-18");
+    let (status, body, _) = s.post(
+        "/invocations",
+        "application/json",
+        &json!({"dataframe_records": [bad]}).to_string(),
+    );
+    assert_eq!(status, 422, "{body}");
+    let problems = body["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{body}");
+    // The answered request's two extra columns, once each (columns, not rows; the refused
+    // request counts nothing).
+    let (_, metrics) = s.get("/metrics");
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("gyre_extra_columns_ignored_total"))
+        .unwrap_or_else(|| panic!("{metrics}"));
+    assert!(line.ends_with(" 2"), "{line}");
+    s.stop();
+}

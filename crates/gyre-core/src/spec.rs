@@ -61,8 +61,21 @@ pub struct ServeSpec {
     /// The challenger scores every request without answering.
     #[serde(default)]
     pub shadow: bool,
+    /// Columns a request sends that the model does not take: `reject` them (422, the
+    /// default) or `ignore` them (counted in `/metrics`).
+    #[serde(default)]
+    pub extra_columns: ExtraColumns,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_body_bytes: Option<usize>,
+}
+
+/// `[serve] extra_columns`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExtraColumns {
+    #[default]
+    Reject,
+    Ignore,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

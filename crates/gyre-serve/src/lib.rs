@@ -48,6 +48,8 @@ pub struct ServeOptions {
     pub canary_share: f64,
     /// The challenger scores every request; its answers are logged, never returned.
     pub shadow: bool,
+    /// Leave out (and count) columns the model does not take, instead of answering 422.
+    pub ignore_extra_columns: bool,
     pub max_body_bytes: usize,
     /// How often the alias is checked in the store.
     pub poll: Duration,
@@ -69,6 +71,7 @@ impl ServeOptions {
             addr,
             canary_share: 0.0,
             shadow: false,
+            ignore_extra_columns: false,
             max_body_bytes: 8 << 20,
             poll: Duration::from_millis(500),
             queue: 65_536,
@@ -176,6 +179,7 @@ struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<LatencyLabels, Histogram>,
     queue_depth: Gauge,
+    extra_columns: Counter,
 }
 
 impl Metrics {
@@ -197,7 +201,14 @@ impl Metrics {
             "Prediction records waiting to be written",
             queue_depth.clone(),
         );
+        let extra_columns = Counter::default();
+        registry.register(
+            "gyre_extra_columns_ignored",
+            "Columns of requests the model does not take, left out ([serve] extra_columns = \"ignore\")",
+            extra_columns.clone(),
+        );
         Metrics {
+            extra_columns,
             registry,
             requests,
             latency,
@@ -652,7 +663,14 @@ type Typed = Result<Vec<Values>, ApiError>;
 
 /// The input typed by a model's signature, with its row count. Body errors are `Err` (400);
 /// a body that does not fit the signature is `Ok((Err(..), _))`.
-fn read(input: &Input, served: &Served) -> Result<(Typed, usize), ApiError> {
+/// Columns left out under `[serve] extra_columns = "ignore"` are counted when `count` (not
+/// again when a shadow reads the same request).
+fn read(
+    state: &AppState,
+    input: &Input,
+    served: &Served,
+    count: bool,
+) -> Result<(Typed, usize), ApiError> {
     let from_frame = |frame: &Frame| {
         let rows = frame.rows();
         if rows == 0 {
@@ -661,7 +679,18 @@ fn read(input: &Input, served: &Served) -> Result<(Typed, usize), ApiError> {
                 "the request has no rows",
             ));
         }
-        let typed = payload::typed(&served.model.signature, frame).map_err(|problems| ApiError {
+        let typed = payload::typed_with(
+            &served.model.signature,
+            frame,
+            state.opts.ignore_extra_columns,
+        )
+        .map(|(columns, ignored)| {
+            if count && ignored > 0 {
+                state.metrics.extra_columns.inc_by(ignored as u64);
+            }
+            columns
+        })
+        .map_err(|problems| ApiError {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             message: format!(
                 "the input does not match the signature of {}@{}",
@@ -715,7 +744,7 @@ async fn score(
     } else {
         (deployment.champion.clone(), "champion")
     };
-    let (typed, rows) = read(&input, &served)?;
+    let (typed, rows) = read(state, &input, &served, true)?;
     let result = match typed {
         Err(e) => Err(e),
         Ok(inputs) => {
@@ -769,7 +798,7 @@ async fn score(
         let st = state.clone();
         let id = request_id.clone();
         tokio::spawn(async move {
-            if let Ok((Ok(shadow_inputs), rows)) = read(&input, &ch)
+            if let Ok((Ok(shadow_inputs), rows)) = read(&st, &input, &ch, false)
                 && let Ok(p) = predict_rows(&ch.model, &shadow_inputs, rows)
             {
                 for r in 0..rows {

@@ -728,7 +728,18 @@ pub fn v2(body: &Value) -> Result<(Frame, Option<String>), Problem> {
 /// Types a frame by the signature. Missing, extra and mistyped columns are problems, all
 /// reported together.
 pub fn typed(signature: &Signature, frame: &Frame) -> Result<Vec<Values>, Vec<Problem>> {
+    typed_with(signature, frame, false).map(|(columns, _)| columns)
+}
+
+/// [`typed`]; with `ignore_extra`, columns the model does not take are left out instead of
+/// refused, and counted (the second value).
+pub fn typed_with(
+    signature: &Signature,
+    frame: &Frame,
+    ignore_extra: bool,
+) -> Result<(Vec<Values>, usize), Vec<Problem>> {
     let mut problems = Vec::new();
+    let mut ignored = 0;
     let inputs = &signature.inputs;
     // Most clients send the signature's columns in its order: then every lookup is a match.
     let in_order = frame.columns.len() == inputs.len()
@@ -751,6 +762,10 @@ pub fn typed(signature: &Signature, frame: &Frame) -> Result<Vec<Values>, Vec<Pr
     };
     for c in frame.columns.iter().filter(|_| !in_order) {
         if !names.contains(c.as_str()) && *c != signature.target {
+            if ignore_extra {
+                ignored += 1;
+                continue;
+            }
             problems.push(Problem {
                 column: Some(c.clone()),
                 row: None,
@@ -827,7 +842,7 @@ pub fn typed(signature: &Signature, frame: &Frame) -> Result<Vec<Values>, Vec<Pr
         }
     }
     if problems.is_empty() {
-        Ok(out)
+        Ok((out, ignored))
     } else {
         Err(problems)
     }
