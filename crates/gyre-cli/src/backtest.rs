@@ -93,7 +93,7 @@ pub async fn run(a: BacktestArgs, project: &Option<PathBuf>, quiet: bool) -> Cli
     Ok(())
 }
 
-fn print(r: &BacktestReport, windows: bool) {
+pub fn print(r: &BacktestReport, windows: bool) {
     let delay = match r.label_delay {
         Span::Rows(n) => format!("{n} rows"),
         Span::Ms(ms) => format!("{:.1} h", ms as f64 / 3_600_000.0),

@@ -59,6 +59,10 @@ pub struct DemoArgs {
     /// The chart.
     #[arg(long, default_value = "gyre-demo.svg")]
     svg: PathBuf,
+    /// Replay in process through `gyre backtest` (the same loop engine, an injected clock,
+    /// no HTTP; about a second), next to the online learners.
+    #[arg(long)]
+    backtest: bool,
     #[arg(long)]
     json: bool,
 }
@@ -90,6 +94,9 @@ canary = {{ share = 0.5, min_labels = 200 }}
 model = "elec"
 window = {{ labels = {window} }}
 min = {{ f1 = {min_f1} }}
+
+[loop]
+retrain = {{ data = "recent", rows = {retrain_rows} }}   # what the traffic step keeps
 
 [steps.first]
 uses = "train"
@@ -304,6 +311,53 @@ fn baselines(
     Ok((series(&never), series(&scheduled)))
 }
 
+/// `--backtest`: the whole stream as a dataset version, replayed by `gyre backtest` with the
+/// demo's protocol.
+async fn backtest(
+    a: &DemoArgs,
+    p: &Project,
+    dir: &Path,
+    stream: &Stream,
+    replay_rows: usize,
+    quiet: bool,
+) -> CliResult {
+    let mut all = stream.header.join(",") + "\n";
+    for r in &stream.rows[..a.train_rows + replay_rows] {
+        all += &(r.join(",") + "\n");
+    }
+    std::fs::write(dir.join("stream.csv"), all).map_err(OpsError::io("writing stream.csv"))?;
+    p.add_dataset(
+        &"stream"
+            .parse()
+            .map_err(|e: gyre_core::CoreError| OpsError::Invalid(e.to_string()))?,
+        Some(&dir.join("stream.csv")),
+        &Default::default(),
+        &gyre_ops::NoProgress,
+    )
+    .await?;
+    let opts = gyre_ops::backtest::BacktestOptions {
+        data: "stream".into(),
+        time: None,
+        row_ms: STEP_MS,
+        label_delay: gyre_ops::backtest::Span::Rows(a.label_delay),
+        train_rows: Some(a.train_rows),
+        rows: Some(replay_rows),
+        window: Some(a.window),
+        schedule: Some(gyre_ops::backtest::Span::Rows(a.schedule_every)),
+    };
+    let bars = crate::progress::Bars::new(quiet || a.json);
+    let report = p.backtest(&opts, &bars).await?;
+    std::fs::write(&a.svg, crate::backtest::svg(&report))
+        .map_err(OpsError::io("writing the SVG chart"))?;
+    if a.json {
+        print_json(&report);
+    } else {
+        crate::backtest::print(&report, false);
+        out!("Chart: {}", a.svg.display());
+    }
+    Ok(())
+}
+
 fn svg(a: &DemoArgs, total: usize, series: &[(&str, &str, &[Point])], marks: &[Mark]) -> String {
     let (w, h, left, top, bottom) = (960.0, 360.0, 50.0, 20.0, 40.0);
     let plot_w = w - left - 20.0;
@@ -432,6 +486,14 @@ pub async fn run(a: DemoArgs, quiet: bool) -> CliResult {
     }
     std::fs::write(dir.join("elec.csv"), first).map_err(OpsError::io("writing elec.csv"))?;
     let p = Arc::new(Project::open(&dir).await?);
+    if a.backtest {
+        if a.flip_at.is_some() {
+            return Err(Failure::Error(OpsError::Invalid(
+                "--flip-at changes the labels of the HTTP replay; leave out --backtest".into(),
+            )));
+        }
+        return backtest(&a, &p, &dir, &stream, replay_rows, quiet).await;
+    }
     p.add_dataset(
         &"elec"
             .parse()

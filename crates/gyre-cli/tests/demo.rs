@@ -71,6 +71,31 @@ fn the_demo_runs_the_loop_and_draws_it() {
             .iter()
             .any(|e| e["kind"] == "promote")
     );
+    // The same stretch through `gyre backtest` (the loop engine in process, no HTTP) gives
+    // the same baselines, and the loop's figure within the noise of where windows fall.
+    let bt_dir = work.path().join("bt");
+    let bt = run(
+        work.path(),
+        &[
+            "demo",
+            "--backtest",
+            "--dir",
+            bt_dir.to_str().unwrap(),
+            "--rows",
+            "2000",
+            "--svg",
+            svg.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert_eq!(bt.code, 0, "{}", bt.stderr);
+    let bt = bt.json();
+    let mean = |i: usize| bt["strategies"][i]["mean"].as_f64().unwrap();
+    let http = |k: &str| report["mean_f1"][k].as_f64().unwrap();
+    assert!((mean(1) - http("never_retrained")).abs() < 1e-9, "{bt}");
+    assert!((mean(2) - http("fixed_schedule")).abs() < 0.01, "{bt}");
+    assert!((mean(0) - http("gyre")).abs() < 0.06, "{bt} {report}");
+
     // No [monitor] section: a clear error.
     let bare = tempfile::tempdir().unwrap();
     assert_eq!(run(bare.path(), &["init", "--name", "x"]).code, 0);
