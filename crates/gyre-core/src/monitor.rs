@@ -201,6 +201,17 @@ pub struct LoopSpec {
     /// Change detection on the champion's labelled error stream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detect: Option<DetectSpec>,
+    /// An online champion learns every joined label in the server; every this many labels
+    /// its state is registered as a new version, gated, and put on canary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<SnapshotSpec>,
+}
+
+/// `snapshot = { labels = 1000 }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotSpec {
+    pub labels: u64,
 }
 
 /// `cooldown = { windows = 2 }` or `cooldown = { minutes = 720 }` (both: whichever comes
@@ -372,6 +383,9 @@ impl LoopSpec {
         }
         if self.retrain.rows == 0 {
             return Err("retrain.rows must be at least 1".into());
+        }
+        if self.snapshot.as_ref().is_some_and(|s| s.labels == 0) {
+            return Err("snapshot.labels must be at least 1".into());
         }
         Ok(())
     }

@@ -7,6 +7,7 @@ pub mod drift;
 mod error;
 pub mod lineage;
 pub mod monitor;
+mod online;
 pub mod pipeline;
 pub mod progress;
 pub mod project;

@@ -190,6 +190,8 @@ pub struct Monitor {
     cooldown: gyre_loop::breach::CooldownPolicy,
     /// Whether a candidate is on canary (a persistent breach does not fire again then).
     canary_live: bool,
+    /// An online champion's learning copy.
+    live: Option<crate::online::Live>,
     last_event: i64,
     answers: HashMap<i64, Answers>,
     profiles: HashMap<i64, Option<gyre_core::DatasetProfile>>,
@@ -242,6 +244,7 @@ impl Project {
                 self.spec.loop_.as_ref().and_then(|l| l.cooldown.as_ref()),
             ),
             canary_live: false,
+            live: None,
             last_event: 0,
             answers: HashMap::new(),
             profiles: HashMap::new(),
@@ -466,6 +469,31 @@ impl Monitor {
             }
         }
         report.decision = self.canary(project, now).await?;
+        if report.decision.is_none()
+            && let Some(loop_spec) = &self.loop_spec
+        {
+            let every = loop_spec
+                .snapshot
+                .as_ref()
+                .map_or(crate::online::DEFAULT_SNAPSHOT_LABELS, |s| s.labels);
+            let canary_live = project
+                .meta
+                .aliases(&self.model)
+                .await?
+                .iter()
+                .any(|(a, _)| a == "challenger");
+            report.events.extend(
+                crate::online::learn(
+                    &mut self.live,
+                    project,
+                    &self.model,
+                    every,
+                    canary_live,
+                    now,
+                )
+                .await?,
+            );
+        }
         Ok(report)
     }
 

@@ -246,8 +246,8 @@ dataset = "{dataset}"
 task = "classification"
 target = "{target}"
 # drop = ["id"]                     # columns that must not be features
-algorithm = "logistic_regression"   # or random_forest, gradient_boosting; in `gyre backtest`
-                                    # also adaptive_random_forest and online_logistic_regression,
+algorithm = "logistic_regression"   # or random_forest, gradient_boosting; or the online
+                                    # adaptive_random_forest and online_logistic_regression,
                                     # which learn every label as it arrives
 split = {{ by = "order", test = 0.2 }}  # rows are a stream: test on the latest
 
@@ -271,6 +271,7 @@ retrain = {{ min_labels = 200, min_positives = 10, data = "auto", rows = 5000 }}
 canary = {{ min_labels = 200, min_positives = 10, confidence = 0.9 }}
 tolerance = 0.0                     # how much worse than the champion a candidate may be
 # detect = {{ method = "page_hinkley" }}   # retrain on a change in the error rate too
+# snapshot = {{ labels = 1000 }}    # an online model's learnt state goes on canary this often
 
 # The first model: train, register, gate, and make it champion.
 [steps.first]
