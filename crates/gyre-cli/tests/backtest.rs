@@ -45,6 +45,20 @@ fn elec_project(rows: usize) -> Project {
     p
 }
 
+/// `gyre backtest elec` with the demo's first 2,016 training rows, then `args`.
+fn elec_backtest(p: &Project, svg: &std::path::Path, args: &[&str]) -> common::Run {
+    let mut all = vec![
+        "backtest",
+        "elec",
+        "--train-rows",
+        "2016",
+        "--svg",
+        svg.to_str().unwrap(),
+    ];
+    all.extend(args);
+    p.ok(&all)
+}
+
 fn mean(report: &serde_json::Value, strategy: usize) -> f64 {
     report["strategies"][strategy]["mean"].as_f64().unwrap()
 }
@@ -53,21 +67,19 @@ fn mean(report: &serde_json::Value, strategy: usize) -> f64 {
 fn elec2_with_day_late_labels_retrains_and_beats_never_retraining() {
     let p = elec_project(12_000);
     let svg = p.root().join("bt.svg");
-    let r = p.ok(&[
-        "backtest",
-        "elec",
-        "--train-rows",
-        "2016",
-        "--label-delay",
-        "48",
-        "--schedule-every",
-        "2016",
-        "--row-time",
-        "30m",
-        "--svg",
-        svg.to_str().unwrap(),
-        "--json",
-    ]);
+    let r = elec_backtest(
+        &p,
+        &svg,
+        &[
+            "--label-delay",
+            "48",
+            "--schedule-every",
+            "2016",
+            "--row-time",
+            "30m",
+            "--json",
+        ],
+    );
     let report = r.json();
     assert_eq!(report["rows"], 12_000 - 2016);
     assert_eq!(report["metric"], "f1");
@@ -114,18 +126,7 @@ fn elec2_with_day_late_labels_retrains_and_beats_never_retraining() {
     assert!(chart.contains("retrain ("));
 
     // The table names the strategies and the events.
-    let r = p.ok(&[
-        "backtest",
-        "elec",
-        "--train-rows",
-        "2016",
-        "--label-delay",
-        "1d",
-        "--row-time",
-        "30m",
-        "--svg",
-        svg.to_str().unwrap(),
-    ]);
+    let r = elec_backtest(&p, &svg, &["--label-delay", "1d", "--row-time", "30m"]);
     assert!(r.stdout.contains("MEAN F1/WINDOW"), "{}", r.stdout);
     assert!(r.stdout.contains("never retrained"), "{}", r.stdout);
     assert!(r.stdout.contains("promote"), "{}", r.stdout);
@@ -139,19 +140,11 @@ fn elec2_with_day_late_labels_retrains_and_beats_never_retraining() {
     );
     assert_ne!(online, spec);
     std::fs::write(p.root().join("gyre.toml"), online).unwrap();
-    let r = p.ok(&[
-        "backtest",
-        "elec",
-        "--train-rows",
-        "2016",
-        "--label-delay",
-        "48",
-        "--schedule-every",
-        "2016",
-        "--svg",
-        svg.to_str().unwrap(),
-        "--json",
-    ]);
+    let r = elec_backtest(
+        &p,
+        &svg,
+        &["--label-delay", "48", "--schedule-every", "2016", "--json"],
+    );
     let online = r.json();
     let (lp, schedule) = (&online["strategies"][0], &online["strategies"][2]);
     assert!(

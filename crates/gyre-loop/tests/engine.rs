@@ -8,16 +8,22 @@ use gyre_loop::outcome::Outcome;
 const POS: u32 = 1;
 
 fn policy(min_f1: f64, loop_: LoopSpec) -> Policy {
-    let monitor = MonitorSpec {
+    let monitor = monitor(100, None, |m| m.min = [("f1".to_string(), min_f1)].into());
+    Policy::from_spec(&monitor, &loop_, Some(100), false, Some(POS))
+}
+
+/// `[monitor]` with windows of `labels` (or `minutes`) and `rules` applied to it.
+fn monitor(labels: u64, minutes: Option<f64>, rules: impl FnOnce(&mut MonitorSpec)) -> MonitorSpec {
+    let mut m = MonitorSpec {
         window: WindowSpec {
-            labels: Some(100),
-            minutes: None,
+            labels: Some(labels),
+            minutes,
             traffic: 1000,
         },
-        min: [("f1".to_string(), min_f1)].into(),
         ..MonitorSpec::default()
     };
-    Policy::from_spec(&monitor, &loop_, Some(100), false, Some(POS))
+    rules(&mut m);
+    m
 }
 
 fn loop_spec() -> LoopSpec {
@@ -303,15 +309,7 @@ fn after_a_prior_shift_a_failing_retrained_champion_is_retrained_again() {
 
 #[test]
 fn a_relative_floor_holds_each_version_to_its_own_test_figure() {
-    let monitor = MonitorSpec {
-        window: WindowSpec {
-            labels: Some(100),
-            minutes: None,
-            traffic: 1000,
-        },
-        relative: [("f1".to_string(), 0.9)].into(),
-        ..MonitorSpec::default()
-    };
+    let monitor = monitor(100, None, |m| m.relative = [("f1".to_string(), 0.9)].into());
     let mut d = Drive::new(Policy::from_spec(
         &monitor,
         &loop_spec(),
@@ -330,15 +328,9 @@ fn a_relative_floor_holds_each_version_to_its_own_test_figure() {
 
 #[test]
 fn windows_close_by_age_on_a_tick() {
-    let monitor = MonitorSpec {
-        window: WindowSpec {
-            labels: Some(1000),
-            minutes: Some(1.0),
-            traffic: 1000,
-        },
-        min: [("f1".to_string(), 0.5)].into(),
-        ..MonitorSpec::default()
-    };
+    let monitor = monitor(1000, Some(1.0), |m| {
+        m.min = [("f1".to_string(), 0.5)].into()
+    });
     let mut d = Drive::new(Policy::from_spec(
         &monitor,
         &loop_spec(),

@@ -428,49 +428,31 @@ impl Project {
         }
         progress.finish();
 
-        let series =
-            |outcomes: &[Option<Outcome>]| baselines::series(outcomes, window, positive, &metric);
-        let (windows, overall, mean) = series(&served);
-        let mut strategies = vec![Strategy {
-            name: "gyre loop".into(),
-            windows,
-            overall,
-            mean,
-            retrains: driver.retrains,
-            promotions: driver.promotions,
-            rollbacks: driver.rollbacks,
-        }];
-
-        // Never retrained.
+        // Each strategy's windows, overall figures and mean, with its moves.
+        let scored = |name: String, outcomes: &[Option<Outcome>], moves: [usize; 3]| {
+            let (windows, overall, mean) = baselines::series(outcomes, window, positive, &metric);
+            Strategy {
+                name,
+                windows,
+                overall,
+                mean,
+                retrains: moves[0],
+                promotions: moves[1],
+                rollbacks: moves[2],
+            }
+        };
+        let moves = [driver.retrains, driver.promotions, driver.rollbacks];
+        let mut strategies = vec![scored("gyre loop".into(), &served, moves)];
         let never = baselines::never(&mut models, replay.clone())?;
-        let (windows, overall, mean) = series(&never);
-        strategies.push(Strategy {
-            name: "never retrained".into(),
-            windows,
-            overall,
-            mean,
-            retrains: 0,
-            promotions: 0,
-            rollbacks: 0,
-        });
-
+        strategies.push(scored("never retrained".into(), &never, [0; 3]));
         // A fixed schedule, on the same training data.
         let (fixed, retrains) =
             baselines::fixed_schedule(&trainer, &mut models, replay.clone(), &due, schedule)?;
-        let (windows, overall, mean) = series(&fixed);
-        strategies.push(Strategy {
-            name: match schedule {
-                Span::Rows(r) => format!("retrained every {r} rows"),
-                Span::Ms(ms) => format!("retrained every {}", human_ms(ms)),
-            },
-            windows,
-            overall,
-            mean,
-            retrains,
-            promotions: retrains,
-            rollbacks: 0,
-        });
-
+        let name = match schedule {
+            Span::Rows(r) => format!("retrained every {r} rows"),
+            Span::Ms(ms) => format!("retrained every {}", human_ms(ms)),
+        };
+        strategies.push(scored(name, &fixed, [retrains, retrains, 0]));
         // gyre's online learners, learning each label as it arrives.
         if stream.regression {
             notes.push("the online learners classify; a regression target has none yet".into());
@@ -483,16 +465,7 @@ impl Project {
                 ("adaptive random forest", baselines::OnlineKind::Forest),
             ] {
                 let outcomes = baselines::online(&mut models, replay.clone(), &due, kind)?;
-                let (windows, overall, mean) = series(&outcomes);
-                strategies.push(Strategy {
-                    name: name.into(),
-                    windows,
-                    overall,
-                    mean,
-                    retrains: 0,
-                    promotions: 0,
-                    rollbacks: 0,
-                });
+                strategies.push(scored(name.into(), &outcomes, [0; 3]));
             }
         }
 
