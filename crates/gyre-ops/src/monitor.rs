@@ -10,7 +10,6 @@
 use crate::runs::now_ms;
 use crate::{OpsError, Project, Result};
 use gyre_core::monitor::{LoopSpec, MonitorSpec};
-use gyre_learn::metrics;
 use gyre_store::{AliasEvent, LabelledRow, MonitorEvent, MonitorPoint};
 use serde::Serialize;
 use serde_json::Value;
@@ -38,70 +37,16 @@ impl Answers {
     }
 }
 
-/// Figures of one window of labelled predictions.
+/// Figures of one window of labelled predictions: the loop engine's, so the server and a
+/// backtest count the same way.
 fn quality(rows: &[LabelledRow], answers: &Answers) -> BTreeMap<String, f64> {
-    let mut out = BTreeMap::new();
-    if answers.classes.is_empty() {
-        let mut y = Vec::with_capacity(rows.len());
-        let mut p = Vec::with_capacity(rows.len());
-        for r in rows {
-            let pred = serde_json::from_str::<Value>(&r.output)
-                .ok()
-                .and_then(|v| v.as_f64());
-            if let (Ok(t), Some(pr)) = (r.label.trim().parse::<f64>(), pred) {
-                y.push(t);
-                p.push(pr);
-            }
-        }
-        if let Ok(m) = metrics::regression(&y, &p) {
-            out.insert("rmse".into(), m.rmse);
-            out.insert("mae".into(), m.mae);
-            if y.len() > 1 {
-                out.insert("r2".into(), m.r2);
-            }
-        }
-        out.insert("labels".into(), y.len() as f64);
-        return out;
-    }
-    let mut truth = Vec::with_capacity(rows.len());
-    let mut pred = Vec::with_capacity(rows.len());
-    let mut scores = Vec::with_capacity(rows.len());
-    let positive = answers.positive();
-    for r in rows {
-        let Ok(v) = serde_json::from_str::<Value>(&r.output) else {
-            continue;
-        };
-        let label = match &v["label"] {
-            Value::String(s) => s.clone(),
-            Value::Null => continue,
-            other => other.to_string(),
-        };
-        truth.push(r.label.clone());
-        pred.push(label);
-        if let Some(pos) = positive {
-            scores.push(v["probabilities"][pos].as_f64().unwrap_or(f64::NAN));
-        }
-    }
-    if let Ok(c) = metrics::classification(&truth, &pred, None, positive) {
-        out.insert("accuracy".into(), c.accuracy);
-        let prf = match &c.binary {
-            Some((_, prf)) => *prf,
-            None => c.macro_avg,
-        };
-        out.insert("precision".into(), prf.precision);
-        out.insert("recall".into(), prf.recall);
-        out.insert("f1".into(), prf.f1);
-        if let Some(pos) = positive
-            && scores.iter().all(|s| s.is_finite())
-        {
-            let is_pos: Vec<bool> = truth.iter().map(|t| t == pos).collect();
-            if let Some(auc) = metrics::roc_auc(&is_pos, &scores) {
-                out.insert("roc_auc".into(), auc);
-            }
-        }
-    }
-    out.insert("labels".into(), truth.len() as f64);
-    out
+    let regression = answers.classes.is_empty();
+    let mut classes = gyre_loop::Classes::new(&answers.classes, answers.positive());
+    let outcomes: Vec<gyre_loop::Outcome> = rows
+        .iter()
+        .filter_map(|r| outcome(r, &mut classes, regression))
+        .collect();
+    gyre_loop::outcome::figures(&outcomes, classes.positive())
 }
 
 /// A labelled row as the loop engine judges it (None when its output cannot be read).
