@@ -137,6 +137,10 @@ pub struct Monitor {
     canary_live: bool,
     /// An online champion's learning copy.
     live: Option<crate::online::Live>,
+    /// `[loop] detect`: the champion version watched, its detector, and the labelled
+    /// sequence number read up to.
+    detector: Option<(i64, gyre_loop::detect::Detector)>,
+    detect_cursor: i64,
     last_event: i64,
     answers: HashMap<i64, Answers>,
     profiles: HashMap<i64, Option<gyre_core::DatasetProfile>>,
@@ -190,6 +194,8 @@ impl Project {
             ),
             canary_live: false,
             live: None,
+            detector: None,
+            detect_cursor: 0,
             last_event: 0,
             answers: HashMap::new(),
             profiles: HashMap::new(),
@@ -198,6 +204,8 @@ impl Project {
             m.loop_spec = None;
         }
         m.catch_up(self).await?;
+        // Change detection reads the labels joined from now on.
+        m.detect_cursor = self.meta.labelled_max_seq(&m.model).await?;
         Ok(m)
     }
 
@@ -396,6 +404,7 @@ impl Monitor {
                 report.points.push(point);
             }
         }
+        report.events.extend(self.detect(project, now).await?);
         // Staleness.
         if let Some(max_days) = self.spec.max_age_days
             && let Ok(v) = project
@@ -440,6 +449,77 @@ impl Monitor {
             );
         }
         Ok(report)
+    }
+
+    /// `[loop] detect`: the champion's errors on the labels joined since the last pass, one
+    /// at a time, into the change detector; a detected change is a `change` event (rule
+    /// `change`), which monitor triggers run on like a breach.
+    async fn detect(&mut self, project: &Project, now: i64) -> Result<Vec<MonitorEvent>> {
+        let Some(spec) = self.loop_spec.as_ref().and_then(|l| l.detect.clone()) else {
+            return Ok(Vec::new());
+        };
+        let Ok(champion) = project
+            .resolve_model_version(&format!("{}@champion", self.model))
+            .await
+        else {
+            return Ok(Vec::new());
+        };
+        let rows = project
+            .meta
+            .labelled_after(&self.model, "champion", self.detect_cursor, 1 << 20)
+            .await?;
+        let Some(last) = rows.last() else {
+            return Ok(Vec::new());
+        };
+        self.detect_cursor = last.seq;
+        let answers = self.answers(project, champion.version).await?;
+        let regression = answers.classes.is_empty();
+        if self
+            .detector
+            .as_ref()
+            .is_none_or(|(v, _)| *v != champion.version)
+        {
+            self.detector = Some((
+                champion.version,
+                gyre_loop::detect::Detector::from_spec(&spec, regression),
+            ));
+        }
+        let mut classes = gyre_loop::Classes::new(&answers.classes, answers.positive());
+        let mut events = Vec::new();
+        let mut seen: Vec<i64> = Vec::new();
+        for r in rows.iter().filter(|r| r.version == champion.version) {
+            let Some(o) = outcome(r, &mut classes, regression) else {
+                continue;
+            };
+            seen.push(r.seq);
+            let Some((_, d)) = self.detector.as_mut() else {
+                break;
+            };
+            if let Some(alarm) = d.add(o.error()) {
+                // `since` counts from the detector's reset, which may predate this pass.
+                let back = (alarm.at - alarm.since) as usize;
+                let since = seen[seen.len().saturating_sub(back + 1)];
+                let mut e = MonitorEvent {
+                    id: 0,
+                    ts_ms: now,
+                    model: self.model.clone(),
+                    version: champion.version,
+                    rule: "change".into(),
+                    kind: "change".into(),
+                    point: None,
+                    value: None,
+                    threshold: None,
+                    detail: format!(
+                        "the error rate of v{} changed ({:?}); from about labelled row #{since}",
+                        champion.version, spec.method
+                    ),
+                };
+                e.id = project.meta.add_event(&e).await?;
+                self.last_event = self.last_event.max(e.id);
+                events.push(e);
+            }
+        }
+        Ok(events)
     }
 
     /// The metric a canary is judged on.

@@ -793,3 +793,65 @@ async fn an_online_champion_learns_and_its_snapshots_go_through_the_canary() {
     assert!(series.iter().any(|w| w.0 > 1), "{series:?}");
     let _ = stop.send(());
 }
+
+/// `[loop] detect`: no floor is breached (accuracy ≥ 0.01 always holds), but the champion's
+/// error rate jumps when the labels flip; Page-Hinkley records a `change` event, and the
+/// trigger that runs on the rule `change` retrains.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_detected_change_of_the_error_rate_retrains() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = elec2();
+    let spec = SPEC
+        .replace("min = { accuracy = 0.4 }", "min = { accuracy = 0.01 }")
+        .replace("rule = \"accuracy\"", "rule = \"change\"")
+        + "\n[loop]\ndetect = { method = \"page_hinkley\" }\n";
+    assert!(spec.contains("0.01") && spec.contains("rule = \"change\""));
+    let p = project_with(dir.path(), &data, &spec).await;
+    let (addr, stop) = start(p.clone()).await;
+    let run = replay(&p, addr, &data, false).await;
+    let events = p.meta.events(Some("elec"), 0).await.unwrap();
+    assert!(!events.iter().any(|e| e.kind == "breach"), "{events:?}");
+    let change = events
+        .iter()
+        .find(|e| e.kind == "change")
+        .unwrap_or_else(|| panic!("no change detected: {events:?}"));
+    assert_eq!(change.version, 1);
+    assert!(!run.firings.is_empty(), "{events:?}");
+    assert!(
+        run.firings[0].firing.cause.contains("change changed"),
+        "{}",
+        run.firings[0].firing.cause
+    );
+    let _ = stop.send(());
+}
+
+/// `[loop] retrain.min_labels`: a breach that repeats before enough new labels are in does
+/// not retrain again; its firing is recorded as skipped, with the count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_breach_waits_for_new_labels_before_retraining() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = elec2();
+    let spec = SPEC.replace(
+        "rule = \"accuracy\"\nrun = \"gate\"",
+        "rule = \"accuracy\"\nrun = \"first\"",
+    ) + "\n[loop]\ncooldown = { windows = 1 }\nretrain = { min_labels = 300 }\n";
+    assert!(spec.contains("run = \"first\""));
+    let p = project_with(dir.path(), &data, &spec).await;
+    let (addr, stop) = start(p.clone()).await;
+    let run = replay(&p, addr, &data, false).await;
+    // Bad windows close every 200 labels and the breach repeats each time; with 300 labels
+    // needed between retrains, every other repeat is skipped.
+    let firings = p.meta.firings(Some("decay"), 100).await.unwrap();
+    let skipped: Vec<&str> = firings
+        .iter()
+        .filter(|f| f.status == "skipped")
+        .map(|f| f.detail.as_str())
+        .collect();
+    assert!(!skipped.is_empty(), "{firings:?}");
+    assert!(
+        skipped[0].contains("200 labels joined since the last retrain"),
+        "{skipped:?}"
+    );
+    assert!(!run.firings.is_empty());
+    let _ = stop.send(());
+}
