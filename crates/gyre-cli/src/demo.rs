@@ -578,6 +578,16 @@ pub async fn run(a: DemoArgs, quiet: bool) -> CliResult {
         .collect();
     let agent = ureq::Agent::new_with_defaults();
     let base = format!("http://{addr}");
+    // The labels go in as a client would send them: with a predictor token.
+    let bearer = format!(
+        "Bearer {}",
+        p.create_token(
+            &format!("demo-{}", gyre_ops::runs::now_ms()),
+            gyre_core::access::Role::Predictor
+        )
+        .await?
+        .token
+    );
     let mut waiting: std::collections::VecDeque<(String, String)> = Default::default();
     let started = Instant::now();
     let mut marks: Vec<Mark> = Vec::new();
@@ -624,9 +634,11 @@ pub async fn run(a: DemoArgs, quiet: bool) -> CliResult {
         while waiting.len() > a.label_delay {
             let (id, label) = waiting.pop_front().expect("non-empty");
             let (agent2, url) = (agent.clone(), format!("{base}/feedback"));
+            let bearer = bearer.clone();
             tokio::task::spawn_blocking(move || {
                 agent2
                     .post(&url)
+                    .header("authorization", &bearer)
                     .send_json(json!({ "request_id": id, "label": label }))
                     .map(|_| ())
             })

@@ -22,6 +22,7 @@ mod progress;
 mod render;
 mod runs;
 mod serve;
+mod tokens;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -114,6 +115,9 @@ enum Command {
     /// Monitoring: quality windows on joined labels, rules, events, the canary's verdict.
     #[command(subcommand)]
     Monitor(monitor::MonitorCommand),
+    /// API tokens for `gyre serve`: create (shown once), list, revoke.
+    #[command(subcommand)]
+    Tokens(tokens::TokensCommand),
 }
 
 /// What went wrong, and how the process should end.
@@ -213,6 +217,7 @@ async fn run(cli: Cli) -> CliResult {
         Command::Agent(args) => agent::run(args, &cli.project).await,
         Command::Demo(args) => demo::run(args, cli.quiet).await,
         Command::Backtest(args) => backtest::run(args, &cli.project, cli.quiet).await,
+        Command::Tokens(cmd) => tokens::run(cmd, &cli.project).await,
     }
 }
 

@@ -247,7 +247,15 @@ pub async fn run(cmd: ModelsCommand, project: &Option<PathBuf>) -> CliResult {
             force,
             json,
         } => {
-            let e = p.set_alias(&reference, &alias, &reason, force).await?;
+            let e = p
+                .set_alias(
+                    &reference,
+                    &alias,
+                    &reason,
+                    force,
+                    &gyre_ops::settings::actor(),
+                )
+                .await?;
             if json {
                 print_json(&e);
             } else {

@@ -69,6 +69,20 @@ pub async fn run(args: ServeArgs, project: &Option<PathBuf>) -> CliResult {
     if let Some(b) = spec.max_body_bytes {
         opts.max_body_bytes = b;
     }
+    opts.access = spec.access.clone();
+    opts.labels = spec.labels.clone();
+    if !addr.ip().is_loopback() {
+        let reads = match opts.access.reads {
+            gyre_core::access::OpenReads::Open => {
+                "predictions and metrics are OPEN to anyone who can reach it ([serve.access] reads = \"open\")"
+            }
+            _ => "predictions and metrics need a predictor or viewer token",
+        };
+        eprintln!(
+            "warning: serving on {addr}, beyond this machine: {reads}; changes need an editor \
+             token (`gyre tokens create`)"
+        );
+    }
     // Ctrl-C or SIGTERM (what service managers send): stop accepting, finish what is in
     // flight, flush the prediction log, exit 0.
     let shutdown = async {

@@ -25,6 +25,22 @@ struct Server {
     child: Child,
     base: String,
     agent: ureq::Agent,
+    /// An admin token every request carries (the access rules have tests of their own).
+    bearer: String,
+}
+
+/// A new admin token of the project, by the CLI.
+fn admin_token(p: &Project) -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let name = format!(
+        "test-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    p.ok(&["tokens", "create", "--role", "admin", "--name", &name])
+        .stdout
+        .trim()
+        .to_string()
 }
 
 impl Server {
@@ -55,7 +71,13 @@ impl Server {
             .http_status_as_error(false)
             .build()
             .into();
-        Server { child, base, agent }
+        let bearer = format!("Bearer {}", admin_token(p));
+        Server {
+            child,
+            base,
+            agent,
+            bearer,
+        }
     }
 
     fn post(&self, path: &str, ctype: &str, body: &str) -> (u16, Value, Option<String>) {
@@ -63,6 +85,7 @@ impl Server {
             .agent
             .post(&format!("{}{path}", self.base))
             .header("content-type", ctype)
+            .header("authorization", &self.bearer)
             .send(body)
             .unwrap();
         let status = r.status().as_u16();

@@ -3,6 +3,7 @@
 //! Architecture invariant: this crate does no I/O and knows nothing of tokio, sqlx or axum.
 //! Everything here takes values and returns values, so it is tested with plain values.
 
+pub mod access;
 pub mod dataset;
 pub mod error;
 pub mod gate;

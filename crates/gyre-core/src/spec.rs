@@ -67,6 +67,12 @@ pub struct ServeSpec {
     pub extra_columns: ExtraColumns,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_body_bytes: Option<usize>,
+    /// Who may call what without a token, and by which names and origins.
+    #[serde(default)]
+    pub access: crate::access::AccessSpec,
+    /// What `/feedback` keeps.
+    #[serde(default)]
+    pub labels: crate::access::LabelLimits,
 }
 
 /// `[serve] extra_columns`.

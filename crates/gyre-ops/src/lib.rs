@@ -16,6 +16,7 @@ pub mod runs;
 pub mod settings;
 mod statcache;
 pub mod targets;
+pub mod tokens;
 pub mod train;
 pub mod triggers;
 pub mod validation;

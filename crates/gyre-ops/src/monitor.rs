@@ -228,6 +228,7 @@ impl Project {
             reason: reason.to_string(),
             forced: false,
             at_ms: now_ms(),
+            kind: gyre_store::AliasKind::Move,
         };
         self.meta.move_alias(&event).await?;
         Ok(event)
@@ -643,6 +644,7 @@ impl Monitor {
                     "champion",
                     &format!("loop: promoted; {detail}"),
                     false,
+                    &crate::settings::actor(),
                 )
                 .await?;
             project

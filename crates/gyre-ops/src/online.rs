@@ -180,7 +180,13 @@ async fn snapshot(
     };
     if passed {
         project
-            .set_alias(&reference, "challenger", &format!("loop: {detail}"), false)
+            .set_alias(
+                &reference,
+                "challenger",
+                &format!("loop: {detail}"),
+                false,
+                &crate::settings::actor(),
+            )
             .await?;
     }
     event.id = project.meta.add_event(&event).await?;

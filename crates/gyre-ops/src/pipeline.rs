@@ -1102,7 +1102,13 @@ impl Project {
         }];
         if let Some(alias) = &s.promote {
             let e = self
-                .set_alias(registered, alias, "passed the gate in a pipeline", false)
+                .set_alias(
+                    registered,
+                    alias,
+                    "passed the gate in a pipeline",
+                    false,
+                    &crate::settings::actor(),
+                )
                 .await?;
             outputs.push(Output::Artifact {
                 reference: format!("alias:{}@{}=v{}", e.name, e.alias, e.to.unwrap_or(0)),

@@ -7,7 +7,7 @@ use crate::{OpsError, Project, Result, settings};
 use gyre_core::gate::{Check, GateSpec};
 use gyre_learn::model::Model;
 use gyre_learn::transform::Values;
-use gyre_store::{AliasEvent, ModelVersion, StoredVerdict};
+use gyre_store::{AliasEvent, AliasKind, ModelVersion, StoredVerdict};
 use serde::Serialize;
 
 /// The alias serving and promotion revolve around.
@@ -263,6 +263,7 @@ impl Project {
         alias: &str,
         reason: &str,
         force: bool,
+        actor: &str,
     ) -> Result<AliasEvent> {
         check_name(alias)?;
         if alias.chars().all(|c| c.is_ascii_digit()) || alias == "latest" {
@@ -294,10 +295,11 @@ impl Project {
             alias: alias.to_string(),
             from,
             to: Some(v.version),
-            user: settings::actor(),
+            user: actor.to_string(),
             reason: reason.to_string(),
             forced: alias == CHAMPION && !passed,
             at_ms: now_ms(),
+            kind: AliasKind::Move,
         };
         self.meta.move_alias(&event).await?;
         Ok(event)
@@ -321,9 +323,7 @@ impl Project {
             .rev()
             // The move that made the current version champion (a rollback to it does not
             // count: rolling back twice goes further back, not forth).
-            .find(|e| {
-                e.alias == CHAMPION && e.to == Some(current) && !e.reason.starts_with("rollback")
-            })
+            .find(|e| e.alias == CHAMPION && e.to == Some(current) && e.kind == AliasKind::Move)
             .and_then(|e| e.from)
             .ok_or_else(|| {
                 OpsError::NotFound(format!(
@@ -343,6 +343,7 @@ impl Project {
             },
             forced: false,
             at_ms: now_ms(),
+            kind: AliasKind::Rollback,
         };
         self.meta.move_alias(&event).await?;
         Ok(event)

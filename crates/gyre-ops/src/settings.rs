@@ -7,12 +7,20 @@ pub const STORE_URL: &str = "GYRE_STORE_URL";
 /// Who is acting, recorded on every change; defaults to `USER`, then `LOGNAME`.
 pub const USER: &str = "GYRE_USER";
 
-/// The acting user's name for audit records.
+/// The acting user's name for audit records made on this machine (the server records the
+/// token's name instead): `GYRE_USER`, `USER`, `LOGNAME`, else the process's numeric user id
+/// (`uid:1000`), which a service manager's environment always has even when the names are
+/// unset.
 pub fn actor() -> String {
     [USER, "USER", "LOGNAME"]
         .iter()
         .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
-        .unwrap_or_else(|| "unknown".into())
+        .unwrap_or_else(|| {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata("/proc/self")
+                .map(|m| format!("uid:{}", m.uid()))
+                .unwrap_or_else(|_| "unknown".into())
+        })
 }
 
 /// Shows a store URL without its password, for messages and logs.

@@ -571,6 +571,7 @@ impl Scheduler {
                 firing.trigger, firing.id
             ),
             false,
+            &crate::settings::actor(),
         )
         .await?;
         p.meta

@@ -7,21 +7,27 @@
 //! is logged with its request id through a bounded queue that a writer drains in batches; a
 //! full queue slows requests down rather than dropping records, and shutdown flushes it.
 
+mod access;
+mod error;
+mod labels;
 pub mod payload;
 mod traffic;
 
+pub use access::{Access, BodyKind, Rule};
+use error::ApiError;
+
 use arc_swap::ArcSwap;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::extract::{DefaultBodyLimit, Extension, Path, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use gyre_learn::model::{Model, Predictions};
 use gyre_learn::transform::Values;
 use gyre_ops::Project;
-use gyre_store::{FeedbackRecord, PredictionRecord};
-use payload::{Frame, Problem};
+use gyre_store::PredictionRecord;
+use payload::Frame;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -60,6 +66,10 @@ pub struct ServeOptions {
     pub automation: bool,
     pub monitor_every: Duration,
     pub tick_every: Duration,
+    /// Who may call what without a token, and by which names (`[serve.access]`).
+    pub access: gyre_core::access::AccessSpec,
+    /// What `/feedback` keeps (`[serve.labels]`).
+    pub labels: gyre_core::access::LabelLimits,
 }
 
 impl ServeOptions {
@@ -78,6 +88,8 @@ impl ServeOptions {
             automation: true,
             monitor_every: Duration::from_secs(2),
             tick_every: Duration::from_secs(1),
+            access: Default::default(),
+            labels: Default::default(),
         }
     }
 }
@@ -225,6 +237,9 @@ struct AppState {
     metrics: Metrics,
     requests: AtomicU64,
     id_prefix: String,
+    /// The key of request ids' tags (see [`server_request_id`]).
+    id_key: [u8; 32],
+    guard: access::Guard,
     /// Wakes the reloader at once (after an alias move through the API).
     reload: tokio::sync::Notify,
     /// The project's triggers, when the server runs them.
@@ -233,52 +248,15 @@ struct AppState {
     traffic: Option<traffic::Traffic>,
 }
 
-/// A client's mistake or a server fault, as a JSON body.
-struct ApiError {
-    status: StatusCode,
-    message: String,
-    problems: Vec<Problem>,
-}
-
-impl ApiError {
-    fn bad(status: StatusCode, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            message: message.into(),
-            problems: Vec::new(),
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut body = json!({ "error": self.message });
-        if !self.problems.is_empty() {
-            body["problems"] = json!(self.problems);
-        }
-        (self.status, Json(body)).into_response()
-    }
-}
-
 fn now_ms() -> i64 {
     gyre_ops::runs::now_ms()
 }
 
-fn random_hex(bytes: usize) -> String {
-    let mut b = vec![0u8; bytes];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        let _ = std::io::Read::read_exact(&mut f, &mut b);
-    }
-    if b.iter().all(|x| *x == 0) {
-        let t = now_ms() as u64 ^ u64::from(std::process::id()) << 32;
-        b = t
-            .to_le_bytes()
-            .iter()
-            .cycle()
-            .take(bytes)
-            .copied()
-            .collect();
-    }
+fn random_bytes<const N: usize>() -> Result<[u8; N], ServeError> {
+    gyre_ops::tokens::random_bytes::<N>().map_err(ServeError::Ops)
+}
+
+fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
@@ -347,6 +325,13 @@ pub async fn serve(
         }
         _ => (None, None),
     };
+    let listener = tokio::net::TcpListener::bind(opts.addr)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: opts.addr,
+            source,
+        })?;
+    let bound = listener.local_addr()?;
     let (tx, rx) = mpsc::channel::<PredictionRecord>(opts.queue.max(1));
     let state = Arc::new(AppState {
         project: project.clone(),
@@ -357,7 +342,17 @@ pub async fn serve(
         log: tx,
         metrics: Metrics::new(),
         requests: AtomicU64::new(0),
-        id_prefix: random_hex(6),
+        id_prefix: hex(&random_bytes::<6>()?),
+        id_key: random_bytes::<32>()?,
+        guard: access::Guard::new(
+            routes()
+                .iter()
+                .map(|r| ((r.method.clone(), r.path), r.rule))
+                .collect(),
+            &opts.access,
+            // The address bound (with its port, when 0 asked for any).
+            bound,
+        ),
         reload: tokio::sync::Notify::new(),
         scheduler: scheduler.clone(),
         traffic,
@@ -375,29 +370,7 @@ pub async fn serve(
         opts.tick_every,
     ));
 
-    let app = Router::new()
-        .route("/invocations", post(invocations))
-        .route("/v2/models/{name}/infer", post(v2_infer))
-        .route("/v2/models/{name}", get(v2_metadata))
-        .route("/v2/health/live", get(live))
-        .route("/v2/health/ready", get(ready))
-        .route("/health", get(live))
-        .route("/ready", get(ready))
-        .route("/feedback", post(feedback))
-        .route("/metrics", get(metrics))
-        // A constant answer: the server's own floor, for benchmarks.
-        .route("/ping", get(|| async { "pong" }))
-        .route("/api/models/{name}/aliases/{alias}", post(move_alias))
-        .route("/api/triggers/{name}", post(fire_trigger))
-        .layer(DefaultBodyLimit::max(opts.max_body_bytes))
-        .with_state(state.clone());
-    let listener = tokio::net::TcpListener::bind(opts.addr)
-        .await
-        .map_err(|source| ServeError::Bind {
-            addr: opts.addr,
-            source,
-        })?;
-    let bound = listener.local_addr()?;
+    let app = router(state.clone(), opts.max_body_bytes);
     on_bound(bound, &champion);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
@@ -412,6 +385,112 @@ pub async fn serve(
     let _ = writer.await;
     drop(state);
     Ok(())
+}
+
+/// One route: where, how, and who may call it.
+pub struct Route {
+    pub method: Method,
+    pub path: &'static str,
+    pub rule: Rule,
+    handler: axum::routing::MethodRouter<Arc<AppState>>,
+}
+
+/// Every route the server answers, each with its access decision. The router is built from
+/// this list alone, so a route cannot exist without a rule.
+pub fn routes() -> Vec<Route> {
+    use access::Access::*;
+    use gyre_core::access::Role;
+    let r = |method: Method, path, access, body, handler| Route {
+        method,
+        path,
+        rule: Rule { access, body },
+        handler,
+    };
+    vec![
+        r(
+            Method::POST,
+            "/invocations",
+            Predict,
+            BodyKind::Handler,
+            post(invocations),
+        ),
+        r(
+            Method::POST,
+            "/v2/models/{name}/infer",
+            Predict,
+            BodyKind::Json,
+            post(v2_infer),
+        ),
+        r(
+            Method::GET,
+            "/v2/models/{name}",
+            Read,
+            BodyKind::None,
+            get(v2_metadata),
+        ),
+        r(
+            Method::GET,
+            "/v2/health/live",
+            Open,
+            BodyKind::None,
+            get(live),
+        ),
+        r(
+            Method::GET,
+            "/v2/health/ready",
+            Open,
+            BodyKind::None,
+            get(ready),
+        ),
+        r(Method::GET, "/health", Open, BodyKind::None, get(live)),
+        r(Method::GET, "/ready", Open, BodyKind::None, get(ready)),
+        r(
+            Method::POST,
+            "/feedback",
+            Token(Role::Predictor),
+            BodyKind::Json,
+            post(labels::feedback),
+        ),
+        r(Method::GET, "/metrics", Read, BodyKind::None, get(metrics)),
+        // A constant answer: the server's own floor, for benchmarks.
+        r(
+            Method::GET,
+            "/ping",
+            Open,
+            BodyKind::None,
+            get(|| async { "pong" }),
+        ),
+        r(
+            Method::POST,
+            "/api/models/{name}/aliases/{alias}",
+            Token(Role::Editor),
+            BodyKind::Json,
+            post(move_alias),
+        ),
+        r(
+            Method::POST,
+            "/api/triggers/{name}",
+            Webhook,
+            BodyKind::None,
+            post(fire_trigger),
+        ),
+    ]
+}
+
+/// The server's router: [`routes`] behind the access guard, errors as JSON.
+fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
+    let mut app = Router::new();
+    for route in routes() {
+        app = app.route(route.path, route.handler);
+    }
+    app.route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        access::guard,
+    ))
+    .fallback(|| async { ApiError::bad(StatusCode::NOT_FOUND, "no such route") })
+    .layer(DefaultBodyLimit::max(max_body_bytes))
+    .layer(axum::middleware::from_fn(error::json_errors))
+    .with_state(state)
 }
 
 /// Drains the prediction queue into the store every 50 ms, in one transaction of up to 8,192
@@ -475,6 +554,7 @@ async fn write_log(
 async fn fire_trigger(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
+    Extension(caller): Extension<access::Caller>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -494,23 +574,24 @@ async fn fire_trigger(
                 format!("no message trigger named `{name}`"),
             )
         })?;
-    let var = t.token_env.as_deref().unwrap_or("GYRE_TRIGGER_TOKEN");
-    let Some(token) = std::env::var(var).ok().filter(|t| !t.is_empty()) else {
-        return Err(ApiError::bad(
-            StatusCode::FORBIDDEN,
-            format!("the webhook is off: set {var} in the server's environment"),
-        ));
-    };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if !constant_time_eq(given.as_bytes(), token.as_bytes()) {
-        return Err(ApiError::bad(
-            StatusCode::UNAUTHORIZED,
-            "a valid `Authorization: Bearer …` token is required",
-        ));
+    // An editor token (checked by the guard) will do; else the trigger's own secret.
+    if caller.token.is_none() {
+        let var = t.token_env.as_deref().unwrap_or("GYRE_TRIGGER_TOKEN");
+        let Some(secret) = std::env::var(var).ok().filter(|t| !t.is_empty()) else {
+            return Err(ApiError::forbidden(format!(
+                "the webhook takes an editor token, or the secret in {var}, which is unset"
+            )));
+        };
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !constant_time_eq(given.as_bytes(), secret.as_bytes()) {
+            return Err(ApiError::unauthorized(
+                "a valid `Authorization: Bearer …` token is required",
+            ));
+        }
     }
     let note = String::from_utf8_lossy(&body[..body.len().min(200)]).to_string();
     let cause = if note.trim().is_empty() {
@@ -653,6 +734,7 @@ enum Input {
 fn bad_body(p: payload::Problem) -> ApiError {
     ApiError {
         status: StatusCode::BAD_REQUEST,
+        code: "bad_request",
         message: p.message.clone(),
         problems: vec![p],
     }
@@ -692,6 +774,7 @@ fn read(
         })
         .map_err(|problems| ApiError {
             status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "invalid_input",
             message: format!(
                 "the input does not match the signature of {}@{}",
                 served.name, served.version
@@ -729,7 +812,7 @@ async fn score(
     let n = state.requests.fetch_add(1, Ordering::Relaxed);
     let request_id = request_id
         .filter(|r| !r.is_empty() && r.len() <= 128)
-        .unwrap_or_else(|| server_request_id(&state.id_prefix, n));
+        .unwrap_or_else(|| server_request_id(&state.id_prefix, &state.id_key, n));
     let deployment = state.live.load_full();
     // A low-discrepancy sequence gives the challenger its exact share over any stretch.
     let canary = state.opts.canary_share > 0.0
@@ -840,18 +923,25 @@ fn json_body(body: &[u8]) -> Result<Value, ApiError> {
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const X_MODEL_VERSION: HeaderName = HeaderName::from_static("x-model-version");
 
-/// A server-made request id: the server's random prefix and the request's number in at least
-/// ten hex digits, as `format!("{prefix}-{n:010x}")` writes it, at a tenth of its cost (this
-/// runs for every request).
-fn server_request_id(prefix: &str, n: u64) -> String {
+/// A server-made request id: `{prefix}-{n:010x}-{tag}`, the server's random prefix, the
+/// request's number in at least ten hex digits (the log finds a request's records by it), and
+/// a tag of 16 hex digits, a keyed BLAKE3 hash of the number under the server's random key, so
+/// that no one can name a request before it is answered. Written by hand at a fraction of
+/// `format!`'s cost (this runs for every request).
+fn server_request_id(prefix: &str, key: &[u8; 32], n: u64) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digits = (16 - n.leading_zeros() as usize / 4).max(10);
-    let mut id = String::with_capacity(prefix.len() + 1 + digits);
+    let mut id = String::with_capacity(prefix.len() + digits + 18);
     id.push_str(prefix);
     id.push('-');
     for i in (0..digits).rev() {
-        id.push(char::from(
-            b"0123456789abcdef"[(n >> (4 * i)) as usize & 0xf],
-        ));
+        id.push(char::from(HEX[(n >> (4 * i)) as usize & 0xf]));
+    }
+    id.push('-');
+    let tag = blake3::keyed_hash(key, &n.to_le_bytes());
+    for b in &tag.as_bytes()[..8] {
+        id.push(char::from(HEX[usize::from(b >> 4)]));
+        id.push(char::from(HEX[usize::from(b & 0xf)]));
     }
     id
 }
@@ -882,7 +972,7 @@ async fn invocations(
     let ctype = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("application/json")
+        .unwrap_or("")
         .to_ascii_lowercase();
     let input = if ctype.starts_with("text/csv") {
         Input::Frame(payload::csv(&body).map_err(bad_body)?)
@@ -1042,67 +1132,6 @@ async fn ready(State(state): State<Arc<AppState>>) -> Json<Value> {
     }))
 }
 
-async fn feedback(
-    State(state): State<Arc<AppState>>,
-    body: Bytes,
-) -> Result<Json<Value>, ApiError> {
-    let v: Value = json_body(&body)?;
-    let items: Vec<Value> = match &v {
-        Value::Array(a) => a.clone(),
-        Value::Object(o) if o.contains_key("labels") => {
-            o["labels"].as_array().cloned().unwrap_or_default()
-        }
-        one => vec![one.clone()],
-    };
-    let mut records = Vec::new();
-    let mut problems = Vec::new();
-    for (i, it) in items.iter().enumerate() {
-        let id = it["request_id"]
-            .as_str()
-            .filter(|s| !s.is_empty() && s.len() <= 128);
-        let label = match &it["label"] {
-            Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            Value::Bool(b) => Some(b.to_string()),
-            _ => None,
-        };
-        let row = match &it["row"] {
-            Value::Null => Some(0),
-            v => v.as_i64().filter(|r| *r >= 0),
-        };
-        match (id, label, row) {
-            (Some(id), Some(label), Some(row)) => records.push(FeedbackRecord {
-                request_id: id.to_string(),
-                row_index: row,
-                label,
-                ts_ms: now_ms(),
-            }),
-            _ => problems.push(Problem {
-                column: None,
-                row: Some(i),
-                message: "each label needs request_id (text), label, and optionally row (≥ 0)"
-                    .into(),
-            }),
-        }
-    }
-    if !problems.is_empty() || records.is_empty() {
-        return Err(ApiError {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
-            message: "feedback: give {request_id, label[, row]} or a list of them".into(),
-            problems,
-        });
-    }
-    let added = state
-        .project
-        .meta
-        .add_feedback(&records)
-        .await
-        .map_err(|e| ApiError::bad(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    Ok(Json(
-        json!({ "stored": added, "duplicates": records.len() as u64 - added }),
-    ))
-}
-
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     state
         .metrics
@@ -1122,9 +1151,13 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
+/// `POST /api/models/{name}/aliases/{alias}` with `{"version": N, "reason": "…", "force":
+/// false}`: moves an alias through the gate, recorded under the caller's token name. An
+/// `editor` token may move it; forcing past a refused gate takes an `admin` one.
 async fn move_alias(
     State(state): State<Arc<AppState>>,
     Path((name, alias)): Path<(String, String)>,
+    Extension(caller): Extension<access::Caller>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let v: Value = json_body(&body)?;
@@ -1136,15 +1169,17 @@ async fn move_alias(
     })?;
     let reason = v["reason"].as_str().unwrap_or("");
     let force = v["force"].as_bool().unwrap_or(false);
+    if force && !caller.allows(gyre_core::access::Role::Admin) {
+        return Err(ApiError::forbidden(
+            "`force` skips the gate: it takes an admin token",
+        ));
+    }
+    let actor = caller.actor().unwrap_or_else(|| "anonymous".into());
     let event = state
         .project
-        .set_alias(&format!("{name}@{version}"), &alias, reason, force)
+        .set_alias(&format!("{name}@{version}"), &alias, reason, force, &actor)
         .await
-        .map_err(|e| {
-            let status = StatusCode::from_u16(e.code().http_status())
-                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            ApiError::bad(status, e.to_string())
-        })?;
+        .map_err(ApiError::from_ops)?;
     state.reload.notify_one();
     Ok(Json(json!(event)))
 }
@@ -1153,6 +1188,7 @@ async fn move_alias(
 mod tests {
     #[test]
     fn request_ids_are_written_as_format_writes_them() {
+        let key = [9u8; 32];
         for n in [
             0,
             1,
@@ -1163,10 +1199,16 @@ mod tests {
             u64::MAX - 1,
             u64::MAX,
         ] {
+            let tag = blake3::keyed_hash(&key, &n.to_le_bytes()).to_hex();
             assert_eq!(
-                super::server_request_id("4444ddff6fbc", n),
-                format!("4444ddff6fbc-{n:010x}")
+                super::server_request_id("4444ddff6fbc", &key, n),
+                format!("4444ddff6fbc-{n:010x}-{}", &tag[..16])
             );
         }
+        assert_ne!(
+            super::server_request_id("ab", &key, 1),
+            super::server_request_id("ab", &[8u8; 32], 1),
+            "another key, another tag"
+        );
     }
 }

@@ -184,12 +184,16 @@ async fn start_with(
 }
 
 fn post(addr: SocketAddr, path: &str, body: &Value) -> Value {
-    ureq::post(&format!("http://{addr}{path}"))
-        .send_json(body)
-        .unwrap()
-        .body_mut()
-        .read_json()
-        .unwrap()
+    post_as(addr, path, body, None)
+}
+
+/// A POST with a token (what `/feedback` and the admin routes need).
+fn post_as(addr: SocketAddr, path: &str, body: &Value, token: Option<&str>) -> Value {
+    let mut req = ureq::post(&format!("http://{addr}{path}"));
+    if let Some(t) = token {
+        req = req.header("authorization", &format!("Bearer {t}"));
+    }
+    req.send_json(body).unwrap().body_mut().read_json().unwrap()
 }
 
 fn get(addr: SocketAddr, path: &str) -> Value {
@@ -228,6 +232,14 @@ async fn replay(p: &Arc<Project>, addr: SocketAddr, data: &Rows, flip_back: bool
     };
     let mut flipped = false;
     let mut canary_seen = false;
+    let token = p
+        .create_token(
+            &format!("replay-{start_ms}"),
+            gyre_core::access::Role::Predictor,
+        )
+        .await
+        .unwrap()
+        .token;
     for i in 0..REPLAY {
         let row = &data.rows[TRAIN_ROWS + i];
         if i == FLIP_AT {
@@ -248,10 +260,11 @@ async fn replay(p: &Arc<Project>, addr: SocketAddr, data: &Rows, flip_back: bool
         let label = if flipped { flip(truth) } else { truth };
         let id = answer["request_id"].as_str().unwrap().to_string();
         tokio::task::block_in_place(|| {
-            post(
+            post_as(
                 addr,
                 "/feedback",
                 &json!({ "request_id": id, "label": label }),
+                Some(&token),
             )
         });
         if (i + 1) % WINDOW == 0 {
@@ -673,7 +686,14 @@ async fn time_windows_close_on_the_injected_clock() {
             ts_ms: T0 + 100_000,
         })
         .collect();
-    assert_eq!(p.meta.add_feedback(&labels).await.unwrap(), 50);
+    assert_eq!(
+        p.meta
+            .add_feedback(&labels, gyre_store::UnknownLabels::UNBOUNDED)
+            .await
+            .unwrap()
+            .stored,
+        50
+    );
     let mut monitor = p.monitor().await.unwrap();
     let minute = 60_000;
     let early = monitor.pass(&p, T0 + 100_000 + 30 * minute).await.unwrap();

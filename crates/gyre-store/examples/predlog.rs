@@ -92,12 +92,18 @@ async fn main() {
         };
         let t = Instant::now();
         for i in 0..1000 {
-            store.add_feedback(&[label(i)]).await.unwrap();
+            store
+                .add_feedback(&[label(i)], gyre_store::UnknownLabels::UNBOUNDED)
+                .await
+                .unwrap();
         }
         let one = t.elapsed();
         let batch: Vec<FeedbackRecord> = (1000..11_000).map(label).collect();
         let t = Instant::now();
-        store.add_feedback(&batch).await.unwrap();
+        store
+            .add_feedback(&batch, gyre_store::UnknownLabels::UNBOUNDED)
+            .await
+            .unwrap();
         let many = t.elapsed();
         println!(
             "label join: {:.0} µs per label posted alone, {:.1} µs per label in a call of 10,000",

@@ -69,6 +69,52 @@ pub async fn run_all(store: Arc<dyn MetaStore>) {
     label_join(store.clone()).await;
     server_ids(store.as_ref()).await;
     monitor_records(store.as_ref()).await;
+    tokens(store.as_ref()).await;
+}
+
+/// Tokens are found by hash while live, names stay unique, revoking is once.
+pub async fn tokens(store: &dyn MetaStore) {
+    use crate::TokenInfo;
+    use gyre_core::access::Role;
+    let t = |id: &str, name: &str, role| TokenInfo {
+        id: id.into(),
+        name: name.into(),
+        role,
+        created_by: "ann".into(),
+        created_ms: 7,
+        revoked_ms: None,
+    };
+    store
+        .create_token(&t("00000001", "ci", Role::Editor), "h1")
+        .await
+        .unwrap();
+    store
+        .create_token(&t("00000002", "app", Role::Predictor), "h2")
+        .await
+        .unwrap();
+    let taken = store
+        .create_token(&t("00000003", "ci", Role::Viewer), "h3")
+        .await
+        .unwrap_err();
+    assert!(matches!(taken, StoreError::Conflict(_)), "{taken}");
+    assert_eq!(
+        store.token_by_hash("h1").await.unwrap(),
+        Some(t("00000001", "ci", Role::Editor))
+    );
+    assert_eq!(store.token_by_hash("nope").await.unwrap(), None);
+    assert!(store.revoke_token("ci", 9).await.unwrap());
+    assert!(
+        !store.revoke_token("ci", 10).await.unwrap(),
+        "already revoked"
+    );
+    assert_eq!(store.token_by_hash("h1").await.unwrap(), None);
+    let all = store.tokens().await.unwrap();
+    assert_eq!(
+        all.iter()
+            .map(|t| (t.name.as_str(), t.revoked_ms))
+            .collect::<Vec<_>>(),
+        vec![("app", None), ("ci", Some(9))]
+    );
 }
 
 async fn versions_are_numbered_and_deduplicated(store: &dyn MetaStore) {
@@ -643,6 +689,11 @@ pub async fn registry(store: Arc<dyn MetaStore>) {
         reason: "test".into(),
         forced,
         at_ms: 20,
+        kind: if forced {
+            crate::AliasKind::Rollback
+        } else {
+            crate::AliasKind::Move
+        },
     };
     store
         .move_alias(&event(None, Some(1), false))
@@ -664,9 +715,15 @@ pub async fn registry(store: Arc<dyn MetaStore>) {
     let events = store.alias_events("churn").await.unwrap();
     assert_eq!(events.len(), 2, "a refused move leaves no audit row");
     assert_eq!(
-        (events[1].from, events[1].to, events[1].forced),
-        (Some(1), Some(3), true)
+        (
+            events[1].from,
+            events[1].to,
+            events[1].forced,
+            events[1].kind
+        ),
+        (Some(1), Some(3), true, crate::AliasKind::Rollback)
     );
+    assert_eq!(events[0].kind, crate::AliasKind::Move);
     store
         .move_alias(&event(Some(3), None, false))
         .await
@@ -727,18 +784,102 @@ pub async fn prediction_log(store: &dyn MetaStore) {
     };
     assert_eq!(
         store
-            .add_feedback(&[label(1, "no"), label(0, "yes")])
+            .add_feedback(
+                &[label(1, "no"), label(0, "yes")],
+                crate::UnknownLabels::UNBOUNDED
+            )
             .await
-            .unwrap(),
+            .unwrap()
+            .stored,
         2
     );
     assert_eq!(
-        store.add_feedback(&[label(0, "changed")]).await.unwrap(),
+        store
+            .add_feedback(&[label(0, "changed")], crate::UnknownLabels::UNBOUNDED)
+            .await
+            .unwrap()
+            .stored,
         0,
         "a duplicate is ignored"
     );
     let f = store.feedback_of("req-1").await.unwrap();
     assert_eq!((f[0].label.as_str(), f[1].label.as_str()), ("yes", "no"));
+
+    // A correction replaces the label, joined row included, and keeps both in the audit.
+    assert_eq!(joined_labels(store).await, vec!["yes".to_string()]);
+    let mut fix = label(0, "no");
+    fix.ts_ms = 9;
+    assert_eq!(
+        store
+            .correct_labels(&[fix.clone()], "token:ops")
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store.correct_labels(&[fix], "token:ops").await.unwrap(),
+        0,
+        "same value"
+    );
+    assert_eq!(store.feedback_of("req-1").await.unwrap()[0].label, "no");
+    assert_eq!(joined_labels(store).await, vec!["no".to_string()]);
+    let audit = store.label_corrections("req-1").await.unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(
+        (
+            audit[0].old_label.as_str(),
+            audit[0].new_label.as_str(),
+            audit[0].user.as_str()
+        ),
+        ("yes", "no", "token:ops")
+    );
+
+    // Labels for requests nobody answered are kept within bounds, and said to be unknown.
+    let stray = |n: usize, ts: i64| FeedbackRecord {
+        request_id: format!("never-{n}"),
+        row_index: 0,
+        label: "x".into(),
+        ts_ms: ts,
+    };
+    let before = store.pending_labels().await.unwrap();
+    let bound = crate::UnknownLabels {
+        drop_before_ms: 0,
+        max: before + 3,
+    };
+    let got = store
+        .add_feedback(&(0..5).map(|n| stray(n, 50)).collect::<Vec<_>>(), bound)
+        .await
+        .unwrap();
+    assert_eq!(
+        (got.stored, got.unknown.len(), got.refused.len()),
+        (3, 3, 2)
+    );
+    assert_eq!(store.pending_labels().await.unwrap(), before + 3);
+    // A known request's label is not unknown, and old strays are dropped.
+    let got = store
+        .add_feedback(
+            &[label(5, "yes")],
+            crate::UnknownLabels {
+                drop_before_ms: 51,
+                max: before + 3,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((got.stored, got.unknown.len()), (1, 0));
+    assert!(store.feedback_of("never-0").await.unwrap().is_empty());
+}
+
+/// The labels joined to `req-1`'s first row.
+async fn joined_labels(store: &dyn MetaStore) -> Vec<String> {
+    store
+        .labelled_after("churn", "champion", 0, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.request_id == "req-1" && r.row_index == 0)
+        .map(|r| r.label)
+        .collect()
 }
 
 /// Labels meet their predictions whichever arrives first, once each, under concurrency, and
@@ -765,7 +906,14 @@ pub async fn label_join(store: Arc<dyn MetaStore>) {
     let logged: Vec<_> = (0..50).map(|i| pred(i, "champion")).collect();
     store.log_predictions(&logged).await.unwrap();
     let labels: Vec<_> = (0..60).rev().map(|i| label(i, 2_000)).collect();
-    assert_eq!(store.add_feedback(&labels).await.unwrap(), 60);
+    assert_eq!(
+        store
+            .add_feedback(&labels, crate::UnknownLabels::UNBOUNDED)
+            .await
+            .unwrap()
+            .stored,
+        60
+    );
     let rows = store
         .labelled_after("joiner", "champion", 0, 1000)
         .await
@@ -816,7 +964,14 @@ pub async fn label_join(store: Arc<dyn MetaStore>) {
         10
     );
     // A duplicate label changes nothing.
-    assert_eq!(store.add_feedback(&[label(3, 9_000)]).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .add_feedback(&[label(3, 9_000)], crate::UnknownLabels::UNBOUNDED)
+            .await
+            .unwrap()
+            .stored,
+        0
+    );
     assert_eq!(
         store
             .labelled_after("joiner", "champion", 0, 1000)
@@ -832,7 +987,9 @@ pub async fn label_join(store: Arc<dyn MetaStore>) {
         tasks.push(tokio::spawn(async move {
             for i in 0..10 {
                 let id = 100 + t * 10 + i;
-                s.add_feedback(&[label(id, 3_000)]).await.unwrap();
+                s.add_feedback(&[label(id, 3_000)], crate::UnknownLabels::UNBOUNDED)
+                    .await
+                    .unwrap();
             }
         }));
     }
@@ -987,7 +1144,14 @@ pub async fn server_ids(store: &dyn MetaStore) {
         label(1290, 0),
         label(99_999, 0),
     ];
-    assert_eq!(store.add_feedback(&labels).await.unwrap(), 5);
+    assert_eq!(
+        store
+            .add_feedback(&labels, crate::UnknownLabels::UNBOUNDED)
+            .await
+            .unwrap()
+            .stored,
+        5
+    );
     assert_eq!(store.pending_labels().await.unwrap(), 1);
     let champion = store
         .labelled_after("seg", "champion", 0, 100)

@@ -14,14 +14,18 @@ pub mod predictions;
 pub mod registry;
 pub mod runs;
 pub mod steps;
+pub mod tokens;
 
 pub use blob::{BlobStore, LocalBlobStore, PutOutcome, StagedBlob, hash_file};
 pub use error::StoreError;
 pub use meta::{AddOutcome, DatasetSummary, MetaStore, open_meta_store};
 pub use monitor::{Firing, LabelledRow, MonitorEvent, MonitorPoint, Monitoring};
-pub use predictions::{FeedbackRecord, PredictionLog, PredictionRecord};
-pub use registry::{AliasEvent, ModelVersion, Registry, StoredVerdict};
+pub use predictions::{
+    FeedbackRecord, LabelCorrection, LabelOutcome, PredictionLog, PredictionRecord, UnknownLabels,
+};
+pub use registry::{AliasEvent, AliasKind, ModelVersion, Registry, StoredVerdict};
 pub use runs::{Direction, RunStore};
 pub use steps::{StepCache, StepResult};
+pub use tokens::{TokenInfo, TokenStore};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

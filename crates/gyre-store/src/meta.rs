@@ -39,6 +39,7 @@ pub trait MetaStore:
     + crate::Registry
     + crate::PredictionLog
     + crate::Monitoring
+    + crate::TokenStore
     + Send
     + Sync
 {

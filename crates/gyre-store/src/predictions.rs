@@ -37,6 +37,47 @@ pub struct FeedbackRecord {
     pub ts_ms: i64,
 }
 
+/// How long and how many labels for unknown requests (none logged yet) are kept.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UnknownLabels {
+    /// Pending labels stored before this are dropped (0: never).
+    pub drop_before_ms: i64,
+    /// At most this many pending labels in all; this batch's beyond it are refused.
+    pub max: u64,
+}
+
+impl UnknownLabels {
+    /// Keep every pending label (the store's own callers: tests, replays, imports).
+    pub const UNBOUNDED: UnknownLabels = UnknownLabels {
+        drop_before_ms: 0,
+        max: u64::MAX,
+    };
+}
+
+/// What became of a batch of labels.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct LabelOutcome {
+    /// New labels kept.
+    pub stored: u64,
+    /// Labels for (request, row)s that had one: ignored.
+    pub duplicates: u64,
+    /// Kept, but no prediction is logged for them yet: `(request_id, row)`.
+    pub unknown: Vec<(String, i64)>,
+    /// Not kept: too many labels for unknown requests are waiting.
+    pub refused: Vec<(String, i64)>,
+}
+
+/// A label that replaced another.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LabelCorrection {
+    pub request_id: String,
+    pub row_index: i64,
+    pub old_label: String,
+    pub new_label: String,
+    pub user: String,
+    pub at_ms: i64,
+}
+
 #[async_trait]
 pub trait PredictionLog: Send + Sync {
     /// Appends records in one transaction. A record already logged under a client's request id
@@ -44,8 +85,19 @@ pub trait PredictionLog: Send + Sync {
     async fn log_predictions(&self, records: &[PredictionRecord]) -> Result<()>;
     /// Stores labels; a label for a (request, row) that has one is ignored (idempotent).
     /// Labels whose predictions are logged are joined to them at once; the rest wait for
-    /// [`crate::Monitoring::join_pending`]. Returns how many were new.
-    async fn add_feedback(&self, labels: &[FeedbackRecord]) -> Result<u64>;
+    /// [`crate::Monitoring::join_pending`], within `unknown`'s bounds (which also drop older
+    /// ones that never met a prediction).
+    async fn add_feedback(
+        &self,
+        labels: &[FeedbackRecord],
+        unknown: UnknownLabels,
+    ) -> Result<LabelOutcome>;
+    /// Replaces labels (a label with none before is stored as new): the feedback row and any
+    /// joined row take the new value, and each replacement is kept in the audit with both
+    /// values and `user`. Windows already closed keep their figures. Returns how many changed.
+    async fn correct_labels(&self, labels: &[FeedbackRecord], user: &str) -> Result<u64>;
+    /// The replacements of a request's labels, oldest first.
+    async fn label_corrections(&self, request_id: &str) -> Result<Vec<LabelCorrection>>;
     /// The logged predictions of one request, by row and role.
     async fn predictions_of(&self, request_id: &str) -> Result<Vec<PredictionRecord>>;
     async fn feedback_of(&self, request_id: &str) -> Result<Vec<FeedbackRecord>>;
@@ -138,13 +190,18 @@ fn decode(body: &[u8], keep: impl Fn(&str) -> bool) -> Result<Vec<PredictionReco
         .collect())
 }
 
-/// The prefix and counter of a server-made request id, `{prefix}-{counter:010x}` as gyre-serve
-/// writes it (lowercase hex, 10 to 15 counter digits); None for any other id. A client's id of
-/// that shape is treated the same way, which is harmless: lookups parse it alike, and a
-/// segment's records are matched on the whole id.
+/// The prefix and counter of a server-made request id, `{prefix}-{counter:010x}-{tag}` as
+/// gyre-serve writes it (lowercase hex, 10 to 15 counter digits, a tag of 16 that makes the id
+/// unguessable), or `{prefix}-{counter:010x}` as it wrote them before; None for any other id.
+/// A client's id of that shape is treated the same way, which is harmless: lookups parse it
+/// alike, and a segment's records are matched on the whole id.
 pub(crate) fn server_id(id: &str) -> Option<(&str, i64)> {
-    let (prefix, n) = id.rsplit_once('-')?;
     let hex = |s: &str| s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    let (head, tail) = id.rsplit_once('-')?;
+    let (prefix, n) = match head.rsplit_once('-') {
+        Some((p, n)) if tail.len() == 16 && hex(tail) => (p, n),
+        _ => (head, tail),
+    };
     if prefix.is_empty() || prefix.len() > 64 || !hex(prefix) {
         return None;
     }
@@ -589,9 +646,19 @@ macro_rules! impl_prediction_log {
                 Ok(())
             }
 
-            async fn add_feedback(&self, labels: &[FeedbackRecord]) -> Result<u64> {
+            async fn add_feedback(
+                &self,
+                labels: &[FeedbackRecord],
+                unknown: UnknownLabels,
+            ) -> Result<LabelOutcome> {
                 static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
                 let mut tx = self.pool.begin().await?;
+                if unknown.drop_before_ms > 0 {
+                    sqlx::query("DELETE FROM feedback WHERE joined = 0 AND ts_ms < $1")
+                        .bind(unknown.drop_before_ms)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 let mut added = 0;
                 for chunk in chunked(labels) {
                     let sql = insert_sql(
@@ -608,15 +675,151 @@ macro_rules! impl_prediction_log {
                     }
                     added += q.execute(&mut *tx).await?.rows_affected();
                 }
+                let mut outcome = LabelOutcome {
+                    stored: added,
+                    duplicates: labels.len() as u64 - added,
+                    ..LabelOutcome::default()
+                };
                 // Join the new labels to predictions already logged (see crate::monitor).
-                if let Some(since) = labels.iter().map(|l| l.ts_ms).min() {
-                    if !$lock.is_empty() {
-                        sqlx::query($lock).execute(&mut *tx).await?;
+                let Some(since) = labels.iter().map(|l| l.ts_ms).min() else {
+                    tx.commit().await?;
+                    return Ok(outcome);
+                };
+                if !$lock.is_empty() {
+                    sqlx::query($lock).execute(&mut *tx).await?;
+                }
+                self.join_labels(&mut tx, since).await?;
+                // This batch's labels that met no prediction.
+                let batch: HashSet<(&str, i64, &str)> = labels
+                    .iter()
+                    .map(|l| (l.request_id.as_str(), l.row_index, l.label.as_str()))
+                    .collect();
+                let waiting = sqlx::query(
+                    "SELECT request_id, row_index, label FROM feedback \
+                     WHERE joined = 0 AND ts_ms >= $1 ORDER BY ts_ms, request_id, row_index",
+                )
+                .bind(since)
+                .fetch_all(&mut *tx)
+                .await?;
+                for r in &waiting {
+                    let (id, row, label): (String, i64, String) =
+                        (r.try_get("request_id")?, r.try_get("row_index")?, r.try_get("label")?);
+                    if batch.contains(&(id.as_str(), row, label.as_str())) {
+                        outcome.unknown.push((id, row));
                     }
+                }
+                if !outcome.unknown.is_empty() && unknown.max < u64::MAX {
+                    let row = sqlx::query("SELECT COUNT(*) AS n FROM feedback WHERE joined = 0")
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    let over = (row.try_get::<i64, _>("n")? as u64).saturating_sub(unknown.max);
+                    let cut = (over as usize).min(outcome.unknown.len());
+                    let refused = outcome.unknown.split_off(outcome.unknown.len() - cut);
+                    for (id, row) in &refused {
+                        sqlx::query(
+                            "DELETE FROM feedback WHERE request_id = $1 AND row_index = $2 \
+                             AND joined = 0",
+                        )
+                        .bind(id)
+                        .bind(row)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    outcome.stored -= refused.len() as u64;
+                    outcome.refused = refused;
+                }
+                tx.commit().await?;
+                Ok(outcome)
+            }
+
+            async fn correct_labels(&self, labels: &[FeedbackRecord], user: &str) -> Result<u64> {
+                let mut tx = self.pool.begin().await?;
+                if !$lock.is_empty() {
+                    sqlx::query($lock).execute(&mut *tx).await?;
+                }
+                let mut changed = 0;
+                let mut since = None::<i64>;
+                for l in labels {
+                    let old: Option<String> = sqlx::query(
+                        "SELECT label FROM feedback WHERE request_id = $1 AND row_index = $2",
+                    )
+                    .bind(&l.request_id)
+                    .bind(l.row_index)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .map(|r| r.try_get("label"))
+                    .transpose()?;
+                    match old {
+                        None => {
+                            sqlx::query(
+                                "INSERT INTO feedback (request_id, row_index, label, ts_ms) \
+                                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                            )
+                            .bind(&l.request_id)
+                            .bind(l.row_index)
+                            .bind(&l.label)
+                            .bind(l.ts_ms)
+                            .execute(&mut *tx)
+                            .await?;
+                            since = Some(since.map_or(l.ts_ms, |s| s.min(l.ts_ms)));
+                        }
+                        Some(old) if old == l.label => {}
+                        Some(old) => {
+                            for sql in [
+                                "UPDATE feedback SET label = $1 WHERE request_id = $2 AND row_index = $3",
+                                "UPDATE labelled SET label = $1 WHERE request_id = $2 AND row_index = $3",
+                            ] {
+                                sqlx::query(sql)
+                                    .bind(&l.label)
+                                    .bind(&l.request_id)
+                                    .bind(l.row_index)
+                                    .execute(&mut *tx)
+                                    .await?;
+                            }
+                            sqlx::query(
+                                "INSERT INTO label_corrections \
+                                 (request_id, row_index, old_label, new_label, username, at_ms) \
+                                 VALUES ($1, $2, $3, $4, $5, $6)",
+                            )
+                            .bind(&l.request_id)
+                            .bind(l.row_index)
+                            .bind(&old)
+                            .bind(&l.label)
+                            .bind(user)
+                            .bind(l.ts_ms)
+                            .execute(&mut *tx)
+                            .await?;
+                            changed += 1;
+                        }
+                    }
+                }
+                if let Some(since) = since {
                     self.join_labels(&mut tx, since).await?;
                 }
                 tx.commit().await?;
-                Ok(added)
+                Ok(changed)
+            }
+
+            async fn label_corrections(&self, request_id: &str) -> Result<Vec<LabelCorrection>> {
+                let rows = sqlx::query(
+                    "SELECT request_id, row_index, old_label, new_label, username, at_ms \
+                     FROM label_corrections WHERE request_id = $1 ORDER BY id",
+                )
+                .bind(request_id)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(LabelCorrection {
+                            request_id: r.try_get("request_id")?,
+                            row_index: r.try_get("row_index")?,
+                            old_label: r.try_get("old_label")?,
+                            new_label: r.try_get("new_label")?,
+                            user: r.try_get("username")?,
+                            at_ms: r.try_get("at_ms")?,
+                        })
+                    })
+                    .collect()
             }
 
             async fn predictions_of(&self, request_id: &str) -> Result<Vec<PredictionRecord>> {
@@ -750,6 +953,12 @@ mod tests {
         );
         assert_eq!(server_id("ab-0000fffffffffff"), Some(("ab", 0xfffffffffff)));
         assert_eq!(server_id("a-b-00000000ff"), None, "prefix must be hex");
+        assert_eq!(
+            server_id("4444ddff6fbc-0000000001-0123456789abcdef"),
+            Some(("4444ddff6fbc", 1)),
+            "tagged ids"
+        );
+        assert_eq!(server_id("4444ddff6fbc-0000000001-0123"), None, "short tag");
         for other in [
             "req-1",
             "0000000001",
@@ -877,7 +1086,14 @@ mod tests {
             label: "a".into(),
             ts_ms: 9,
         };
-        assert_eq!(store.add_feedback(&[label]).await.unwrap(), 1);
+        assert_eq!(
+            store
+                .add_feedback(&[label], crate::UnknownLabels::UNBOUNDED)
+                .await
+                .unwrap()
+                .stored,
+            1
+        );
         let joined = store.labelled_after("m", "champion", 0, 10).await.unwrap();
         assert_eq!(joined[0].output, old.output);
         // A labelled row joined before labelled kept inputs reads them from `predictions`.

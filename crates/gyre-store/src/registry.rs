@@ -31,6 +31,35 @@ pub struct AliasEvent {
     /// Moved without a passing verdict.
     pub forced: bool,
     pub at_ms: i64,
+    pub kind: AliasKind,
+}
+
+/// What an alias move was, typed (never read from its free-text reason).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AliasKind {
+    /// Pointed at a chosen version (by a person, a pipeline or the loop).
+    #[default]
+    Move,
+    /// Sent back to the version before (`gyre models rollback`, the loop's rollback).
+    Rollback,
+}
+
+impl AliasKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            AliasKind::Move => "move",
+            AliasKind::Rollback => "rollback",
+        }
+    }
+
+    fn parse(s: &str) -> Result<AliasKind> {
+        match s {
+            "move" => Ok(AliasKind::Move),
+            "rollback" => Ok(AliasKind::Rollback),
+            other => Err(StoreError::BadRecord(format!("alias event kind `{other}`"))),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -173,8 +202,8 @@ macro_rules! impl_registry {
                 // Write first, so SQLite takes its write lock before reading (no upgrade
                 // deadlock) and PostgreSQL locks the row.
                 sqlx::query(
-                    "INSERT INTO alias_events (name, alias, from_version, to_version, username, reason, forced, at_ms) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    "INSERT INTO alias_events (name, alias, from_version, to_version, username, reason, forced, at_ms, kind) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 )
                 .bind(&e.name)
                 .bind(&e.alias)
@@ -184,6 +213,7 @@ macro_rules! impl_registry {
                 .bind(&e.reason)
                 .bind(e.forced as i64)
                 .bind(e.at_ms)
+                .bind(e.kind.as_str())
                 .execute(&mut *tx)
                 .await?;
                 let current: Option<i64> = sqlx::query(
@@ -232,7 +262,7 @@ macro_rules! impl_registry {
 
             async fn alias_events(&self, name: &str) -> Result<Vec<AliasEvent>> {
                 let rows = sqlx::query(
-                    "SELECT name, alias, from_version, to_version, username, reason, forced, at_ms \
+                    "SELECT name, alias, from_version, to_version, username, reason, forced, at_ms, kind \
                      FROM alias_events WHERE name = $1 ORDER BY id",
                 )
                 .bind(name)
@@ -249,6 +279,7 @@ macro_rules! impl_registry {
                             reason: r.try_get("reason")?,
                             forced: r.try_get::<i64, _>("forced")? != 0,
                             at_ms: r.try_get("at_ms")?,
+                            kind: AliasKind::parse(r.try_get::<String, _>("kind")?.as_str())?,
                         })
                     })
                     .collect()
