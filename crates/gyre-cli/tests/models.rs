@@ -190,6 +190,23 @@ fn registry_gate_aliases_and_rollback() {
         ]
     );
     assert!(h[0]["user"] == "tester");
+    assert_eq!(h[3]["kind"], "rollback");
+    assert_eq!(h[1]["kind"], "move");
     let list = p.ok(&["models", "list", "--json"]).json();
     assert_eq!(list[0]["versions"], 2);
+
+    // A move whose free-text reason starts with "rollback" is still a move: the next rollback
+    // undoes it (it used to be skipped as if it were a rollback, and the rollback failed).
+    p.ok(&["models", "alias", "income@2", "champion", "--force"]);
+    p.ok(&[
+        "models",
+        "alias",
+        "income@1",
+        "champion",
+        "--reason",
+        "rollback of v2, by hand",
+    ]);
+    let e = p.ok(&["models", "rollback", "income", "--json"]).json();
+    assert_eq!((e["from"].as_i64(), e["to"].as_i64()), (Some(1), Some(2)));
+    assert_eq!(e["kind"], "rollback");
 }
