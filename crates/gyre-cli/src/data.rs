@@ -127,7 +127,8 @@ pub enum DataCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Re-hash every stored object of every version (or of one dataset's versions).
+    /// Re-hash every stored object: every dataset version, registered model and run model (or
+    /// only one dataset's versions).
     ///
     /// Exits 1 when an object is corrupt or missing.
     Verify {
@@ -744,14 +745,12 @@ pub async fn run(cmd: DataCommand, project: &Option<PathBuf>, quiet: bool) -> Cl
                 print_json(&checks);
             } else {
                 for c in checks.iter().filter(|c| c.state != "ok") {
-                    out!(
-                        "{}@{} {}: {} ({})",
-                        c.dataset,
-                        c.version,
-                        c.path,
-                        c.state,
-                        c.hash
-                    );
+                    let owner = match c.kind {
+                        "run" => format!("run {}", c.dataset),
+                        "model" => format!("model {}@{}", c.dataset, c.version),
+                        _ => format!("{}@{}", c.dataset, c.version),
+                    };
+                    out!("{owner} {}: {} ({})", c.path, c.state, c.hash);
                 }
                 out!(
                     "{} object(s) checked, {} ok, {} bad",
@@ -838,7 +837,12 @@ pub fn profile_table(columns: &[ColumnProfile]) -> String {
                     num(n.mean),
                     num(n.std),
                     num(n.max),
-                    String::new(),
+                    // ±inf are left out of the statistics, never silently.
+                    if n.infinite > 0 {
+                        format!("{} ±inf (left out)", count(n.infinite))
+                    } else {
+                        String::new()
+                    },
                 ]),
                 None => {
                     let (lo, hi) = c.time_range.clone().unwrap_or_default();

@@ -53,11 +53,26 @@ pub enum Source {
     Typed(ColumnType),
 }
 
+/// The power of two at or above `a` (a > 1, finite).
+fn scale_for(a: f64) -> f64 {
+    let e = a.log2().ceil();
+    // 2^1024 is not an f64; the largest power of two is.
+    if e >= 1024.0 {
+        2f64.powi(1023)
+    } else {
+        2f64.powi(e as i32).max(a)
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Numeric {
     n: u64,
     mean: f64,
+    /// The second moment divided by `scale²`, so that values near f64's limits (1e155 and
+    /// up, whose squares overflow) still give a finite standard deviation.
     m2: f64,
+    /// A power of two at least as large as every |value| seen (1 to start).
+    scale: f64,
     min: f64,
     max: f64,
     zeros: u64,
@@ -73,6 +88,7 @@ impl Numeric {
             n: 0,
             mean: 0.0,
             m2: 0.0,
+            scale: 1.0,
             min: f64::INFINITY,
             max: f64::NEG_INFINITY,
             zeros: 0,
@@ -88,11 +104,16 @@ impl Numeric {
             self.infinite += 1;
             return;
         }
-        // Welford's update: stable for large counts and large offsets.
+        // Welford's update (stable for large counts and large offsets), in units of `scale`.
         self.n += 1;
-        let d = x - self.mean;
-        self.mean += d / self.n as f64;
-        self.m2 += d * (x - self.mean);
+        if x.abs() > self.scale {
+            self.rescale(scale_for(x.abs()));
+        }
+        // Differences taken in units of `scale`: x - mean itself may overflow near f64::MAX.
+        let inv = 1.0 / self.scale;
+        let d = x * inv - self.mean * inv;
+        self.mean += d * (self.scale / self.n as f64);
+        self.m2 += d * (x * inv - self.mean * inv);
         if x < self.min {
             self.min = x;
         }
@@ -115,12 +136,23 @@ impl Numeric {
         }
     }
 
-    fn merge(&mut self, other: Numeric, budget: &Budget) {
+    /// Moves the second moment to a larger power-of-two scale (exact: only exponents change,
+    /// unless it underflows, which is below any precision that matters).
+    fn rescale(&mut self, scale: f64) {
+        let r = self.scale / scale;
+        self.m2 *= r * r;
+        self.scale = scale;
+    }
+
+    fn merge(&mut self, mut other: Numeric, budget: &Budget) {
         if other.n > 0 {
-            // Chan et al.'s parallel combination of means and second moments.
+            // Chan et al.'s parallel combination of means and second moments, on one scale.
+            let scale = self.scale.max(other.scale);
+            self.rescale(scale);
+            other.rescale(scale);
             let n = self.n + other.n;
-            let d = other.mean - self.mean;
-            self.mean += d * other.n as f64 / n as f64;
+            let d = other.mean / scale - self.mean / scale;
+            self.mean += d * (scale * (other.n as f64 / n as f64));
             self.m2 += other.m2 + d * d * self.n as f64 * other.n as f64 / n as f64;
             self.n = n;
             self.min = self.min.min(other.min);
@@ -154,14 +186,24 @@ impl Numeric {
             return None;
         }
         let std = if self.n > 1 {
-            (self.m2 / (self.n - 1) as f64).sqrt()
+            // A spread wider than f64 can hold (values at both of its ends) saturates.
+            ((self.m2 / (self.n - 1) as f64).sqrt() * self.scale).min(f64::MAX)
         } else {
             0.0
         };
         // numpy's linspace: start + i * step, with the last edge exactly the stop.
         let step = (self.max - self.min) / HISTOGRAM_BINS as f64;
         let mut edges: Vec<f64> = (0..=HISTOGRAM_BINS)
-            .map(|i| i as f64 * step + self.min)
+            .map(|i| {
+                let e = i as f64 * step + self.min;
+                if e.is_finite() {
+                    e
+                } else {
+                    // Near f64's ends `i * step` overflows; the weighted form cannot.
+                    let t = i as f64 / HISTOGRAM_BINS as f64;
+                    self.min * (1.0 - t) + self.max * t
+                }
+            })
             .collect();
         *edges.last_mut().expect("bins > 0") = self.max;
         let mut histogram = Histogram {
@@ -612,6 +654,40 @@ mod tests {
         assert_eq!((n.min, n.max, n.mean, n.infinite), (1.0, 3.0, 2.0, 1));
         assert_eq!(p.nulls, 2);
         assert!((n.std - std::f64::consts::SQRT_2).abs() < 1e-12);
+    }
+
+    #[test]
+    fn huge_values_keep_every_statistic_finite() {
+        // numpy: np.std([1, 2, 1e155], ddof=1) = 5.773502691896258e+154 (= 1e155 / sqrt(3)).
+        let mut n = Numeric::new();
+        let budget = Budget::for_columns(1);
+        for x in [1.0, 2.0, 1e155] {
+            n.push(x, &budget);
+        }
+        let s = n.finish().unwrap();
+        assert!(
+            (s.std / 5.773502691896258e154 - 1.0).abs() < 1e-12,
+            "{}",
+            s.std
+        );
+        assert!((s.mean / 3.3333333333333334e154 - 1.0).abs() < 1e-12);
+        assert!(s.histogram.edges.iter().all(|e| e.is_finite()));
+        // The extremes of f64 on both sides, merged from two halves.
+        let (mut a, mut b) = (Numeric::new(), Numeric::new());
+        a.push(f64::MAX, &budget);
+        a.push(1.0, &budget);
+        b.push(-f64::MAX, &budget);
+        b.push(f64::INFINITY, &budget);
+        a.merge(b, &budget);
+        let s = a.finish().unwrap();
+        assert!(
+            s.std.is_finite() && s.mean.is_finite(),
+            "{} {}",
+            s.std,
+            s.mean
+        );
+        assert_eq!(s.infinite, 1);
+        assert!(s.histogram.edges.iter().all(|e| e.is_finite()));
     }
 
     #[test]

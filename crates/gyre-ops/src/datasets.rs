@@ -620,6 +620,9 @@ impl Project {
 /// The result of checking one stored object.
 #[derive(Debug, Serialize)]
 pub struct ObjectCheck {
+    /// `dataset`, `model` (a registered version) or `run` (a model a run made).
+    pub kind: &'static str,
+    /// The dataset, model or run the object belongs to.
     pub dataset: String,
     pub version: u64,
     pub path: String,
@@ -629,7 +632,8 @@ pub struct ObjectCheck {
 }
 
 impl Project {
-    /// Re-hashes every object the versions of `name` (or of all datasets) refer to.
+    /// Re-hashes every object the versions of `name` refer to; without a name, every object
+    /// the store refers to (datasets, registered models, runs' models).
     pub async fn verify_datasets(
         &self,
         name: Option<&DatasetName>,
@@ -666,10 +670,57 @@ impl Project {
                 };
                 progress.advance(f.size);
                 out.push(ObjectCheck {
+                    kind: "dataset",
                     dataset: v.info.dataset.to_string(),
                     version: v.info.seq,
                     path: f.path.clone(),
                     hash: f.hash,
+                    state,
+                });
+            }
+        }
+        // Without a dataset named, every other object too: registered models and the
+        // models runs made (a corrupt model file must not pass as "ok").
+        if name.is_none() {
+            let mut seen = std::collections::HashSet::new();
+            let mut models: Vec<(&'static str, String, u64, String)> = Vec::new();
+            for v in self.meta.model_versions(None).await? {
+                models.push(("model", v.name, v.version as u64, v.model));
+            }
+            let runs = self
+                .meta
+                .search_runs(
+                    &gyre_core::runfilter::RunFilter::default(),
+                    &gyre_core::runfilter::RunOrder::default(),
+                    10_000_000,
+                )
+                .await?;
+            for r in runs {
+                for o in &r.outputs {
+                    if let Some(h) = o.strip_prefix("model:") {
+                        models.push(("run", r.start.id.to_string(), 0, h.to_string()));
+                    }
+                }
+            }
+            for (kind, owner, version, hash) in models {
+                let Ok(hash) = hash.parse::<ContentHash>() else {
+                    continue;
+                };
+                if !seen.insert(hash) {
+                    continue;
+                }
+                let state = match self.blobs.verify(hash).await {
+                    Ok(()) => "ok",
+                    Err(StoreError::Corrupt { .. }) => "corrupt",
+                    Err(StoreError::MissingObject { .. }) => "missing",
+                    Err(e) => return Err(e.into()),
+                };
+                out.push(ObjectCheck {
+                    kind,
+                    dataset: owner,
+                    version,
+                    path: "model file".into(),
+                    hash,
                     state,
                 });
             }

@@ -44,6 +44,9 @@ pub enum StoreError {
     /// Someone else changed the record first (an alias moved under us).
     #[error("{0}")]
     Conflict(String),
+    /// A record refused before it was written.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl StoreError {
@@ -54,7 +57,7 @@ impl StoreError {
             StoreError::Corrupt { .. } | StoreError::MissingObject { .. } => ErrorCode::Corrupt,
             StoreError::SourceChanged { .. } => ErrorCode::Io,
             StoreError::Io { .. } => ErrorCode::Io,
-            StoreError::BadUrl(_) => ErrorCode::InvalidInput,
+            StoreError::BadUrl(_) | StoreError::Invalid(_) => ErrorCode::InvalidInput,
             StoreError::Conflict(_) => ErrorCode::AlreadyExists,
             StoreError::Database(_) | StoreError::Migrate(_) | StoreError::BadRecord(_) => {
                 ErrorCode::Store

@@ -152,6 +152,15 @@ where
     Err(last.expect("at least one attempt ran").into())
 }
 
+/// Refuses a record whose JSON does not parse back into its type.
+fn check_reads_back<T: serde::de::DeserializeOwned>(json: &str, what: &str) -> Result<()> {
+    serde_json::from_str::<T>(json).map(drop).map_err(|e| {
+        StoreError::Invalid(format!(
+            "the version's {what} would not read back ({e}); nothing was recorded"
+        ))
+    })
+}
+
 const VERSION_COLUMNS: &str =
     "dataset, id, seq, created_at, created_by, source, n_rows, n_columns, n_bytes";
 
@@ -238,6 +247,10 @@ macro_rules! impl_meta_store {
                     .map_err(|e| StoreError::BadRecord(e.to_string()))?;
                 let profile = serde_json::to_string(&v.profile)
                     .map_err(|e| StoreError::BadRecord(e.to_string()))?;
+                // Record nothing that would not read back: a non-finite statistic becomes
+                // JSON null, which every later read of the version would refuse.
+                check_reads_back::<gyre_core::Manifest>(&manifest, "manifest")?;
+                check_reads_back::<DatasetProfile>(&profile, "profile")?;
                 let id = v.id.to_hex();
                 let name = v.dataset.as_str();
                 // Concurrent writers may pick the same sequence number; the loser of the
