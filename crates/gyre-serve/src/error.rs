@@ -29,6 +29,7 @@ fn code_of(status: StatusCode) -> &'static str {
         403 => "forbidden",
         404 => "not_found",
         405 => "method_not_allowed",
+        408 => "request_timeout",
         409 => "conflict",
         413 => "payload_too_large",
         415 => "unsupported_media_type",

@@ -10,6 +10,7 @@
 mod access;
 mod error;
 mod labels;
+mod listen;
 pub mod payload;
 mod traffic;
 
@@ -70,6 +71,14 @@ pub struct ServeOptions {
     pub access: gyre_core::access::AccessSpec,
     /// What `/feedback` keeps (`[serve.labels]`).
     pub labels: gyre_core::access::LabelLimits,
+    /// Requests in flight at most; more get 503 with `Retry-After`.
+    pub max_concurrent: usize,
+    /// Declared request bodies held in memory at once, in bytes; more get 503.
+    pub max_inflight_body_bytes: usize,
+    /// A request's header must arrive within this.
+    pub header_timeout: Duration,
+    /// A request, its body included, must be read and answered within this (else 408).
+    pub request_timeout: Duration,
 }
 
 impl ServeOptions {
@@ -90,6 +99,12 @@ impl ServeOptions {
             tick_every: Duration::from_secs(1),
             access: Default::default(),
             labels: Default::default(),
+            max_concurrent: 1024,
+            // Parsing a JSON body takes several times its size: 32 MiB of bodies in flight
+            // is a few hundred MB at most.
+            max_inflight_body_bytes: 32 << 20,
+            header_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -240,6 +255,8 @@ struct AppState {
     /// The key of request ids' tags (see [`server_request_id`]).
     id_key: [u8; 32],
     guard: access::Guard,
+    limits: listen::Limits,
+    client_ids: std::sync::Mutex<RecentIds>,
     /// Wakes the reloader at once (after an alias move through the API).
     reload: tokio::sync::Notify,
     /// The project's triggers, when the server runs them.
@@ -353,6 +370,12 @@ pub async fn serve(
             // The address bound (with its port, when 0 asked for any).
             bound,
         ),
+        client_ids: Default::default(),
+        limits: listen::Limits::new(
+            opts.max_concurrent,
+            opts.max_inflight_body_bytes,
+            opts.request_timeout,
+        ),
         reload: tokio::sync::Notify::new(),
         scheduler: scheduler.clone(),
         traffic,
@@ -372,9 +395,7 @@ pub async fn serve(
 
     let app = router(state.clone(), opts.max_body_bytes);
     on_bound(bound, &champion);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    listen::run(listener, app, opts.header_timeout, shutdown).await;
     // No request is in flight any more: flush the log and stop.
     reloader.abort();
     automation.abort();
@@ -489,6 +510,10 @@ fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
     ))
     .fallback(|| async { ApiError::bad(StatusCode::NOT_FOUND, "no such route") })
     .layer(DefaultBodyLimit::max(max_body_bytes))
+    .layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        listen::limits,
+    ))
     .layer(axum::middleware::from_fn(error::json_errors))
     .with_state(state)
 }
@@ -602,7 +627,7 @@ async fn fire_trigger(
     let (fired, _) = s
         .fire(&name, &cause, now_ms())
         .await
-        .map_err(|e| ApiError::bad(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        .map_err(ApiError::from_ops)?;
     Ok((StatusCode::ACCEPTED, Json(json!(fired.firing))).into_response())
 }
 
@@ -802,6 +827,63 @@ fn read(
     }
 }
 
+/// A client's own request id names one request: a second use is refused (409), since its
+/// prediction could not be logged (the log keeps the first) and a label could not tell the
+/// two apart. Ids seen lately are held in memory (the log is written up to 50 ms later);
+/// older ones are looked up in the log.
+async fn claim_client_id(state: &AppState, id: &str) -> Result<(), ApiError> {
+    let fresh = state
+        .client_ids
+        .lock()
+        .map(|mut recent| recent.insert(id))
+        .unwrap_or(true);
+    let reused = !fresh
+        || !state
+            .project
+            .meta
+            .predictions_of(id)
+            .await
+            .map_err(|e| ApiError::internal("looking up the request id", e))?
+            .is_empty();
+    if reused {
+        return Err(ApiError::bad(
+            StatusCode::CONFLICT,
+            format!(
+                "x-request-id `{id}` was used before: each request needs its own id (or send none \
+                 and the server makes one)"
+            ),
+        )
+        .with_code("request_id_reused"));
+    }
+    Ok(())
+}
+
+/// The client request ids seen lately, oldest dropped first.
+#[derive(Default)]
+struct RecentIds {
+    set: std::collections::HashSet<String>,
+    order: std::collections::VecDeque<String>,
+}
+
+impl RecentIds {
+    const CAPACITY: usize = 100_000;
+
+    /// Adds an id; false when it was there.
+    fn insert(&mut self, id: &str) -> bool {
+        if self.set.contains(id) {
+            return false;
+        }
+        if self.order.len() == Self::CAPACITY
+            && let Some(old) = self.order.pop_front()
+        {
+            self.set.remove(&old);
+        }
+        self.set.insert(id.to_string());
+        self.order.push_back(id.to_string());
+        true
+    }
+}
+
 /// Routes, types, predicts and logs one request.
 async fn score(
     state: &Arc<AppState>,
@@ -810,9 +892,13 @@ async fn score(
 ) -> Result<Scored, ApiError> {
     let started = Instant::now();
     let n = state.requests.fetch_add(1, Ordering::Relaxed);
-    let request_id = request_id
-        .filter(|r| !r.is_empty() && r.len() <= 128)
-        .unwrap_or_else(|| server_request_id(&state.id_prefix, &state.id_key, n));
+    let request_id = match request_id.filter(|r| !r.is_empty() && r.len() <= 128) {
+        Some(id) => {
+            claim_client_id(state, &id).await?;
+            id
+        }
+        None => server_request_id(&state.id_prefix, &state.id_key, n),
+    };
     let deployment = state.live.load_full();
     // A low-discrepancy sequence gives the challenger its exact share over any stretch.
     let canary = state.opts.canary_share > 0.0
@@ -837,7 +923,7 @@ async fn score(
                     predict_rows(&s.model, &inputs, rows).map(|p| (p, inputs))
                 })
                 .await
-                .map_err(|e| ApiError::bad(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+                .map_err(|e| ApiError::internal("predicting", e))?
             } else {
                 predict_rows(&served.model, &inputs, rows).map(|p| (p, inputs))
             }
