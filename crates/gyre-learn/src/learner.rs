@@ -55,7 +55,7 @@ impl Predictor for crate::online::Online {
                 self.width()
             ));
         }
-        Ok(())
+        crate::online::Online::check(self)
     }
 }
 
@@ -81,6 +81,9 @@ impl Predictor for LinearModel {
     }
 
     fn check(&self, n_features: usize) -> Result<(), String> {
+        if self.classes.len() == 1 {
+            return Err("linear model: a classifier needs two classes or more".into());
+        }
         let rows = self.coefficients.len();
         let want = match self.classes.len() {
             0 | 2 => 1,

@@ -151,6 +151,21 @@ impl Model {
     /// Every width and index agrees, so predicting cannot go out of bounds.
     pub fn check(&self) -> Result<(), String> {
         let sig = &self.signature;
+        let mut names = std::collections::HashSet::new();
+        if let Some(twice) = sig.inputs.iter().find(|c| !names.insert(c.name.as_str())) {
+            return Err(format!("input `{}` is named twice", twice.name));
+        }
+        if sig.classes.len() == 1 {
+            return Err(format!(
+                "one class (`{}`): a classifier needs two or more",
+                sig.classes[0]
+            ));
+        }
+        if let crate::learner::Learner::Linear(l) = &self.learner
+            && l.classes != sig.classes
+        {
+            return Err("the learner's classes are not the signature's".into());
+        }
         if sig.inputs.len() != self.pipeline.columns.len() {
             return Err(format!(
                 "{} inputs but {} transforms",

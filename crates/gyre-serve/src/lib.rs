@@ -737,8 +737,10 @@ fn row_output(model: &Model, pred: &Predictions, r: usize) -> String {
 fn predict_rows(model: &Model, inputs: &[Values], rows: usize) -> Result<Predictions, ApiError> {
     let refs: Vec<&Values> = inputs.iter().collect();
     let all: Vec<usize> = (0..rows).collect();
-    model
-        .predict(&refs, &all)
+    // Loading checks every invariant a prediction relies on; should one still be missed, the
+    // client gets a 500 naming a model fault instead of a dropped connection.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.predict(&refs, &all)))
+        .map_err(|_| ApiError::internal("predicting", "the model panicked"))?
         .map_err(|e| ApiError::bad(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))
 }
 

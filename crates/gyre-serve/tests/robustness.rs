@@ -139,3 +139,67 @@ async fn a_reused_request_id_is_refused_and_said_so() {
     );
     let _ = stop.send(());
 }
+
+/// The label endpoint against seeded mutations of valid bodies: never a 5xx, every refusal
+/// JSON with a code, and what was stored before is still there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutated_label_bodies_get_4xx_and_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = project(dir.path()).await;
+    let token = common::bearer(
+        &p.create_token("fuzz", gyre_core::access::Role::Predictor)
+            .await
+            .unwrap()
+            .token,
+    );
+    let (addr, stop) = start(p.clone(), |_| {}).await;
+    let h = [
+        ("content-type", "application/json"),
+        ("authorization", token.as_str()),
+    ];
+    let (_, first) =
+        tokio::task::block_in_place(|| raw(addr, "POST", "/invocations", &h[..1], ROW));
+    let id = first["request_id"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let kept = format!(r#"{{"request_id": "{id}", "label": "UP"}}"#);
+    assert_eq!(
+        tokio::task::block_in_place(|| raw(addr, "POST", "/feedback", &h, &kept)).0,
+        200
+    );
+    let bodies = [
+        kept.clone(),
+        format!(r#"[{{"request_id": "{id}", "label": "DOWN", "row": 0}}]"#),
+        format!(r#"{{"labels": [{{"request_id": "{id}", "label": 1}}], "correct": true}}"#),
+    ];
+    let mut state = 0xD1B5_4A32_D192_ED03u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    tokio::task::block_in_place(|| {
+        for i in 0..300 {
+            let mut b = bodies[i % bodies.len()].as_bytes().to_vec();
+            let at = (next() as usize) % b.len();
+            match next() % 3 {
+                0 => b[at] = (next() >> 24) as u8,
+                1 => b.truncate(at),
+                _ => {
+                    let piece = b[at..(at + 8).min(b.len())].to_vec();
+                    b.splice(at..at, piece);
+                }
+            }
+            let text = String::from_utf8_lossy(&b).to_string();
+            let (status, e) = raw(addr, "POST", "/feedback", &h, &text);
+            assert!(status < 500, "{text}: {status} {e}");
+            if status >= 400 {
+                assert!(e["code"].is_string(), "{text}: {e}");
+            }
+        }
+    });
+    let f = p.meta.feedback_of(&id).await.unwrap();
+    assert_eq!(f.len(), 1, "the first label is kept");
+    assert_eq!(f[0].label, "UP", "a predictor cannot correct it");
+    let _ = stop.send(());
+}

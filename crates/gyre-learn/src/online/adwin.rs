@@ -61,6 +61,27 @@ impl Adwin {
         self.total.n
     }
 
+    /// The window agrees with its buckets: at least one level, each within its size, and the
+    /// total's count the buckets' (else a cut could loop without end).
+    pub fn check(&self) -> Result<(), String> {
+        let held: f64 = self.levels.iter().flatten().map(|b| b.n).sum();
+        let ok = !self.levels.is_empty()
+            && self.levels.iter().all(|l| l.len() <= PER_LEVEL)
+            && self
+                .levels
+                .iter()
+                .flatten()
+                .all(|b| b.n.is_finite() && b.n >= 1.0)
+            && held == self.total.n
+            && self.delta > 0.0
+            && self.delta < 1.0;
+        if ok {
+            Ok(())
+        } else {
+            Err("an ADWIN window disagrees with its buckets".into())
+        }
+    }
+
     pub fn mean(&self) -> f64 {
         if self.total.n > 0.0 {
             self.total.sum / self.total.n

@@ -66,6 +66,22 @@ impl Forest {
         self.width
     }
 
+    /// Every member's trees and windows agree with the forest.
+    pub fn check(&self) -> Result<(), String> {
+        if self.members.is_empty() || self.classes < 2 {
+            return Err("an adaptive forest needs members and two classes or more".into());
+        }
+        for m in &self.members {
+            m.tree.check(self.width, self.classes)?;
+            if let Some(b) = &m.background {
+                b.check(self.width, self.classes)?;
+            }
+            m.warning.check()?;
+            m.drift.check()?;
+        }
+        Ok(())
+    }
+
     pub fn predict(&self, x: &[f64]) -> Vec<f64> {
         let mut votes = vec![0.0; self.classes.max(2)];
         for m in &self.members {

@@ -154,6 +154,48 @@ impl Tree {
         t
     }
 
+    /// Every index and length agrees: splits name features within `width` and children
+    /// after themselves (so a walk ends), leaves hold one count and one statistic per class.
+    pub fn check(&self, width: usize, classes: usize) -> Result<(), String> {
+        let n = self.nodes.len();
+        if self.width != width || self.classes != classes || n == 0 {
+            return Err(format!(
+                "a Hoeffding tree for {} features and {} classes in a model of {width} and {classes}",
+                self.width, self.classes
+            ));
+        }
+        if self.max_features == 0 || self.max_features > width.max(1) {
+            return Err(format!(
+                "a Hoeffding tree watches {} features",
+                self.max_features
+            ));
+        }
+        for (i, node) in self.nodes.iter().enumerate() {
+            match node {
+                Node::Split {
+                    feature,
+                    left,
+                    right,
+                    ..
+                } => {
+                    if *feature >= width || *left <= i || *right <= i || *left >= n || *right >= n {
+                        return Err(format!("Hoeffding tree node {i} points out of place"));
+                    }
+                }
+                Node::Leaf(leaf) => {
+                    if leaf.counts.len() != classes
+                        || leaf.stats.len() != leaf.features.len()
+                        || leaf.features.iter().any(|f| *f >= width)
+                        || leaf.stats.iter().any(|s| s.len() != classes)
+                    {
+                        return Err(format!("Hoeffding tree leaf {i} disagrees with its sizes"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn leaf(&mut self, counts: Vec<f64>, depth: u32) -> Leaf {
         let features = if self.max_features >= self.width {
             (0..self.width).collect()

@@ -69,6 +69,20 @@ impl Logistic {
         self.classes
     }
 
+    /// Every length agrees (a decoded file is checked before it predicts or learns).
+    pub fn check(&self) -> Result<(), String> {
+        let d = self.mean.len();
+        if self.classes < 2 || self.m2.len() != d || self.weights.len() != self.classes * (d + 1) {
+            return Err(format!(
+                "online logistic regression: {} classes, {d} means, {} variances, {} weights",
+                self.classes,
+                self.m2.len(),
+                self.weights.len()
+            ));
+        }
+        Ok(())
+    }
+
     pub fn width(&self) -> usize {
         self.mean.len()
     }

@@ -123,6 +123,13 @@ impl Online {
         }
     }
 
+    pub fn check(&self) -> Result<(), String> {
+        match self {
+            Online::Logistic(m) => m.check(),
+            Online::Forest(m) => m.check(),
+        }
+    }
+
     /// Features per row.
     pub fn width(&self) -> usize {
         match self {
