@@ -228,9 +228,13 @@ pub async fn run(cmd: DataCommand, project: &Option<PathBuf>, quiet: bool) -> Cl
                 .await?;
             if !r.skipped.is_empty() {
                 eprintln!(
-                    "warning: skipped {} file(s) that are not CSV or Parquet: {}",
+                    "warning: skipped {} file(s): {}",
                     r.skipped.len(),
-                    r.skipped.join(", ")
+                    r.skipped
+                        .iter()
+                        .map(|s| format!("{} ({})", s.path, s.why))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 );
             }
             if json {

@@ -84,3 +84,71 @@ fn verify_checks_model_files_too() {
         r.stdout
     );
 }
+
+/// A file with its own header is checked by its own names: the dataset's column list used to
+/// replace them, and a file of `c0 … c14` passed against the Adult schema.
+#[test]
+fn validation_reads_a_files_own_header() {
+    let p = Project::init();
+    p.add_adult("adult");
+    p.ok(&["data", "schema", "adult"]);
+    let text = fs::read_to_string(common::shared("adult/adult.data")).unwrap();
+    let header: Vec<String> = (0..15).map(|i| format!("c{i}")).collect();
+    let mut csv = header.join(",") + "\n";
+    for l in text.lines().take(50) {
+        csv += l;
+        csv += "\n";
+    }
+    fs::write(p.root().join("h.csv"), csv).unwrap();
+    let r = p.gyre(&[
+        "data",
+        "validate",
+        "h.csv",
+        "--schema",
+        "schemas/adult.toml",
+        "--header",
+        "--skip-initial-space",
+        "--json",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let missing = r.stdout.matches("missing_column").count();
+    assert!(
+        missing >= 15,
+        "every schema column is missing: {}",
+        r.stdout
+    );
+}
+
+/// A link inside a dataset folder used to be followed to a file outside the project, and an
+/// error printed that file's first line. Links are skipped now, as are hidden files, and
+/// both are listed.
+#[test]
+fn links_and_hidden_files_in_a_folder_are_skipped_and_listed() {
+    let p = Project::init();
+    let outside = tempfile::tempdir().unwrap();
+    fs::write(
+        outside.path().join("secret.csv"),
+        "password,token\nhunter2,abc\n",
+    )
+    .unwrap();
+    let folder = p.root().join("d");
+    fs::create_dir(&folder).unwrap();
+    fs::write(folder.join("a.csv"), "x,y\n1,2\n").unwrap();
+    fs::write(folder.join(".draft.csv"), "x,y\n3,4\n").unwrap();
+    std::os::unix::fs::symlink(outside.path().join("secret.csv"), folder.join("b.csv")).unwrap();
+    let r = p.ok(&["data", "add", "d", "d", "--json"]);
+    assert!(
+        !r.stderr.contains("hunter2") && !r.stderr.contains("password"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("b.csv (symbolic link (not followed))"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains(".draft.csv (hidden)"), "{}", r.stderr);
+    let added = r.json();
+    assert_eq!(added["files"], 1);
+    assert_eq!(added["version"]["rows"], 1);
+}

@@ -26,8 +26,16 @@ pub(crate) struct Scan {
     pub is_dir: bool,
     /// (relative path, absolute path), sorted by relative path.
     pub files: Vec<(String, PathBuf)>,
-    /// Files in the folder that are not CSV or Parquet.
-    pub skipped: Vec<String>,
+    /// Files in the folder left out, and why.
+    pub skipped: Vec<Skipped>,
+}
+
+/// A file under a dataset folder that was not added.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Skipped {
+    pub path: String,
+    /// `not CSV or Parquet`, `symbolic link (not followed)` or `hidden`.
+    pub why: &'static str,
 }
 
 pub(crate) fn scan(path: &Path) -> Result<Scan> {
@@ -54,15 +62,43 @@ pub(crate) fn scan(path: &Path) -> Result<Scan> {
     }
     let mut files = Vec::new();
     let mut skipped = Vec::new();
-    let walker = walkdir::WalkDir::new(path)
-        .follow_links(true)
-        .into_iter()
-        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
-    for entry in walker {
+    // Links are not followed: one could lead out of the folder, to any file the user can
+    // read, and an error would then print that file's first line. Hidden entries are left
+    // out, and said to be.
+    let walker = walkdir::WalkDir::new(path).follow_links(false).into_iter();
+    let mut walker = walker;
+    while let Some(entry) = walker.next() {
         let entry = entry.map_err(|e| OpsError::Io {
             context: format!("reading folder {}", path.display()),
             source: e.into(),
         })?;
+        let rel = || {
+            entry
+                .path()
+                .strip_prefix(path)
+                .expect("walkdir yields paths under its root")
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/")
+        };
+        if entry.depth() > 0 && entry.file_name().to_string_lossy().starts_with('.') {
+            if entry.file_type().is_dir() {
+                walker.skip_current_dir();
+            }
+            skipped.push(Skipped {
+                path: rel(),
+                why: "hidden",
+            });
+            continue;
+        }
+        if entry.path_is_symlink() {
+            skipped.push(Skipped {
+                path: rel(),
+                why: "symbolic link (not followed)",
+            });
+            continue;
+        }
         if !entry.file_type().is_file() {
             continue;
         }
@@ -82,7 +118,10 @@ pub(crate) fn scan(path: &Path) -> Result<Scan> {
         if DATA_EXTENSIONS.contains(&ext.as_str()) {
             files.push((rel, entry.into_path()));
         } else {
-            skipped.push(rel);
+            skipped.push(Skipped {
+                path: rel,
+                why: "not CSV or Parquet",
+            });
         }
     }
     files.sort();
@@ -102,8 +141,8 @@ pub struct AddReport {
     pub status: &'static str,
     pub version: VersionInfo,
     pub files: usize,
-    /// Files under the folder that were not added (not CSV or Parquet).
-    pub skipped: Vec<String>,
+    /// Files under the folder that were not added, and why.
+    pub skipped: Vec<Skipped>,
     /// Objects newly written to the blob store (others were already there).
     pub objects_stored: usize,
     pub seconds: Timings,

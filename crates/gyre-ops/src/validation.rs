@@ -153,6 +153,14 @@ impl Project {
             return Ok(opts);
         };
         let previous = self.latest_version(&name).await?;
-        Ok(self.read_options(&name, previous.as_ref(), overrides))
+        let mut opts = self.read_options(&name, previous.as_ref(), overrides);
+        // A file with a header of its own is checked by its own names: the dataset's column
+        // list (which names its headerless files, or renames their headers) would otherwise
+        // replace them, and a file whose columns are not the schema's would pass. `--columns`
+        // on the command line still renames.
+        if opts.header && overrides.columns.is_none() {
+            opts.columns = None;
+        }
+        Ok(opts)
     }
 }
