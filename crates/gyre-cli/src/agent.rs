@@ -36,7 +36,7 @@ pub async fn run(args: AgentArgs, project: &Option<PathBuf>) -> CliResult {
         Some(s) => gyre_ops::triggers::listen_nats(s.clone()).await?,
         None => None,
     };
-    eprintln!(
+    gyre_ops::note!(
         "gyre agent: {} trigger(s){}; Ctrl-C stops",
         p.spec.trigger.len(),
         if p.spec.monitor.is_some() {

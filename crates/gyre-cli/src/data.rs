@@ -56,7 +56,7 @@ pub enum DataCommand {
         #[arg(long)]
         json: bool,
     },
-    /// List a dataset's versions, oldest first.
+    /// List a dataset's versions, newest first (`--json`: oldest first).
     Log {
         name: String,
         #[arg(long)]
@@ -227,7 +227,7 @@ pub async fn run(cmd: DataCommand, project: &Option<PathBuf>, quiet: bool) -> Cl
                 .add_dataset(&name, path.as_deref(), &csv.overrides()?, &bars)
                 .await?;
             if !r.skipped.is_empty() {
-                eprintln!(
+                gyre_ops::note!(
                     "warning: skipped {} file(s): {}",
                     r.skipped.len(),
                     r.skipped
@@ -996,6 +996,11 @@ fn drift_options(
         let value: f64 = value
             .parse()
             .map_err(|_| invalid(format!("--threshold `{t}`: `{value}` is not a number")))?;
+        if !value.is_finite() || value < 0.0 {
+            return Err(invalid(format!(
+                "--threshold `{t}`: a threshold is a finite number, 0 or more"
+            )));
+        }
         options
             .thresholds
             .insert(method.parse().map_err(invalid)?, value);

@@ -476,8 +476,8 @@ pub async fn run(a: DemoArgs, quiet: bool) -> CliResult {
             temp.path().to_path_buf()
         }
     };
-    eprintln!("gyre demo: the closed loop on {}", data.display());
-    eprintln!("  project: {}", dir.display());
+    gyre_ops::note!("gyre demo: the closed loop on {}", data.display());
+    gyre_ops::note!("  project: {}", dir.display());
     gyre_ops::init(&dir, Some("elec")).await?;
     std::fs::write(dir.join("gyre.toml"), spec(&a)).map_err(OpsError::io("writing gyre.toml"))?;
     let mut first = stream.header.join(",") + "\n";
@@ -524,7 +524,7 @@ pub async fn run(a: DemoArgs, quiet: bool) -> CliResult {
                 .collect::<Vec<_>>()
         ))));
     }
-    eprintln!(
+    gyre_ops::note!(
         "  trained elec@1 on the first {} rows ({} days); it is champion",
         a.train_rows,
         a.train_rows / 48
@@ -555,7 +555,7 @@ pub async fn run(a: DemoArgs, quiet: bool) -> CliResult {
     let addr = bound_rx
         .await
         .map_err(|_| OpsError::Invalid("the demo server did not start".into()))?;
-    eprintln!(
+    gyre_ops::note!(
         "  serving on http://{addr}; replaying {replay_rows} rows, labels {} rows late",
         a.label_delay
     );

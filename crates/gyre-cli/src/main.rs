@@ -118,6 +118,12 @@ enum Command {
     /// API tokens for `gyre serve`: create (shown once), list, revoke.
     #[command(subcommand)]
     Tokens(tokens::TokensCommand),
+    /// Print a shell completion script: `gyre completions bash > /etc/bash_completion.d/gyre`,
+    /// or `source <(gyre completions zsh)`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// What went wrong, and how the process should end.
@@ -218,6 +224,13 @@ async fn run(cli: Cli) -> CliResult {
         Command::Demo(args) => demo::run(args, cli.quiet).await,
         Command::Backtest(args) => backtest::run(args, &cli.project, cli.quiet).await,
         Command::Tokens(cmd) => tokens::run(cmd, &cli.project).await,
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut text = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "gyre", &mut text);
+            out!("{}", String::from_utf8_lossy(&text).trim_end());
+            Ok(())
+        }
     }
 }
 
@@ -230,7 +243,7 @@ fn main() -> ExitCode {
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            gyre_ops::note!("error: cannot start the async runtime: {e}");
             return ExitCode::from(2);
         }
     };
@@ -238,17 +251,17 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::CheckFailed) => ExitCode::from(1),
         Err(Failure::Error(e)) => {
-            eprintln!("error: {e}");
+            gyre_ops::note!("error: {e}");
             let mut source = std::error::Error::source(&e);
             while let Some(s) = source {
                 let text = s.to_string();
                 if !e.to_string().contains(&text) {
-                    eprintln!("  Caused by: {text}");
+                    gyre_ops::note!("  Caused by: {text}");
                 }
                 source = s.source();
             }
             if let Some(hint) = e.hint() {
-                eprintln!("hint: {hint}");
+                gyre_ops::note!("hint: {hint}");
             }
             ExitCode::from(2)
         }

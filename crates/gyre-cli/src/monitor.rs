@@ -376,7 +376,7 @@ async fn write_log(
         return Err(io("writing the log".into())(e));
     }
     if let Some(path) = output {
-        eprintln!("{written} records of {model} written to {}", path.display());
+        gyre_ops::note!("{written} records of {model} written to {}", path.display());
     }
     Ok(())
 }

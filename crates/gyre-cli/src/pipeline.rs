@@ -59,7 +59,7 @@ struct Live {
 impl PipelineEvents for Live {
     fn started(&self, step: &str) {
         if !self.quiet {
-            eprintln!(
+            gyre_ops::note!(
                 "{:>8.1}s  ▶ {step}: running",
                 self.start.elapsed().as_secs_f64()
             );
@@ -85,7 +85,7 @@ impl PipelineEvents for Live {
             StepState::Failed => "✗",
             StepState::NotRun => "-",
         };
-        eprintln!("{at:>8.1}s  {mark} {}: {what}", r.step);
+        gyre_ops::note!("{at:>8.1}s  {mark} {}: {what}", r.step);
     }
 }
 
@@ -145,6 +145,8 @@ pub async fn run(args: RunArgs, project: &Option<PathBuf>, quiet: bool) -> CliRe
             .count();
         match &report.run {
             Some(r) => out!("\n{ran} step(s) ran in {:.2} s; run {r}", report.seconds),
+            // A failure is said below, never "up to date".
+            None if report.failed() => {}
             None => {
                 let restored = report
                     .steps
@@ -167,9 +169,9 @@ pub async fn run(args: RunArgs, project: &Option<PathBuf>, quiet: bool) -> CliRe
     }
     if report.failed() {
         for s in report.steps.iter().filter(|s| s.state == StepState::Failed) {
-            eprintln!("error: {}", s.error.as_deref().unwrap_or("failed"));
+            gyre_ops::note!("error: {}", s.error.as_deref().unwrap_or("failed"));
             if let Some(t) = &s.log_tail {
-                eprintln!("--- the end of its output ---\n{t}\n---");
+                gyre_ops::note!("--- the end of its output ---\n{t}\n---");
             }
         }
         return Err(Failure::Error(gyre_ops::OpsError::Invalid(

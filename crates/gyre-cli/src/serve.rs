@@ -78,7 +78,7 @@ pub async fn run(args: ServeArgs, project: &Option<PathBuf>) -> CliResult {
             }
             _ => "predictions and metrics need a predictor or viewer token",
         };
-        eprintln!(
+        gyre_ops::note!(
             "warning: serving on {addr}, beyond this machine: {reads}; changes need an editor \
              token (`gyre tokens create`)"
         );
@@ -87,7 +87,7 @@ pub async fn run(args: ServeArgs, project: &Option<PathBuf>) -> CliResult {
     // flight, flush the prediction log, exit 0.
     let shutdown = async {
         signalled.await;
-        eprintln!("shutting down: finishing requests and flushing the prediction log");
+        gyre_ops::note!("shutting down: finishing requests and flushing the prediction log");
     };
     let alias = opts.alias.clone();
     let result = serve(Arc::new(p), opts, shutdown, |bound, m| {

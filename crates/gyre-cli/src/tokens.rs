@@ -44,9 +44,10 @@ pub async fn run(cmd: TokensCommand, project: &Option<PathBuf>) -> CliResult {
                 print_json(&t);
             } else {
                 out!("{}", t.token);
-                eprintln!(
+                gyre_ops::note!(
                     "token `{}` ({}) made; it is shown this once: keep it in a secret store",
-                    t.info.name, t.info.role
+                    t.info.name,
+                    t.info.role
                 );
             }
         }

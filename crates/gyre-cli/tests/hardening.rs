@@ -152,3 +152,86 @@ fn links_and_hidden_files_in_a_folder_are_skipped_and_listed() {
     assert_eq!(added["files"], 1);
     assert_eq!(added["version"]["rows"], 1);
 }
+
+/// The smaller defects a new user met, each as the command that showed it.
+#[test]
+fn small_defects_found_as_a_new_user() {
+    let p = Project::init();
+    p.append_spec("\n[steps.a]\nrun = \"seq 1 20000\"\n\n[steps.b]\nrun = \"exit 3\"\n");
+    // `gyre run 2>&1 | head` used to panic (exit 101) once the pipe closed.
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "'{}' run 2>&1 | head -1 >/dev/null; echo \"${{PIPESTATUS[0]}}\"",
+            common::gyre_bin()
+        ))
+        .current_dir(p.root())
+        .env("GYRE_USER", "tester")
+        .output()
+        .unwrap();
+    let code = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_ne!(code, "101", "a closed pipe is not a panic");
+    // A failed run does not also say everything is up to date.
+    let r = p.gyre(&["run"]);
+    assert_eq!(r.code, 2);
+    assert!(!r.stdout.contains("up to date ("), "{}", r.stdout);
+    // An unknown model has no lineage.
+    let r = p.gyre(&["lineage", "model:nope"]);
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    // `data log` lists newest first, and says so.
+    assert!(
+        p.ok(&["data", "log", "--help"])
+            .stdout
+            .contains("newest first")
+    );
+    // A threshold must be a number that means something.
+    fs::write(p.root().join("a.csv"), "x\n1\n2\n").unwrap();
+    fs::write(p.root().join("b.csv"), "x\n1\n3\n").unwrap();
+    let r = p.gyre(&["data", "drift", "a.csv", "b.csv", "--threshold", "psi=nan"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("finite"), "{}", r.stderr);
+    // A bad [model] breaks training, not unrelated commands.
+    p.append_spec("\n[model]\ndataset = \"d\"\ntarget = \"y\"\nalgoritm = \"x\"\n");
+    let r = p.gyre(&["data", "drift", "a.csv", "b.csv"]);
+    assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("algoritm"),
+        "the problem is still said: {}",
+        r.stderr
+    );
+    let r = p.gyre(&["train"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("algoritm"), "{}", r.stderr);
+    // Shell completions.
+    let bash = p.ok(&["completions", "bash"]).stdout;
+    assert!(bash.contains("_gyre") && bash.contains("tokens"), "{bash}");
+}
+
+/// ±inf in training data named the learner's symptom ("Hessian not positive definite"); now
+/// the column and the row.
+#[test]
+fn infinite_training_values_name_their_column() {
+    let p = Project::init();
+    let mut csv = String::from("x,z,y\n");
+    for i in 0..40 {
+        let x = if i == 17 {
+            "inf".to_string()
+        } else {
+            i.to_string()
+        };
+        csv += &format!("{x},{},{}\n", i % 7, if i % 2 == 0 { "a" } else { "b" });
+    }
+    fs::write(p.root().join("t.csv"), csv).unwrap();
+    p.ok(&["data", "add", "t", "t.csv"]);
+    p.append_spec(
+        "\n[model]\ndataset = \"t\"\ntask = \"binary\"\ntarget = \"y\"\nalgorithm = \"logistic_regression\"\n",
+    );
+    let r = p.gyre(&["train"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("`x`") || r.stderr.contains("x:"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("infinite"), "{}", r.stderr);
+}

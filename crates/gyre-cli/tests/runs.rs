@@ -136,6 +136,7 @@ fn list_show_compare_and_killed_runs() {
         .find(|l| l.contains("params.algorithm"))
         .unwrap();
     assert!(algo.starts_with('*'), "differing rows are marked: {algo}");
+    assert!(!cmp.contains("params.params."), "{cmp}");
     let trees = cmp.lines().find(|l| l.contains("params.trees")).unwrap();
     assert!(!trees.starts_with('*'), "equal rows are not: {trees}");
 

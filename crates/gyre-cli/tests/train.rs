@@ -49,7 +49,7 @@ fn train_records_a_run_and_a_model_that_scores_and_reproduces() {
     let r = p.ok(&["runs", "show", &run, "--json"]).json();
     assert_eq!(r["status"], "finished");
     assert_eq!(r["params"]["algorithm"], "random_forest");
-    assert_eq!(r["params"]["params.trees"], "20");
+    assert_eq!(r["params"]["trees"], "20");
     assert_eq!(r["metrics"]["accuracy"].as_f64().unwrap(), acc);
     assert!(r["metrics"]["women.accuracy"].as_f64().is_some());
     assert!(
@@ -298,7 +298,7 @@ params = { trees = [5, 15], max_depth = [3, 10] }
     let model_run = t["model"]["run"].as_str().unwrap();
     let r = p.ok(&["runs", "show", model_run, "--json"]).json();
     assert_eq!(r["parent"], parent);
-    assert_eq!(r["params"]["params.trees"], trials[best]["params"]["trees"]);
+    assert_eq!(r["params"]["trees"], trials[best]["params"]["trees"]);
     assert!(r["metrics"]["log_loss"].as_f64().is_some());
     let parent_run = p.ok(&["runs", "show", parent, "--json"]).json();
     assert_eq!(

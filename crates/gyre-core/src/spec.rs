@@ -155,10 +155,45 @@ impl DatasetSpec {
     }
 }
 
+fn clone_spec_error(e: &CoreError) -> CoreError {
+    match e {
+        CoreError::Spec { file, message } => CoreError::Spec {
+            file: file.clone(),
+            message: message.clone(),
+        },
+        other => CoreError::Spec {
+            file: String::new(),
+            message: other.to_string(),
+        },
+    }
+}
+
 impl ProjectSpec {
     /// Parses `gyre.toml` text; `file` names it in errors, which carry the line and column.
     pub fn parse(text: &str, file: &str) -> Result<Self, CoreError> {
         Self::parse_with(text, file, &[])
+    }
+
+    /// Parses `gyre.toml` for commands that may not need its `[model]`: when only `[model]` is
+    /// wrong, the rest is returned (with no model) along with the model's error, so a typo in
+    /// `[model]` fails `gyre train`, not `gyre data drift`.
+    pub fn parse_lenient(text: &str, file: &str) -> Result<(Self, Option<CoreError>), CoreError> {
+        match Self::parse(text, file) {
+            Ok(spec) => Ok((spec, None)),
+            Err(e) => {
+                let Ok(mut doc) = toml::from_str::<toml::Table>(text) else {
+                    return Err(e);
+                };
+                if doc.remove("model").is_none() {
+                    return Err(e);
+                }
+                let rest = toml::to_string(&doc).map_err(|_| clone_spec_error(&e))?;
+                match Self::parse(&rest, file) {
+                    Ok(spec) => Ok((spec, Some(e))),
+                    Err(_) => Err(e),
+                }
+            }
+        }
     }
 
     /// Parses `gyre.toml` with `--set KEY.PATH=VALUE` overrides applied first, then checks
@@ -203,6 +238,18 @@ impl ProjectSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bad_model_section_leaves_the_rest_readable() {
+        let text =
+            "[project]\nname = \"x\"\n[model]\ndataset = \"d\"\ntarget = \"y\"\nalgoritm = \"x\"\n";
+        assert!(ProjectSpec::parse(text, "gyre.toml").is_err());
+        let (spec, model_error) = ProjectSpec::parse_lenient(text, "gyre.toml").unwrap();
+        assert!(spec.model.is_none());
+        assert!(model_error.unwrap().to_string().contains("algoritm"));
+        // Any other mistake still fails.
+        assert!(ProjectSpec::parse_lenient("[project]\nnmae = 1\n", "gyre.toml").is_err());
+    }
 
     #[test]
     fn parses_a_dataset_and_rejects_typos() {

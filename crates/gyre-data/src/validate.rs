@@ -38,6 +38,35 @@ pub struct Anomaly {
     pub examples: Vec<Example>,
 }
 
+/// One line for logs and messages: `` `date` range: expected 0 to 0.42, found 2880 values
+/// outside (row 11521: 0.4245; …) ``.
+impl std::fmt::Display for Anomaly {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.column {
+            Some(c) => write!(f, "`{c}` {}", self.rule)?,
+            None => write!(f, "{}", self.rule)?,
+        }
+        write!(f, ": expected {}, found {}", self.expected, self.found)?;
+        if !self.examples.is_empty() {
+            let shown: Vec<String> = self
+                .examples
+                .iter()
+                .take(3)
+                .map(|e| {
+                    let file = if e.file.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{} ", e.file)
+                    };
+                    format!("{file}row {}: {}", e.row, e.value)
+                })
+                .collect();
+            write!(f, " ({})", shown.join("; "))?;
+        }
+        Ok(())
+    }
+}
+
 /// Counts of a numeric column inside its expected range, for the report's chart.
 #[derive(Debug, Clone, Serialize)]
 pub struct RangeHistogram {

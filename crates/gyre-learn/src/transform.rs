@@ -186,6 +186,18 @@ pub fn fit(
 ) -> Result<Fitted, TransformError> {
     match values {
         Values::Numeric(v) => {
+            // A learner given ±inf fails far from the cause ("Hessian not positive definite");
+            // name the column and the row instead.
+            if let Some(&i) = train.iter().find(|&&i| v[i].is_some_and(f64::is_infinite)) {
+                return Err(col_err(
+                    column,
+                    format!(
+                        "row {} holds {}: drop or replace infinite values before training",
+                        i + 1,
+                        v[i].unwrap_or_default()
+                    ),
+                ));
+            }
             let seen: Vec<f64> = train
                 .iter()
                 .filter_map(|&i| v[i])

@@ -1,6 +1,16 @@
 //! gyre's operations: one function per thing a user can do. The CLI, the HTTP API and the
 //! scheduler all call these, so each behaves the same whichever door it comes through.
 
+/// Writes a line on stderr, like `eprintln!`, except that a closed stderr (`gyre run 2>&1 |
+/// head`) is not a panic: a progress line or a log line nobody reads is dropped.
+#[macro_export]
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 pub mod backtest;
 pub mod datasets;
 pub mod drift;

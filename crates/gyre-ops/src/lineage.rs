@@ -28,10 +28,29 @@ const MAX_NODES: usize = 500;
 impl Project {
     /// What a reference names, as lineage records it.
     async fn lineage_root(&self, reference: &str) -> Result<String> {
+        let known_model = |h: &str| {
+            let h = h.to_string();
+            async move {
+                let Ok(hash) = h.parse::<ContentHash>() else {
+                    return Ok::<bool, OpsError>(false);
+                };
+                Ok(self.blobs.contains(hash).await?
+                    || !self
+                        .meta
+                        .runs_with_output(&format!("model:{h}"))
+                        .await?
+                        .is_empty())
+            }
+        };
         if let Some(h) = reference.strip_prefix("model:") {
-            return Ok(format!("model:{h}"));
+            if known_model(h).await? {
+                return Ok(format!("model:{h}"));
+            }
+            return Err(OpsError::NotFound(format!(
+                "no model `{reference}`: give a model's whole hash (`gyre models show NAME@V` prints it)"
+            )));
         }
-        if reference.len() == 64 && reference.parse::<ContentHash>().is_ok() {
+        if reference.len() == 64 && known_model(reference).await? {
             return Ok(format!("model:{reference}"));
         }
         let path = self.root.join(reference);

@@ -790,7 +790,7 @@ impl Project {
         let mut logged: Vec<(String, String)> = parts
             .params
             .iter()
-            .map(|(k, v)| (format!("params.{k}"), v.clone()))
+            .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         logged.push(("step".into(), name.into()));
         run.log_params(&logged).await?;
@@ -951,7 +951,7 @@ impl Project {
                 .iter()
                 .filter(|a| a.severity == gyre_core::Severity::Error)
                 .take(10)
-                .map(|a| format!("{a:?}"))
+                .map(|a| a.to_string())
                 .collect();
             return Err(StepFailure {
                 message: format!(

@@ -70,7 +70,12 @@ impl Project {
             context: format!("reading {}", spec_path.display()),
             source: e,
         })?;
-        let spec = ProjectSpec::parse(&text, &spec_path.display().to_string())?;
+        let (spec, model_error) =
+            ProjectSpec::parse_lenient(&text, &spec_path.display().to_string())?;
+        if let Some(e) = model_error {
+            // Only what trains needs [model]; those commands parse it again and fail with this.
+            crate::note!("warning: {e} (commands that train will fail until it is fixed)");
+        }
         let state = root.join(STATE_DIR);
         let url = match std::env::var(settings::STORE_URL) {
             Ok(u) if !u.is_empty() => u,

@@ -113,8 +113,10 @@ impl Project {
             ("split".to_string(), split_text(spec)),
             ("spec_hash".to_string(), lineage.spec_hash.clone()),
         ];
+        // The learner's parameters by their own names (`trees`, not `params.trees`: they are
+        // params already, and show as `params.trees` in comparisons and filters).
         for (k, v) in &spec.params {
-            params.push((format!("params.{k}"), value_text(v)));
+            params.push((k.clone(), value_text(v)));
         }
         if let Some(w) = &spec.class_weight {
             params.push(("class_weight".to_string(), w.clone()));
@@ -575,7 +577,7 @@ impl Project {
                     .collect();
                 let logged: Vec<(String, String)> = shown
                     .iter()
-                    .map(|(k, v)| (format!("params.{k}"), v.clone()))
+                    .map(|(k, v)| (k.clone(), v.clone()))
                     .chain([("algorithm".to_string(), algorithm_name(spec))])
                     .collect();
                 run.log_params(&logged).await?;

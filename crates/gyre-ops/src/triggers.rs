@@ -623,7 +623,7 @@ pub async fn automate(
     if monitoring && project.spec.monitor.is_some() {
         match project.monitor().await {
             Ok(m) => monitor = Some(m),
-            Err(e) => eprintln!("monitor: {e}"),
+            Err(e) => crate::note!("monitor: {e}"),
         }
     }
     if monitor.is_none() && scheduler.is_none() {
@@ -638,13 +638,13 @@ pub async fn automate(
             match m.pass(&project, now_ms()).await {
                 Ok(report) => {
                     for e in &report.events {
-                        eprintln!("monitor: {} {}: {}", e.kind, e.rule, e.detail);
+                        crate::note!("monitor: {} {}: {}", e.kind, e.rule, e.detail);
                     }
                     if let Some(d) = &report.decision {
-                        eprintln!("loop: {}", d.summary());
+                        crate::note!("loop: {}", d.summary());
                     }
                 }
-                Err(e) => eprintln!("monitor: {e}"),
+                Err(e) => crate::note!("monitor: {e}"),
             }
         }
         if let (Some(m), Some(rx)) = (monitor.as_mut(), traffic.as_mut()) {
@@ -652,10 +652,10 @@ pub async fn automate(
                 match m.judge_traffic(&project, sample, now_ms()).await {
                     Ok((_, events)) => {
                         for e in &events {
-                            eprintln!("monitor: {} {}: {}", e.kind, e.rule, e.detail);
+                            crate::note!("monitor: {} {}: {}", e.kind, e.rule, e.detail);
                         }
                     }
-                    Err(e) => eprintln!("monitor: {e}"),
+                    Err(e) => crate::note!("monitor: {e}"),
                 }
             }
         }
@@ -663,13 +663,16 @@ pub async fn automate(
             match s.tick(now_ms(), false).await {
                 Ok(fired) => {
                     for f in fired {
-                        eprintln!(
+                        crate::note!(
                             "trigger {}: {} → {} ({})",
-                            f.firing.trigger, f.firing.cause, f.firing.pipeline, f.firing.status
+                            f.firing.trigger,
+                            f.firing.cause,
+                            f.firing.pipeline,
+                            f.firing.status
                         );
                     }
                 }
-                Err(e) => eprintln!("triggers: {e}"),
+                Err(e) => crate::note!("triggers: {e}"),
             }
         }
         tokio::time::sleep(tick_every).await;
@@ -749,11 +752,14 @@ pub async fn listen_nats(s: Arc<Scheduler>) -> Result<Option<tokio::task::JoinHa
                 .to_string();
             let cause = format!("NATS `{subject}`: {note}");
             match s.fire(&name, &cause, now_ms()).await {
-                Ok((f, _)) => eprintln!(
+                Ok((f, _)) => crate::note!(
                     "trigger {}: {} → {} ({})",
-                    f.firing.trigger, f.firing.cause, f.firing.pipeline, f.firing.status
+                    f.firing.trigger,
+                    f.firing.cause,
+                    f.firing.pipeline,
+                    f.firing.status
                 ),
-                Err(e) => eprintln!("trigger {name}: {e}"),
+                Err(e) => crate::note!("trigger {name}: {e}"),
             }
         }
     })))

@@ -71,7 +71,7 @@ impl ApiError {
 
     /// A fault of the server: logged whole, told to the client without its detail.
     pub fn internal(context: &str, detail: impl std::fmt::Display) -> ApiError {
-        eprintln!("{context}: {detail}");
+        gyre_ops::note!("{context}: {detail}");
         ApiError::bad(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("{context} failed on the server (its log has the detail)"),

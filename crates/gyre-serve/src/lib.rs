@@ -330,7 +330,7 @@ pub async fn serve(
         Some(s) => gyre_ops::triggers::listen_nats(s.clone())
             .await
             .unwrap_or_else(|e| {
-                eprintln!("triggers: {e}");
+                gyre_ops::note!("triggers: {e}");
                 None
             }),
         None => None,
@@ -551,7 +551,7 @@ async fn write_log(
             }
             let mut wait = Duration::from_millis(50);
             while let Err(e) = project.meta.log_predictions(&batch).await {
-                eprintln!(
+                gyre_ops::note!(
                     "prediction log: writing {} records failed ({e}); retrying",
                     batch.len()
                 );
@@ -667,9 +667,12 @@ async fn reload_once(state: &AppState) -> Result<(), gyre_ops::OpsError> {
         Some(v) if v.version != current.champion.version => {
             match load(&state.project, &o.model, &o.alias).await? {
                 Some(s) => {
-                    eprintln!(
+                    gyre_ops::note!(
                         "{}@{}: v{} → v{}",
-                        o.model, o.alias, current.champion.version, s.version
+                        o.model,
+                        o.alias,
+                        current.champion.version,
+                        s.version
                     );
                     s
                 }

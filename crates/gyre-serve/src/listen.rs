@@ -42,7 +42,7 @@ pub async fn run(
                 Ok(a) => a,
                 Err(e) => {
                     // Out of file descriptors and the like: wait, rather than spin.
-                    eprintln!("accepting a connection: {e}");
+                    gyre_ops::note!("accepting a connection: {e}");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }

@@ -72,7 +72,7 @@ impl Traffic {
 
     fn send(&self, sample: TrafficSample) {
         if self.tx.try_send(sample).is_err() {
-            eprintln!("monitor: a traffic window was not judged (the monitor is behind)");
+            gyre_ops::note!("monitor: a traffic window was not judged (the monitor is behind)");
         }
     }
 
