@@ -3,9 +3,12 @@
 # breast_cancer over keep-alive HTTP/1.1 with prediction logging on, next to the same
 # server's constant endpoint (/ping) in the same run, alternating for ROUNDS rounds (default
 # 3; the median round's ratio is the figure); then p99 at half the measured load.
+# LOG=durable measures `[serve] log = "durable"` (answers after the log commit).
 # Uses oha (installed with cargo into /var/tmp/oha when missing).
 set -euo pipefail
 source "$(dirname "$0")/bc-server.sh"
+# LOG=durable: commit each prediction's records before answering (`[serve] log`).
+if [ "${LOG:-fast}" = durable ]; then printf '\n[serve]\nlog = "durable"\n' >> gyre.toml; fi
 "$gyre" serve bc --port 0 > serve.out 2>/dev/null &
 server=$!
 for _ in $(seq 50); do grep -q "on http" serve.out 2>/dev/null && break; sleep 0.1; done

@@ -70,6 +70,10 @@ pub async fn run(args: ServeArgs, project: &Option<PathBuf>) -> CliResult {
         opts.max_body_bytes = b;
     }
     opts.access = spec.access.clone();
+    opts.durable_log = spec.log == gyre_core::spec::LogMode::Durable;
+    if let Some(n) = spec.max_concurrent {
+        opts.max_concurrent = n;
+    }
     opts.labels = spec.labels.clone();
     if !addr.ip().is_loopback() {
         let reads = match opts.access.reads {

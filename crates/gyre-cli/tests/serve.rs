@@ -635,3 +635,28 @@ fn extra_columns_can_be_ignored_and_are_counted() {
     assert!(line.ends_with(" 2"), "{line}");
     s.stop();
 }
+
+/// `[serve] log = "durable"`: every answered prediction is committed before its answer, so a
+/// `kill -9` right after the last answer loses none (the default loses about 50 ms' worth).
+#[test]
+fn durable_log_survives_kill_9() {
+    let p = project();
+    p.append_spec("log = \"durable\"\n");
+    let s = Server::start(&p, &[]);
+    let body = json!({"dataframe_records": [row(json!(38)), row(json!(52))]}).to_string();
+    let mut answered = 0;
+    for _ in 0..200 {
+        let (status, r, _) = s.post("/invocations", "application/json", &body);
+        assert_eq!(status, 200, "{r}");
+        answered += 2;
+    }
+    // SIGKILL: no flush on the way out.
+    let mut s = s;
+    s.child.kill().unwrap();
+    s.child.wait().unwrap();
+    assert_eq!(
+        count_logged(&p),
+        answered,
+        "every answered row is in the log"
+    );
+}

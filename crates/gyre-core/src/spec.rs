@@ -73,6 +73,23 @@ pub struct ServeSpec {
     /// What `/feedback` keeps.
     #[serde(default)]
     pub labels: crate::access::LabelLimits,
+    /// When a prediction's log records are committed: `fast` (the default: in batches,
+    /// within about 50 ms of the answer; a `kill -9` loses that window) or `durable` (before
+    /// the answer; a `kill -9` loses none).
+    #[serde(default)]
+    pub log: LogMode,
+    /// Requests in flight at most (default 1024); more get 503 with `Retry-After`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent: Option<usize>,
+}
+
+/// `[serve] log`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogMode {
+    #[default]
+    Fast,
+    Durable,
 }
 
 /// `[serve] extra_columns`.

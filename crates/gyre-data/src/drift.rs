@@ -711,8 +711,8 @@ fn numeric(d: &mut ColumnDrift, reference: &Reference<'_>, cur: &ColumnSample) {
             let cc = bin_counts(&h.edges, c);
             d.psi = Some(stats::psi(&rc, &cc));
             // KS and Wasserstein from the two binned distributions: the largest CDF gap at a
-            // bin edge, and the area between the CDFs with mass placed at bin centres (the
-            // values outside the reference range at their own positions).
+            // bin edge, and the area between the CDFs, both spread evenly within each bin
+            // (the current values outside the reference range at their own positions).
             let (rs, cs) = (shares(&rc), shares(&cc));
             let (mut fr, mut fc, mut gap) = (0.0, 0.0, 0.0f64);
             for (x, y) in rs.iter().zip(&cs) {
@@ -726,12 +726,7 @@ fn numeric(d: &mut ColumnDrift, reference: &Reference<'_>, cur: &ColumnSample) {
                 statistic: gap,
                 pvalue: stats::kolmogorov_sf(en.max(1), gap),
             });
-            let mut ref_points = Vec::new();
-            for (i, &k) in h.counts.iter().enumerate() {
-                let mid = (h.edges[i] + h.edges[i + 1]) / 2.0;
-                ref_points.push((mid, k as f64));
-            }
-            let w = weighted_wasserstein(&ref_points, c);
+            let w = binned_wasserstein(&h.edges, &rc, &cc, c);
             d.wasserstein = Some(w);
             let count = p.count.max(1) as f64;
             let pop_std = n.std * ((count - 1.0) / count).max(0.0).sqrt();
@@ -764,24 +759,46 @@ fn normalise(w: f64, std: f64, notes: &mut Vec<String>) -> f64 {
     if w == 0.0 { 0.0 } else { f64::INFINITY }
 }
 
-/// Wasserstein distance between weighted reference points and a sorted sample.
-fn weighted_wasserstein(reference: &[(f64, f64)], current: &[f64]) -> f64 {
-    let total_r: f64 = reference.iter().map(|p| p.1).sum();
-    let total_c = current.len() as f64;
+/// The Wasserstein distance between a profile's histogram and current values, with the mass
+/// of both spread evenly within each reference bin: the CDFs are then linear between edges and
+/// the area between them is exact. (Placing each bin's mass at its centre, as this did first,
+/// costs about a quarter of a bin's width even when nothing changed: 0.12 standard deviations
+/// with 20 bins over a normal column, past Evidently's 0.1 threshold.) `rc` and `cc` are
+/// counts below the first edge, in each bin, and above the last; `current` is sorted.
+fn binned_wasserstein(edges: &[f64], rc: &[f64], cc: &[f64], current: &[f64]) -> f64 {
+    let (total_r, total_c) = (rc.iter().sum::<f64>(), current.len() as f64);
     if total_r <= 0.0 || total_c == 0.0 {
         return f64::NAN;
     }
-    let mut events: Vec<(f64, f64, f64)> = reference
+    let (first, last) = (edges[0], edges[edges.len() - 1]);
+    // Outside the reference's range its CDF is 0 (below) or 1 (above).
+    let mut area: f64 = current
         .iter()
-        .map(|&(x, w)| (x, w / total_r, 0.0))
-        .collect();
-    events.extend(current.iter().map(|&x| (x, 0.0, 1.0 / total_c)));
-    events.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let (mut fr, mut fc, mut area) = (0.0, 0.0, 0.0);
-    for pair in events.windows(2) {
-        fr += pair[0].1;
-        fc += pair[0].2;
-        area += (fr - fc).abs() * (pair[1].0 - pair[0].0);
+        .map(|&v| {
+            if v < first {
+                first - v
+            } else if v > last {
+                v - last
+            } else {
+                0.0
+            }
+        })
+        .sum::<f64>()
+        / total_c;
+    let (mut fr, mut fc) = (rc[0] / total_r, cc[0] / total_c);
+    for k in 0..edges.len() - 1 {
+        let width = edges[k + 1] - edges[k];
+        let d0 = fr - fc;
+        fr += rc[k + 1] / total_r;
+        fc += cc[k + 1] / total_c;
+        let d1 = fr - fc;
+        let (a0, a1) = (d0.abs(), d1.abs());
+        area += width
+            * if d0 * d1 >= 0.0 {
+                (a0 + a1) / 2.0
+            } else {
+                (d0 * d0 + d1 * d1) / (2.0 * (a0 + a1))
+            };
     }
     area
 }

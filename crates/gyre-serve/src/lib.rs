@@ -11,6 +11,7 @@ mod access;
 mod error;
 mod labels;
 mod listen;
+mod log;
 pub mod payload;
 mod traffic;
 
@@ -71,6 +72,9 @@ pub struct ServeOptions {
     pub access: gyre_core::access::AccessSpec,
     /// What `/feedback` keeps (`[serve.labels]`).
     pub labels: gyre_core::access::LabelLimits,
+    /// Answer a prediction only once its records are committed (`[serve] log = "durable"`);
+    /// by default they are committed within about 50 ms of the answer, in batches.
+    pub durable_log: bool,
     /// Requests in flight at most; more get 503 with `Retry-After`.
     pub max_concurrent: usize,
     /// Declared request bodies held in memory at once, in bytes; more get 503.
@@ -99,6 +103,7 @@ impl ServeOptions {
             tick_every: Duration::from_secs(1),
             access: Default::default(),
             labels: Default::default(),
+            durable_log: false,
             max_concurrent: 1024,
             // Parsing a JSON body takes several times its size: 32 MiB of bodies in flight
             // is a few hundred MB at most.
@@ -248,7 +253,7 @@ struct AppState {
     project: Arc<Project>,
     opts: ServeOptions,
     live: ArcSwap<Deployment>,
-    log: mpsc::Sender<PredictionRecord>,
+    log: mpsc::Sender<log::LogItem>,
     metrics: Metrics,
     requests: AtomicU64,
     id_prefix: String,
@@ -349,7 +354,7 @@ pub async fn serve(
             source,
         })?;
     let bound = listener.local_addr()?;
-    let (tx, rx) = mpsc::channel::<PredictionRecord>(opts.queue.max(1));
+    let (tx, rx) = mpsc::channel::<log::LogItem>(opts.queue.max(1));
     let state = Arc::new(AppState {
         project: project.clone(),
         live: ArcSwap::from_pointee(Deployment {
@@ -382,7 +387,12 @@ pub async fn serve(
         opts: opts.clone(),
     });
     let (stop_writer, writer_stop) = tokio::sync::oneshot::channel::<()>();
-    let writer = tokio::spawn(write_log(project.clone(), rx, writer_stop));
+    let writer = tokio::spawn(log::write_log(
+        project.clone(),
+        rx,
+        writer_stop,
+        opts.durable_log,
+    ));
     let reloader = tokio::spawn(reload_loop(state.clone()));
     let automation = tokio::spawn(gyre_ops::triggers::automate(
         project.clone(),
@@ -516,61 +526,6 @@ fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
     ))
     .layer(axum::middleware::from_fn(error::json_errors))
     .with_state(state)
-}
-
-/// Drains the prediction queue into the store every 50 ms, in one transaction of up to 8,192
-/// records (more at once only while the queue holds more than that). It polls rather than
-/// waits on the queue, so a request's send never has to wake it. A failed write is retried
-/// (the records stay in hand), never dropped. The store keeps each batch as compressed
-/// segments; request ids grow, so each segment covers a narrow range of them, which is how a
-/// request's records are found again.
-async fn write_log(
-    project: Arc<Project>,
-    mut rx: mpsc::Receiver<PredictionRecord>,
-    mut stop: tokio::sync::oneshot::Receiver<()>,
-) {
-    const BATCH: usize = 8192;
-    let mut batch: Vec<PredictionRecord> = Vec::with_capacity(BATCH);
-    let mut stopping = false;
-    loop {
-        if !stopping {
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
-                _ = &mut stop => { stopping = true; }
-            }
-        }
-        loop {
-            while batch.len() < BATCH {
-                match rx.try_recv() {
-                    Ok(r) => batch.push(r),
-                    Err(_) => break,
-                }
-            }
-            if batch.is_empty() {
-                break;
-            }
-            let mut wait = Duration::from_millis(50);
-            while let Err(e) = project.meta.log_predictions(&batch).await {
-                gyre_ops::note!(
-                    "prediction log: writing {} records failed ({e}); retrying",
-                    batch.len()
-                );
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(Duration::from_secs(5));
-            }
-            let full = batch.len() == BATCH;
-            batch.clear();
-            // One commit per tick, unless the queue holds more than a batch (or the server
-            // is stopping). Draining again at once, as this loop did, committed ~250 times a
-            // second under load: each commit an fsync and its pages rewritten in the WAL.
-            if !full && !stopping {
-                break;
-            }
-        }
-        if stopping {
-            return;
-        }
-    }
 }
 
 /// `POST /api/triggers/{name}`: fires a `message` trigger. The caller shows the bearer token
@@ -832,6 +787,13 @@ fn read(
     }
 }
 
+fn shutting_down() -> ApiError {
+    ApiError::bad(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the server is shutting down",
+    )
+}
+
 /// A client's own request id names one request: a second use is refused (409), since its
 /// prediction could not be logged (the log keeps the first) and a label could not tell the
 /// two apart. Ids seen lately are held in memory (the log is written up to 50 ms later);
@@ -959,11 +921,15 @@ async fn score(
             output: row_output(&served.model, &pred, r),
         };
         // Waits when the queue is full: back-pressure, not loss.
-        if state.log.send(rec).await.is_err() {
-            return Err(ApiError::bad(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the server is shutting down",
-            ));
+        if state.log.send(log::LogItem::Record(rec)).await.is_err() {
+            return Err(shutting_down());
+        }
+    }
+    // Durable: answer only once the records are committed (a kill -9 then loses none).
+    if state.opts.durable_log {
+        let (done, committed) = tokio::sync::oneshot::channel();
+        if state.log.send(log::LogItem::Ack(done)).await.is_err() || committed.await.is_err() {
+            return Err(shutting_down());
         }
     }
     if state.opts.shadow
@@ -978,7 +944,7 @@ async fn score(
                 for r in 0..rows {
                     let _ = st
                         .log
-                        .send(PredictionRecord {
+                        .send(log::LogItem::Record(PredictionRecord {
                             request_id: id.clone(),
                             row_index: r as i64,
                             role: "shadow".into(),
@@ -987,7 +953,7 @@ async fn score(
                             version: ch.version,
                             inputs: payload::row_json(&shadow_inputs, r),
                             output: row_output(&ch.model, &p, r),
-                        })
+                        }))
                         .await;
                 }
             }
