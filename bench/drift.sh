@@ -45,6 +45,12 @@ for fmt in parquet csv; do
     python3 -c "import json; r=json.load(open('out.json')); print('run $i:', open('time.txt').read().strip().splitlines()[-1], '|', r['drifted'], 'of', r['judged'], 'columns drifted')"
   done
 done
+# From the reference's stored profile only (what a server checks live traffic against): the
+# verdicts should be the full data's.
+"$gyre" -C "$work/p" data add ref "$work/drift/ref.parquet" -q > /dev/null
+echo "== gyre data drift --from-profile, parquet"
+/usr/bin/time -f "%e s wall, %M KiB max RSS" "$gyre" -C "$work/p" data drift ref "$work/drift/cur.parquet" --from-profile --json -q > out.json 2> time.txt || true
+python3 -c "import json; r=json.load(open('out.json')); print(open('time.txt').read().strip().splitlines()[-1], '|', r['drifted'], 'of', r['judged'], 'columns drifted:', ' '.join(c['name'] for c in r['columns'] if c.get('drifted')))"
 if python3 -c "import evidently" 2>/dev/null; then
   echo "== Evidently DataDriftPreset (DataFrames already in memory)"
   python3 - <<'PY'
