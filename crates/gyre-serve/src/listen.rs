@@ -108,9 +108,25 @@ fn busy(what: &str) -> Response {
     r
 }
 
+/// Request headers larger than this get 431 (as JSON; hyper's own, far larger limit answers
+/// with an empty body).
+const MAX_HEADER_BYTES: usize = 32 << 10;
+
 /// The middleware: admits a request within the limits, and times it out.
 pub async fn limits(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let l = &state.limits;
+    let header_bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return ApiError::bad(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            format!("the request's headers take {header_bytes} bytes; at most {MAX_HEADER_BYTES}"),
+        )
+        .into_response();
+    }
     let Ok(_request) = l.requests.try_acquire() else {
         return busy("requests in flight");
     };

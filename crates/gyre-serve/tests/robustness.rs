@@ -88,6 +88,15 @@ async fn slow_and_greedy_clients_are_cut_off() {
         drop((a, b));
         std::thread::sleep(Duration::from_millis(900));
         assert_eq!(raw(addr, "GET", "/health", &[], "").0, 200, "free again");
+
+        // Oversized headers: 431, as JSON.
+        let big = "x".repeat(40 << 10);
+        let (status, e) = raw(addr, "GET", "/health", &[("x-padding", &big)], "");
+        assert_eq!(
+            (status, e["code"].as_str()),
+            (431, Some("headers_too_large")),
+            "{e}"
+        );
     });
     let _ = stop.send(());
 }
