@@ -102,8 +102,11 @@ enum Command {
     /// The model registry: register, list, show, alias, roll back, validate against [gate].
     #[command(subcommand)]
     Models(models::ModelsCommand),
-    /// Serve a registered model over REST, following its alias.
+    /// Serve a registered model over REST, following its alias (and the MLflow tracking API).
     Serve(serve::ServeArgs),
+    /// Serve the MLflow tracking API only, with no model: scripts that use the `mlflow`
+    /// client log their runs to gyre.
+    Server(serve::ServerArgs),
     /// The whole loop on the Elec2 stream, with no setup: train, serve, replay traffic with
     /// late labels, watch F1, retrain, canary, promote or roll back; an SVG chart at the end.
     Demo(demo::DemoArgs),
@@ -219,6 +222,7 @@ async fn run(cli: Cli) -> CliResult {
         Command::Lineage(args) => pipeline::lineage(args, &cli.project).await,
         Command::Models(cmd) => models::run(cmd, &cli.project).await,
         Command::Serve(args) => serve::run(args, &cli.project).await,
+        Command::Server(args) => serve::server(args, &cli.project).await,
         Command::Monitor(cmd) => monitor::run(cmd, &cli.project, cli.quiet).await,
         Command::Agent(args) => agent::run(args, &cli.project).await,
         Command::Demo(args) => demo::run(args, cli.quiet).await,

@@ -130,3 +130,50 @@ pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'stat
         }
     }
 }
+
+/// Serve the MLflow tracking API with no model, for scripts that log runs: point them at it
+/// with `MLFLOW_TRACKING_URI=http://HOST:PORT` and an editor token in `MLFLOW_TRACKING_TOKEN`.
+#[derive(Args)]
+pub struct ServerArgs {
+    /// Address to bind (default 127.0.0.1; 0.0.0.0 exposes the server to the network).
+    #[arg(long)]
+    host: Option<String>,
+    /// Port (default 5000, MLflow's; 0 picks a free one).
+    #[arg(long)]
+    port: Option<u16>,
+}
+
+pub async fn server(args: ServerArgs, project: &Option<PathBuf>) -> CliResult {
+    let signalled = shutdown_signal();
+    let p = open_project(project).await?;
+    let spec = p.spec.serve.clone().unwrap_or_default();
+    let host = args.host.unwrap_or_else(|| "127.0.0.1".into());
+    let port = args.port.unwrap_or(5000);
+    let addr: SocketAddr = format!("{host}:{port}")
+        .parse()
+        .or_else(|_| format!("[{host}]:{port}").parse())
+        .map_err(|_| {
+            Failure::Error(gyre_ops::OpsError::Invalid(format!(
+                "--host `{host}` is not an IP address"
+            )))
+        })?;
+    if !addr.ip().is_loopback() {
+        gyre_ops::note!(
+            "warning: serving on {addr}, beyond this machine: reads need a viewer token, writes \
+             an editor token"
+        );
+    }
+    let opts = gyre_serve::TrackingOptions {
+        addr,
+        access: spec.access.clone(),
+        max_body_bytes: spec.max_body_bytes.unwrap_or(8 << 20),
+    };
+    let result = gyre_serve::serve_tracking(Arc::new(p), opts, signalled, |bound| {
+        out!("tracking server (MLflow API) on http://{bound}");
+    })
+    .await;
+    result.map_err(|e| match e {
+        gyre_serve::ServeError::Ops(o) => Failure::Error(o),
+        other => Failure::Error(gyre_ops::OpsError::Invalid(other.to_string())),
+    })
+}

@@ -660,3 +660,61 @@ fn durable_log_survives_kill_9() {
         "every answered row is in the log"
     );
 }
+
+/// `gyre server`: the MLflow tracking API with no model; a user's MLflow script logs to it
+/// unchanged and its runs are in `gyre runs list`. Needs a Python with `mlflow`
+/// (`GYRE_TEST_MLFLOW_PYTHON`, which `.ci/run` makes); without one the test says so.
+#[test]
+fn gyre_server_takes_a_users_mlflow_script() {
+    let python = [
+        std::env::var("GYRE_TEST_MLFLOW_PYTHON").ok(),
+        Some("python3".into()),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|p| {
+        std::process::Command::new(p)
+            .args(["-c", "import mlflow"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    let Some(python) = python else {
+        eprintln!("no Python with mlflow (set GYRE_TEST_MLFLOW_PYTHON): skipping");
+        return;
+    };
+    let p = Project::init();
+    let token = admin_token(&p);
+    let mut child = p
+        .command(&["server", "--port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line.rsplit(" on ").next().unwrap().trim().to_string();
+    assert!(base.starts_with("http://127.0.0.1:"), "{line}");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../gyre-serve/tests/mlflow/client.py");
+    let out = std::process::Command::new(&python)
+        .arg(&script)
+        .arg(&base)
+        .env("MLFLOW_TRACKING_TOKEN", &token)
+        .env_remove("MLFLOW_TRACKING_URI")
+        .output()
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list = p.ok(&["runs", "list"]).stdout;
+    for name in ["first", "child", "second"] {
+        assert!(list.contains(name), "{list}");
+    }
+}

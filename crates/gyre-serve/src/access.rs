@@ -13,7 +13,6 @@
 //!
 //! The caller (a token's name and role, or nobody) goes to the handler as a [`Caller`].
 
-use crate::AppState;
 use crate::error::ApiError;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, Method, header};
@@ -81,9 +80,9 @@ impl Caller {
 /// stops working within this).
 const TOKEN_TTL: Duration = Duration::from_secs(2);
 
-/// The guard's settings and its token cache.
-pub struct Guard {
-    rules: HashMap<(Method, &'static str), Rule>,
+/// The names the server answers to, and whether reads are open: what a request's Host and
+/// Origin are checked against.
+pub struct Names {
     open_reads: bool,
     /// `host[:port]` texts, lowercase, that a request's Host may be.
     hosts: Vec<String>,
@@ -91,15 +90,10 @@ pub struct Guard {
     any_ip: bool,
     port: u16,
     origins: Vec<String>,
-    cache: Mutex<HashMap<String, (Option<TokenInfo>, Instant)>>,
 }
 
-impl Guard {
-    pub fn new(
-        rules: HashMap<(Method, &'static str), Rule>,
-        spec: &AccessSpec,
-        addr: SocketAddr,
-    ) -> Guard {
+impl Names {
+    pub fn new(spec: &AccessSpec, addr: SocketAddr) -> Names {
         let loopback = addr.ip().is_loopback();
         let port = addr.port();
         let mut hosts: Vec<String> = Vec::new();
@@ -123,8 +117,7 @@ impl Guard {
                 add(&format!("{h}:{port}"));
             }
         }
-        Guard {
-            rules,
+        Names {
             open_reads: match spec.reads {
                 OpenReads::Open => true,
                 OpenReads::Token => false,
@@ -138,7 +131,6 @@ impl Guard {
                 .iter()
                 .map(|o| o.trim_end_matches('/').to_ascii_lowercase())
                 .collect(),
-            cache: Mutex::new(HashMap::new()),
         }
     }
 
@@ -171,8 +163,32 @@ impl Guard {
             None => false,
         }
     }
+}
 
-    async fn token(&self, state: &AppState, text: &str) -> Result<Option<TokenInfo>, ApiError> {
+/// The guard's settings and its token cache.
+pub struct Guard {
+    project: Arc<gyre_ops::Project>,
+    rules: HashMap<(Method, &'static str), Rule>,
+    names: Names,
+    cache: Mutex<HashMap<String, (Option<TokenInfo>, Instant)>>,
+}
+
+impl Guard {
+    pub fn new(
+        project: Arc<gyre_ops::Project>,
+        rules: HashMap<(Method, &'static str), Rule>,
+        spec: &AccessSpec,
+        addr: SocketAddr,
+    ) -> Guard {
+        Guard {
+            project,
+            rules,
+            names: Names::new(spec, addr),
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn token(&self, text: &str) -> Result<Option<TokenInfo>, ApiError> {
         let key = token_hash(text);
         if let Ok(cache) = self.cache.lock()
             && let Some((t, at)) = cache.get(&key)
@@ -180,7 +196,7 @@ impl Guard {
         {
             return Ok(t.clone());
         }
-        let found = state
+        let found = self
             .project
             .authenticate(text)
             .await
@@ -204,11 +220,10 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// The middleware: checks the request against its route's rule, then hands it on with its
 /// [`Caller`].
 pub async fn guard(
-    State(state): State<Arc<AppState>>,
+    State(g): State<Arc<Guard>>,
     mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let g = &state.guard;
     let path = req
         .extensions()
         .get::<MatchedPath>()
@@ -230,7 +245,7 @@ pub async fn guard(
     let headers = req.headers();
     if let Some(host) = headers.get(header::HOST) {
         let host = host.to_str().unwrap_or("");
-        if !g.host_allowed(host) {
+        if !g.names.host_allowed(host) {
             return Err(ApiError::forbidden(format!(
                 "Host `{host}` is not this server's; add it to [serve.access] hosts"
             ))
@@ -239,7 +254,7 @@ pub async fn guard(
     }
     if let Some(origin) = headers.get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("");
-        if !g.origin_allowed(origin) {
+        if !g.names.origin_allowed(origin) {
             return Err(ApiError::forbidden(format!(
                 "Origin `{origin}` may not call this server; add it to [serve.access] origins"
             ))
@@ -249,7 +264,7 @@ pub async fn guard(
     let token = match bearer(headers) {
         // A webhook's own secret is not a gyre token: the handler checks it.
         Some(text) if rule.access == Access::Webhook && token_id(text).is_none() => None,
-        Some(text) => match g.token(&state, text).await? {
+        Some(text) => match g.token(text).await? {
             Some(t) => Some(t),
             None => {
                 return Err(ApiError::unauthorized(
@@ -275,8 +290,8 @@ pub async fn guard(
     };
     match rule.access {
         Access::Open => {}
-        Access::Read if g.open_reads => {}
-        Access::Predict if g.open_reads => {}
+        Access::Read if g.names.open_reads => {}
+        Access::Predict if g.names.open_reads => {}
         Access::Read => needs(Role::Viewer)?,
         Access::Predict => needs(Role::Predictor)?,
         Access::Token(role) => needs(role)?,
@@ -304,8 +319,8 @@ pub async fn guard(
 mod tests {
     use super::*;
 
-    fn guard(addr: &str, spec: AccessSpec) -> Guard {
-        Guard::new(HashMap::new(), &spec, addr.parse().unwrap())
+    fn guard(addr: &str, spec: AccessSpec) -> Names {
+        Names::new(&spec, addr.parse().unwrap())
     }
 
     #[test]

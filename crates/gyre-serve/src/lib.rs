@@ -12,6 +12,7 @@ mod error;
 mod labels;
 mod listen;
 mod log;
+pub mod mlflow;
 pub mod payload;
 mod traffic;
 
@@ -249,7 +250,8 @@ impl Metrics {
     }
 }
 
-struct AppState {
+/// What the serving routes read (opaque outside this crate).
+pub struct AppState {
     project: Arc<Project>,
     opts: ServeOptions,
     live: ArcSwap<Deployment>,
@@ -259,8 +261,8 @@ struct AppState {
     id_prefix: String,
     /// The key of request ids' tags (see [`server_request_id`]).
     id_key: [u8; 32],
-    guard: access::Guard,
-    limits: listen::Limits,
+    guard: Arc<access::Guard>,
+    limits: Arc<listen::Limits>,
     client_ids: std::sync::Mutex<RecentIds>,
     /// Wakes the reloader at once (after an alias move through the API).
     reload: tokio::sync::Notify,
@@ -366,21 +368,27 @@ pub async fn serve(
         requests: AtomicU64::new(0),
         id_prefix: hex(&random_bytes::<6>()?),
         id_key: random_bytes::<32>()?,
-        guard: access::Guard::new(
+        guard: Arc::new(access::Guard::new(
+            project.clone(),
             routes()
                 .iter()
                 .map(|r| ((r.method.clone(), r.path), r.rule))
+                .chain(
+                    mlflow::routes()
+                        .iter()
+                        .map(|r| ((r.method.clone(), r.path), r.rule)),
+                )
                 .collect(),
             &opts.access,
             // The address bound (with its port, when 0 asked for any).
             bound,
-        ),
+        )),
         client_ids: Default::default(),
-        limits: listen::Limits::new(
+        limits: Arc::new(listen::Limits::new(
             opts.max_concurrent,
             opts.max_inflight_body_bytes,
             opts.request_timeout,
-        ),
+        )),
         reload: tokio::sync::Notify::new(),
         scheduler: scheduler.clone(),
         traffic,
@@ -418,12 +426,123 @@ pub async fn serve(
     Ok(())
 }
 
-/// One route: where, how, and who may call it.
-pub struct Route {
+/// One route: where, how, and who may call it (`S`: the state its handler reads).
+pub struct Route<S = Arc<AppState>> {
     pub method: Method,
     pub path: &'static str,
     pub rule: Rule,
-    handler: axum::routing::MethodRouter<Arc<AppState>>,
+    handler: axum::routing::MethodRouter<S>,
+}
+
+impl<S: Clone + Send + Sync + 'static> Route<S> {
+    pub(crate) fn new(
+        method: Method,
+        path: &'static str,
+        access: access::Access,
+        body: BodyKind,
+        handler: axum::routing::MethodRouter<S>,
+    ) -> Route<S> {
+        Route {
+            method,
+            path,
+            rule: Rule { access, body },
+            handler,
+        }
+    }
+}
+
+/// How `gyre server` (tracking only, no model) serves.
+#[derive(Debug, Clone)]
+pub struct TrackingOptions {
+    pub addr: SocketAddr,
+    pub access: gyre_core::access::AccessSpec,
+    pub max_body_bytes: usize,
+}
+
+/// Serves the MLflow tracking API (and `/health`) with no model: `gyre server`. The same
+/// access rules, limits and error shapes as [`serve`].
+pub async fn serve_tracking(
+    project: Arc<Project>,
+    opts: TrackingOptions,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    on_bound: impl FnOnce(SocketAddr),
+) -> Result<(), ServeError> {
+    let listener = tokio::net::TcpListener::bind(opts.addr)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: opts.addr,
+            source,
+        })?;
+    let bound = listener.local_addr()?;
+    let mut routes = mlflow::routes();
+    routes.push(Route::new(
+        Method::GET,
+        "/health",
+        access::Access::Open,
+        BodyKind::None,
+        get(live),
+    ));
+    let guard = Arc::new(access::Guard::new(
+        project.clone(),
+        routes
+            .iter()
+            .map(|r| ((r.method.clone(), r.path), r.rule))
+            .collect(),
+        &opts.access,
+        bound,
+    ));
+    let defaults = ServeOptions::new("", bound);
+    let limits = Arc::new(listen::Limits::new(
+        defaults.max_concurrent,
+        defaults.max_inflight_body_bytes,
+        defaults.request_timeout,
+    ));
+    let tracking = Arc::new(mlflow::Tracking::new(project));
+    let app = finish(
+        guarded(routes, tracking, guard),
+        opts.max_body_bytes,
+        limits,
+    );
+    on_bound(bound);
+    listen::run(listener, app, defaults.header_timeout, shutdown).await;
+    Ok(())
+}
+
+/// Every route of `gyre serve` (serving and the MLflow API) with its rule: what the access
+/// test walks.
+pub fn all_rules() -> Vec<(Method, &'static str, Rule)> {
+    routes()
+        .into_iter()
+        .map(|r| (r.method, r.path, r.rule))
+        .chain(
+            mlflow::routes()
+                .into_iter()
+                .map(|r| (r.method, r.path, r.rule)),
+        )
+        .collect()
+}
+
+/// `routes` behind `guard`, with `state`: the one way a route is served.
+fn guarded<S: Clone + Send + Sync + 'static>(
+    routes: Vec<Route<S>>,
+    state: S,
+    guard: Arc<access::Guard>,
+) -> Router {
+    let mut app = Router::new();
+    for route in routes {
+        app = app.route(route.path, route.handler);
+    }
+    app.route_layer(axum::middleware::from_fn_with_state(guard, access::guard))
+        .with_state(state)
+}
+
+/// The layers every server has: JSON 404s, the body limit, admission limits and timeouts,
+/// and JSON for axum's own rejections.
+fn finish(app: Router, max_body_bytes: usize, limits: Arc<listen::Limits>) -> Router {
+    app.fallback(|| async { ApiError::bad(StatusCode::NOT_FOUND, "no such route") })
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(limits, listen::limits))
+        .layer(axum::middleware::from_fn(error::json_errors))
 }
 
 /// Every route the server answers, each with its access decision. The router is built from
@@ -508,24 +627,16 @@ pub fn routes() -> Vec<Route> {
     ]
 }
 
-/// The server's router: [`routes`] behind the access guard, errors as JSON.
+/// The server's router: [`routes`] and the MLflow API behind the access guard, errors as
+/// JSON.
 fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
-    let mut app = Router::new();
-    for route in routes() {
-        app = app.route(route.path, route.handler);
-    }
-    app.route_layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        access::guard,
-    ))
-    .fallback(|| async { ApiError::bad(StatusCode::NOT_FOUND, "no such route") })
-    .layer(DefaultBodyLimit::max(max_body_bytes))
-    .layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        listen::limits,
-    ))
-    .layer(axum::middleware::from_fn(error::json_errors))
-    .with_state(state)
+    let tracking = Arc::new(mlflow::Tracking::new(state.project.clone()));
+    let app = guarded(routes(), state.clone(), state.guard.clone()).merge(guarded(
+        mlflow::routes(),
+        tracking,
+        state.guard.clone(),
+    ));
+    finish(app, max_body_bytes, state.limits.clone())
 }
 
 /// `POST /api/triggers/{name}`: fires a `message` trigger. The caller shows the bearer token

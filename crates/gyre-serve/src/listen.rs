@@ -10,7 +10,6 @@
 //! either, 503 with `Retry-After`. A request (its body included) that takes longer than
 //! `request_timeout` gets 408.
 
-use crate::AppState;
 use crate::error::ApiError;
 use axum::Router;
 use axum::extract::{Request, State};
@@ -113,8 +112,7 @@ fn busy(what: &str) -> Response {
 const MAX_HEADER_BYTES: usize = 32 << 10;
 
 /// The middleware: admits a request within the limits, and times it out.
-pub async fn limits(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    let l = &state.limits;
+pub async fn limits(State(l): State<Arc<Limits>>, req: Request, next: Next) -> Response {
     let header_bytes: usize = req
         .headers()
         .iter()

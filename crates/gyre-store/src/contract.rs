@@ -70,6 +70,38 @@ pub async fn run_all(store: Arc<dyn MetaStore>) {
     server_ids(store.as_ref()).await;
     monitor_records(store.as_ref()).await;
     tokens(store.as_ref()).await;
+    experiments(store.as_ref()).await;
+}
+
+/// Experiment 0 is there from the start; names are unique; tags and stages stick.
+pub async fn experiments(store: &dyn MetaStore) {
+    let default = store.experiment(0).await.unwrap().unwrap();
+    assert_eq!(
+        (default.name.as_str(), default.lifecycle_stage.as_str()),
+        ("Default", "active")
+    );
+    let id = store.create_experiment("churn", 5).await.unwrap();
+    assert!(id > 0);
+    let taken = store.create_experiment("churn", 6).await.unwrap_err();
+    assert!(matches!(taken, StoreError::Conflict(_)), "{taken}");
+    store.set_experiment_tag(id, "team", "risk").await.unwrap();
+    store
+        .set_experiment_tag(id, "team", "growth")
+        .await
+        .unwrap();
+    let e = store.experiment_by_name("churn").await.unwrap().unwrap();
+    assert_eq!(e.id, id);
+    assert_eq!(e.artifact_location, format!("mlflow-artifacts:/{id}"));
+    assert_eq!(e.tags.get("team").map(String::as_str), Some("growth"));
+    assert!(store.set_experiment_stage(id, "deleted", 7).await.unwrap());
+    assert!(store.rename_experiment(id, "churn-v2", 8).await.unwrap());
+    let e = store.experiment(id).await.unwrap().unwrap();
+    assert_eq!(
+        (e.name.as_str(), e.lifecycle_stage.as_str()),
+        ("churn-v2", "deleted")
+    );
+    assert!(store.experiment(id + 1000).await.unwrap().is_none());
+    assert_eq!(store.experiments().await.unwrap().len(), 2);
 }
 
 /// Tokens are found by hash while live, names stay unique, revoking is once.

@@ -8,6 +8,7 @@
 pub mod blob;
 pub mod contract;
 mod error;
+mod experiments;
 pub mod meta;
 pub mod monitor;
 pub mod predictions;
@@ -18,6 +19,7 @@ pub mod tokens;
 
 pub use blob::{BlobStore, LocalBlobStore, PutOutcome, StagedBlob, hash_file};
 pub use error::StoreError;
+pub use experiments::{Experiment, Experiments};
 pub use meta::{AddOutcome, DatasetSummary, MetaStore, open_meta_store};
 pub use monitor::{Firing, LabelledRow, MonitorEvent, MonitorPoint, Monitoring};
 pub use predictions::{

@@ -40,6 +40,7 @@ pub trait MetaStore:
     + crate::PredictionLog
     + crate::Monitoring
     + crate::TokenStore
+    + crate::Experiments
     + Send
     + Sync
 {

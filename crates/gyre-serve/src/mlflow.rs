@@ -1,0 +1,1021 @@
+//! The MLflow tracking REST API (`/api/2.0/mlflow/…`), so that a script written for MLflow
+//! logs to gyre unchanged: `mlflow.set_tracking_uri("http://127.0.0.1:PORT")`.
+//!
+//! Runs logged this way are gyre runs (the same store, `gyre runs list/show/compare`).
+//! MLflow's experiments are kept in their own table; a run names its experiment in the tag
+//! `gyre.experiment` and a deleted run carries `gyre.lifecycle = deleted` (tags under `gyre.`
+//! are not shown to MLflow clients). Errors take MLflow's shape, `{"error_code": …,
+//! "message": …}`: the client treats an empty 404 as fatal, but a `RESOURCE_DOES_NOT_EXIST` as
+//! "none".
+//!
+//! Not yet here (issue 16): artifacts, logged models, the model registry, dataset inputs'
+//! details.
+
+use crate::access::Access::{Read, Token};
+use crate::{BodyKind, Route};
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use gyre_core::access::Role;
+use gyre_core::run::{MetricPoint, NewRun, Run, RunId, RunStatus};
+use gyre_core::runfilter::{Field, OrderKey, RunFilter, RunOrder, Value as FilterValue};
+use gyre_ops::Project;
+use gyre_store::{Experiment, StoreError};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// What the MLflow handlers read.
+pub struct Tracking {
+    project: Arc<Project>,
+}
+
+impl Tracking {
+    pub fn new(project: Arc<Project>) -> Tracking {
+        Tracking { project }
+    }
+}
+
+type St = State<Arc<Tracking>>;
+
+const EXPERIMENT_TAG: &str = "gyre.experiment";
+const LIFECYCLE_TAG: &str = "gyre.lifecycle";
+
+/// Every MLflow route and who may call it: reads (and searches, which POST) are reads;
+/// everything else changes state and takes an `editor` token (`MLFLOW_TRACKING_TOKEN`).
+pub fn routes() -> Vec<Route<Arc<Tracking>>> {
+    let read = |path, handler| Route::new(Method::GET, path, Read, BodyKind::None, handler);
+    let search = |path, handler| Route::new(Method::POST, path, Read, BodyKind::Json, handler);
+    let write = |path, handler| {
+        Route::new(
+            Method::POST,
+            path,
+            Token(Role::Editor),
+            BodyKind::Json,
+            handler,
+        )
+    };
+    macro_rules! at {
+        ($p:literal) => {
+            concat!("/api/2.0/mlflow", $p)
+        };
+    }
+    vec![
+        write(at!("/experiments/create"), post(create_experiment)),
+        read(at!("/experiments/get"), get(get_experiment)),
+        read(at!("/experiments/get-by-name"), get(get_experiment_by_name)),
+        search(at!("/experiments/search"), post(search_experiments)),
+        write(
+            at!("/experiments/set-experiment-tag"),
+            post(set_experiment_tag),
+        ),
+        write(at!("/experiments/delete"), post(delete_experiment)),
+        write(at!("/experiments/restore"), post(restore_experiment)),
+        write(at!("/experiments/update"), post(update_experiment)),
+        write(at!("/runs/create"), post(create_run)),
+        write(at!("/runs/update"), post(update_run)),
+        read(at!("/runs/get"), get(get_run)),
+        write(at!("/runs/delete"), post(delete_run)),
+        write(at!("/runs/restore"), post(restore_run)),
+        write(at!("/runs/log-metric"), post(log_metric)),
+        write(at!("/runs/log-parameter"), post(log_parameter)),
+        write(at!("/runs/set-tag"), post(set_tag)),
+        write(at!("/runs/log-batch"), post(log_batch)),
+        write(at!("/runs/log-inputs"), post(log_inputs)),
+        search(at!("/runs/search"), post(search_runs)),
+        read(at!("/metrics/get-history"), get(metric_history)),
+    ]
+}
+
+/// An error in MLflow's shape.
+#[derive(Debug)]
+pub struct MlflowError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl MlflowError {
+    fn missing(message: impl Into<String>) -> MlflowError {
+        MlflowError {
+            status: StatusCode::NOT_FOUND,
+            code: "RESOURCE_DOES_NOT_EXIST",
+            message: message.into(),
+        }
+    }
+    fn invalid(message: impl Into<String>) -> MlflowError {
+        MlflowError {
+            status: StatusCode::BAD_REQUEST,
+            code: "INVALID_PARAMETER_VALUE",
+            message: message.into(),
+        }
+    }
+    fn exists(message: impl Into<String>) -> MlflowError {
+        MlflowError {
+            status: StatusCode::BAD_REQUEST,
+            code: "RESOURCE_ALREADY_EXISTS",
+            message: message.into(),
+        }
+    }
+}
+
+impl From<StoreError> for MlflowError {
+    fn from(e: StoreError) -> MlflowError {
+        match e {
+            StoreError::NotFound { .. } => MlflowError::missing(e.to_string()),
+            StoreError::Conflict(m) => MlflowError::exists(m),
+            StoreError::Invalid(m) | StoreError::BadUrl(m) => MlflowError::invalid(m),
+            other => {
+                gyre_ops::note!("mlflow api: {other}");
+                MlflowError {
+                    status: StatusCode::INTERNAL_SERVER_ERROR,
+                    code: "INTERNAL_ERROR",
+                    message: "the store failed (the server's log has the detail)".into(),
+                }
+            }
+        }
+    }
+}
+
+impl From<gyre_ops::OpsError> for MlflowError {
+    fn from(e: gyre_ops::OpsError) -> MlflowError {
+        match e {
+            gyre_ops::OpsError::Store(s) => s.into(),
+            gyre_ops::OpsError::NotFound(m) => MlflowError::missing(m),
+            other if other.code().http_status() < 500 => MlflowError::invalid(other.to_string()),
+            other => {
+                gyre_ops::note!("mlflow api: {other}");
+                MlflowError {
+                    status: StatusCode::INTERNAL_SERVER_ERROR,
+                    code: "INTERNAL_ERROR",
+                    message: "the operation failed (the server's log has the detail)".into(),
+                }
+            }
+        }
+    }
+}
+
+impl IntoResponse for MlflowError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(json!({ "error_code": self.code, "message": self.message })),
+        )
+            .into_response()
+    }
+}
+
+type Answer = Result<Json<Value>, MlflowError>;
+
+fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, MlflowError> {
+    serde_json::from_slice(bytes).map_err(|e| MlflowError::invalid(format!("the body: {e}")))
+}
+
+fn now_ms() -> i64 {
+    gyre_ops::runs::now_ms()
+}
+
+fn experiment_id(text: &str) -> Result<i64, MlflowError> {
+    text.parse()
+        .map_err(|_| MlflowError::invalid(format!("experiment id `{text}` is not a number")))
+}
+
+fn experiment_json(e: &Experiment) -> Value {
+    json!({
+        "experiment_id": e.id.to_string(),
+        "name": e.name,
+        "artifact_location": e.artifact_location,
+        "lifecycle_stage": e.lifecycle_stage,
+        "last_update_time": e.updated_ms,
+        "creation_time": e.created_ms,
+        "tags": e.tags.iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>(),
+    })
+}
+
+#[derive(Deserialize)]
+struct KeyValue {
+    key: String,
+    #[serde(default)]
+    value: String,
+}
+
+// --- experiments ---
+
+#[derive(Deserialize)]
+struct CreateExperiment {
+    name: String,
+    #[serde(default)]
+    tags: Vec<KeyValue>,
+}
+
+async fn create_experiment(State(t): St, raw: axum::body::Bytes) -> Answer {
+    let b: CreateExperiment = body(&raw)?;
+    if b.name.trim().is_empty() {
+        return Err(MlflowError::invalid("an experiment needs a name"));
+    }
+    let id = t.project.meta.create_experiment(&b.name, now_ms()).await?;
+    for kv in &b.tags {
+        t.project
+            .meta
+            .set_experiment_tag(id, &kv.key, &kv.value)
+            .await?;
+    }
+    Ok(Json(json!({ "experiment_id": id.to_string() })))
+}
+
+async fn get_experiment(State(t): St, Query(q): Query<HashMap<String, String>>) -> Answer {
+    let id = experiment_id(q.get("experiment_id").map_or("", String::as_str))?;
+    let e = t
+        .project
+        .meta
+        .experiment(id)
+        .await?
+        .ok_or_else(|| MlflowError::missing(format!("no experiment with id {id}")))?;
+    Ok(Json(json!({ "experiment": experiment_json(&e) })))
+}
+
+async fn get_experiment_by_name(State(t): St, Query(q): Query<HashMap<String, String>>) -> Answer {
+    let name = q.get("experiment_name").cloned().unwrap_or_default();
+    let e = t
+        .project
+        .meta
+        .experiment_by_name(&name)
+        .await?
+        .ok_or_else(|| MlflowError::missing(format!("no experiment named `{name}`")))?;
+    Ok(Json(json!({ "experiment": experiment_json(&e) })))
+}
+
+#[derive(Deserialize, Default)]
+struct SearchExperiments {
+    #[serde(default)]
+    max_results: Option<usize>,
+    #[serde(default)]
+    filter: Option<String>,
+    #[serde(default)]
+    view_type: Option<String>,
+    #[serde(default)]
+    page_token: Option<String>,
+}
+
+async fn search_experiments(State(t): St, raw: axum::body::Bytes) -> Answer {
+    let b: SearchExperiments = if raw.is_empty() {
+        SearchExperiments::default()
+    } else {
+        body(&raw)?
+    };
+    let stage = match b.view_type.as_deref() {
+        Some("DELETED_ONLY") => Some("deleted"),
+        Some("ALL") => None,
+        _ => Some("active"),
+    };
+    // The common filter, `name = 'x'` (or LIKE with %), is honoured; others are refused.
+    let name_is = match b.filter.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
+        None => None,
+        Some(f) => Some(parse_name_filter(f)?),
+    };
+    let all: Vec<Experiment> = t
+        .project
+        .meta
+        .experiments()
+        .await?
+        .into_iter()
+        .filter(|e| stage.is_none_or(|s| e.lifecycle_stage == s))
+        .filter(|e| name_is.as_ref().is_none_or(|m| m.matches(&e.name)))
+        .collect();
+    let (page, next) = paged(all, b.max_results.unwrap_or(1000), b.page_token.as_deref())?;
+    let mut out = json!({ "experiments": page.iter().map(experiment_json).collect::<Vec<_>>() });
+    if let Some(n) = next {
+        out["next_page_token"] = json!(n);
+    }
+    Ok(Json(out))
+}
+
+enum NameMatch {
+    Is(String),
+    Like(String),
+}
+
+impl NameMatch {
+    fn matches(&self, name: &str) -> bool {
+        match self {
+            NameMatch::Is(n) => n == name,
+            NameMatch::Like(p) => like(p, name),
+        }
+    }
+}
+
+fn parse_name_filter(f: &str) -> Result<NameMatch, MlflowError> {
+    let f = f.trim();
+    let rest = f
+        .strip_prefix("attributes.")
+        .or_else(|| f.strip_prefix("attribute."))
+        .unwrap_or(f);
+    let Some(rest) = rest.strip_prefix("name") else {
+        return Err(MlflowError::invalid(format!(
+            "experiment filter `{f}`: only `name = '…'` and `name LIKE '…'` are supported"
+        )));
+    };
+    let rest = rest.trim_start();
+    let (like_op, value) = if let Some(v) = rest.strip_prefix('=') {
+        (false, v)
+    } else if let Some(v) = rest
+        .strip_prefix("LIKE")
+        .or_else(|| rest.strip_prefix("like"))
+    {
+        (true, v)
+    } else {
+        return Err(MlflowError::invalid(format!("experiment filter `{f}`")));
+    };
+    let v = value
+        .trim()
+        .trim_matches(|c| c == '\'' || c == '"')
+        .to_string();
+    Ok(if like_op {
+        NameMatch::Like(v)
+    } else {
+        NameMatch::Is(v)
+    })
+}
+
+/// SQL LIKE with `%` (any run) and `_` (one character).
+fn like(pattern: &str, text: &str) -> bool {
+    fn go(p: &[char], t: &[char]) -> bool {
+        match p.split_first() {
+            None => t.is_empty(),
+            Some(('%', rest)) => (0..=t.len()).any(|i| go(rest, &t[i..])),
+            Some(('_', rest)) => !t.is_empty() && go(rest, &t[1..]),
+            Some((c, rest)) => t.first() == Some(c) && go(rest, &t[1..]),
+        }
+    }
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    go(&p, &t)
+}
+
+fn paged<T>(
+    all: Vec<T>,
+    max: usize,
+    token: Option<&str>,
+) -> Result<(Vec<T>, Option<String>), MlflowError> {
+    let start: usize = match token.filter(|t| !t.is_empty()) {
+        Some(t) => t
+            .parse()
+            .map_err(|_| MlflowError::invalid(format!("page token `{t}`")))?,
+        None => 0,
+    };
+    let max = max.clamp(1, 50_000);
+    let total = all.len();
+    let page: Vec<T> = all.into_iter().skip(start).take(max).collect();
+    let next = (start + max < total).then(|| (start + max).to_string());
+    Ok((page, next))
+}
+
+#[derive(Deserialize)]
+struct ExperimentTag {
+    experiment_id: String,
+    key: String,
+    value: String,
+}
+
+async fn set_experiment_tag(State(t): St, raw: axum::body::Bytes) -> Answer {
+    let b: ExperimentTag = body(&raw)?;
+    let id = experiment_id(&b.experiment_id)?;
+    t.project
+        .meta
+        .experiment(id)
+        .await?
+        .ok_or_else(|| MlflowError::missing(format!("no experiment with id {id}")))?;
+    t.project
+        .meta
+        .set_experiment_tag(id, &b.key, &b.value)
+        .await?;
+    Ok(Json(json!({})))
+}
+
+#[derive(Deserialize)]
+struct ExperimentRef {
+    experiment_id: String,
+    #[serde(default)]
+    new_name: Option<String>,
+}
+
+async fn stage(t: &Tracking, raw: &[u8], stage: &str) -> Answer {
+    let b: ExperimentRef = body(raw)?;
+    let id = experiment_id(&b.experiment_id)?;
+    if !t
+        .project
+        .meta
+        .set_experiment_stage(id, stage, now_ms())
+        .await?
+    {
+        return Err(MlflowError::missing(format!("no experiment with id {id}")));
+    }
+    Ok(Json(json!({})))
+}
+
+async fn delete_experiment(State(t): St, raw: axum::body::Bytes) -> Answer {
+    stage(&t, &raw, "deleted").await
+}
+
+async fn restore_experiment(State(t): St, raw: axum::body::Bytes) -> Answer {
+    stage(&t, &raw, "active").await
+}
+
+async fn update_experiment(State(t): St, raw: axum::body::Bytes) -> Answer {
+    let b: ExperimentRef = body(&raw)?;
+    let id = experiment_id(&b.experiment_id)?;
+    let name = b
+        .new_name
+        .filter(|n| !n.trim().is_empty())
+        .ok_or_else(|| MlflowError::invalid("`new_name` is required"))?;
+    if !t
+        .project
+        .meta
+        .rename_experiment(id, &name, now_ms())
+        .await?
+    {
+        return Err(MlflowError::missing(format!("no experiment with id {id}")));
+    }
+    Ok(Json(json!({})))
+}
+
+// --- runs ---
+
+fn status_text(s: RunStatus) -> &'static str {
+    match s {
+        RunStatus::Running => "RUNNING",
+        RunStatus::Finished => "FINISHED",
+        RunStatus::Failed => "FAILED",
+        RunStatus::Killed => "KILLED",
+    }
+}
+
+fn status_of(text: &str) -> Result<RunStatus, MlflowError> {
+    match text {
+        "RUNNING" | "SCHEDULED" => Ok(RunStatus::Running),
+        "FINISHED" => Ok(RunStatus::Finished),
+        "FAILED" => Ok(RunStatus::Failed),
+        "KILLED" => Ok(RunStatus::Killed),
+        other => Err(MlflowError::invalid(format!("run status `{other}`"))),
+    }
+}
+
+fn run_id(text: &str) -> Result<RunId, MlflowError> {
+    text.parse()
+        .map_err(|_| MlflowError::missing(format!("no run `{text}`")))
+}
+
+async fn load_run(t: &Tracking, id: &str) -> Result<Run, MlflowError> {
+    let id = run_id(id)?;
+    t.project.meta.get_run(&id).await.map_err(|e| match e {
+        StoreError::NotFound { .. } => MlflowError::missing(format!("no run `{id}`")),
+        other => other.into(),
+    })
+}
+
+/// A run as MLflow clients read it; with `history`, each metric's latest step and time.
+async fn run_json(t: &Tracking, r: &Run, history: bool) -> Result<Value, MlflowError> {
+    let experiment = r
+        .tags
+        .get(EXPERIMENT_TAG)
+        .cloned()
+        .unwrap_or_else(|| "0".into());
+    let deleted = r.tags.get(LIFECYCLE_TAG).is_some_and(|s| s == "deleted");
+    let id = r.start.id.to_string();
+    let run_name = r
+        .tags
+        .get("mlflow.runName")
+        .cloned()
+        .unwrap_or_else(|| r.start.name.clone());
+    let mut metrics = Vec::with_capacity(r.metrics.len());
+    for (k, v) in &r.metrics {
+        let (timestamp, step) = if history {
+            t.project
+                .meta
+                .metric_history(&r.start.id, k)
+                .await?
+                .last()
+                .map_or((r.start.started_ms, 0), |p| (p.timestamp_ms, p.step))
+        } else {
+            (r.start.started_ms, 0)
+        };
+        metrics.push(json!({"key": k, "value": finite(*v), "timestamp": timestamp, "step": step}));
+    }
+    Ok(json!({
+        "info": {
+            "run_id": id,
+            "run_uuid": id,
+            "run_name": run_name,
+            "experiment_id": experiment,
+            "user_id": r.start.user,
+            "status": status_text(r.status),
+            "start_time": r.start.started_ms,
+            "end_time": r.ended_ms,
+            "artifact_uri": format!("mlflow-artifacts:/{experiment}/{id}/artifacts"),
+            "lifecycle_stage": if deleted { "deleted" } else { "active" },
+        },
+        "data": {
+            "metrics": metrics,
+            "params": r.params.iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>(),
+            "tags": r.tags.iter().filter(|(k, _)| !k.starts_with("gyre."))
+                .map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>(),
+        },
+        "inputs": { "dataset_inputs": [] },
+    }))
+}
+
+/// JSON has no NaN or infinities; MLflow's server sends them as strings too.
+fn finite(v: f64) -> Value {
+    if v.is_finite() {
+        json!(v)
+    } else if v.is_nan() {
+        json!("NaN")
+    } else if v > 0.0 {
+        json!("Infinity")
+    } else {
+        json!("-Infinity")
+    }
+}
+
+#[derive(Deserialize)]
+struct CreateRun {
+    #[serde(default)]
+    experiment_id: Option<String>,
+    #[serde(default)]
+    user_id: Option<String>,
+    #[serde(default)]
+    run_name: Option<String>,
+    #[serde(default)]
+    start_time: Option<i64>,
+    #[serde(default)]
+    tags: Vec<KeyValue>,
+}
+
+async fn create_run(State(t): St, raw: axum::body::Bytes) -> Answer {
+    let b: CreateRun = body(&raw)?;
+    let experiment = experiment_id(b.experiment_id.as_deref().unwrap_or("0"))?;
+    let e = t
+        .project
+        .meta
+        .experiment(experiment)
+        .await?
+        .ok_or_else(|| MlflowError::missing(format!("no experiment with id {experiment}")))?;
+    if e.lifecycle_stage != "active" {
+        return Err(MlflowError::invalid(format!(
+            "experiment {experiment} is deleted"
+        )));
+    }
+    let bytes = gyre_ops::tokens::random_bytes::<16>()?;
+    let id = RunId::from_random(bytes);
+    let tag = |k: &str| {
+        b.tags
+            .iter()
+            .find(|kv| kv.key == k)
+            .map(|kv| kv.value.clone())
+    };
+    let parent = tag("mlflow.parentRunId").and_then(|p| p.parse::<RunId>().ok());
+    let name = b
+        .run_name
+        .clone()
+        .or_else(|| tag("mlflow.runName"))
+        .unwrap_or_else(|| id.to_string()[..8].to_string());
+    let run = NewRun {
+        id: id.clone(),
+        name,
+        parent,
+        started_ms: b.start_time.unwrap_or_else(now_ms),
+        user: b
+            .user_id
+            .clone()
+            .or_else(|| tag("mlflow.user"))
+            .unwrap_or_else(|| "mlflow".into()),
+        // Not a process of this machine: never reaped as dead.
+        host: "mlflow-client".into(),
+        pid: 0,
+        pid_start: 0,
+        git_commit: tag("mlflow.source.git.commit"),
+        git_dirty: false,
+    };
+    let meta = &t.project.meta;
+    meta.create_run(&run).await?;
+    let mut tags: Vec<(String, String)> = b
+        .tags
+        .iter()
+        .map(|kv| (kv.key.clone(), kv.value.clone()))
+        .collect();
+    tags.push((EXPERIMENT_TAG.into(), experiment.to_string()));
+    meta.set_tags(&id, &tags).await?;
+    let r = meta.get_run(&id).await?;
+    Ok(Json(json!({ "run": run_json(&t, &r, false).await? })))
+}
+
+#[derive(Deserialize)]
+struct UpdateRun {
+    #[serde(default)]
+    run_id: Option<String>,
+    #[serde(default)]
+    run_uuid: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    end_time: Option<i64>,
+    #[serde(default)]
+    run_name: Option<String>,
+}
+
+async fn update_run(State(t): St, raw: axum::body::Bytes) -> Answer {
+    let b: UpdateRun = body(&raw)?;
+    let id = b.run_id.or(b.run_uuid).unwrap_or_default();
+    let r = load_run(&t, &id).await?;
+    let meta = &t.project.meta;
+    if let Some(name) = &b.run_name {
+        meta.set_tags(&r.start.id, &[("mlflow.runName".into(), name.clone())])
+            .await?;
+    }
+    if let Some(s) = &b.status {
+        let status = status_of(s)?;
+        if status != RunStatus::Running {
+            meta.end_run(&r.start.id, status, b.end_time.unwrap_or_else(now_ms))
+                .await?;
+        }
+    }
+    let r = meta.get_run(&r.start.id).await?;
+    let info = run_json(&t, &r, false).await?["info"].clone();
+    Ok(Json(json!({ "run_info": info })))
+}
+
+async fn get_run(State(t): St, Query(q): Query<HashMap<String, String>>) -> Answer {
+    let id = q
+        .get("run_id")
+        .or_else(|| q.get("run_uuid"))
+        .cloned()
+        .unwrap_or_default();
+    let r = load_run(&t, &id).await?;
+    Ok(Json(json!({ "run": run_json(&t, &r, true).await? })))
+}
+
+#[derive(Deserialize)]
+struct RunRef {
+    run_id: String,
+}
+
+async fn delete_run(State(t): St, raw: axum::body::Bytes) -> Answer {
+    let b: RunRef = body(&raw)?;
+    let r = load_run(&t, &b.run_id).await?;
+    t.project
+        .meta
+        .set_tags(&r.start.id, &[(LIFECYCLE_TAG.into(), "deleted".into())])
+        .await?;
+    Ok(Json(json!({})))
+}
+
+async fn restore_run(State(t): St, raw: axum::body::Bytes) -> Answer {
+    let b: RunRef = body(&raw)?;
+    let r = load_run(&t, &b.run_id).await?;
+    t.project
+        .meta
+        .set_tags(&r.start.id, &[(LIFECYCLE_TAG.into(), "active".into())])
+        .await?;
+    Ok(Json(json!({})))
+}
+
+#[derive(Deserialize)]
+struct Metric {
+    key: String,
+    #[serde(with = "gyre_core::run::exact_f64")]
+    value: f64,
+    #[serde(default)]
+    timestamp: Option<i64>,
+    #[serde(default)]
+    step: Option<i64>,
+}
+
+impl Metric {
+    fn point(&self) -> (String, MetricPoint) {
+        (
+            self.key.clone(),
+            MetricPoint {
+                step: self.step.unwrap_or(0),
+                timestamp_ms: self.timestamp.unwrap_or_else(now_ms),
+                value: self.value,
+            },
+        )
+    }
+}
+
+#[derive(Deserialize)]
+struct LogMetric {
+    #[serde(default)]
+    run_id: Option<String>,
+    #[serde(default)]
+    run_uuid: Option<String>,
+    #[serde(flatten)]
+    metric: Metric,
+}
+
+async fn log_metric(State(t): St, raw: axum::body::Bytes) -> Answer {
+    let b: LogMetric = body(&raw)?;
+    let r = load_run(&t, &b.run_id.or(b.run_uuid).unwrap_or_default()).await?;
+    t.project
+        .meta
+        .log_metrics(&r.start.id, &[b.metric.point()])
+        .await?;
+    Ok(Json(json!({})))
+}
+
+#[derive(Deserialize)]
+struct LogKeyValue {
+    #[serde(default)]
+    run_id: Option<String>,
+    #[serde(default)]
+    run_uuid: Option<String>,
+    key: String,
+    #[serde(default)]
+    value: String,
+}
+
+async fn log_parameter(State(t): St, raw: axum::body::Bytes) -> Answer {
+    let b: LogKeyValue = body(&raw)?;
+    let r = load_run(&t, &b.run_id.or(b.run_uuid).unwrap_or_default()).await?;
+    check_param(&r, &b.key, &b.value)?;
+    t.project
+        .meta
+        .log_params(&r.start.id, &[(b.key, b.value)])
+        .await?;
+    Ok(Json(json!({})))
+}
+
+/// MLflow refuses to change a logged parameter's value.
+fn check_param(r: &Run, key: &str, value: &str) -> Result<(), MlflowError> {
+    match r.params.get(key) {
+        Some(old) if old != value => Err(MlflowError::invalid(format!(
+            "param `{key}` was logged as `{old}`; a param's value cannot change (tried `{value}`)"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+async fn set_tag(State(t): St, raw: axum::body::Bytes) -> Answer {
+    let b: LogKeyValue = body(&raw)?;
+    if b.key.starts_with("gyre.") {
+        return Err(MlflowError::invalid("tags under `gyre.` are gyre's own"));
+    }
+    let r = load_run(&t, &b.run_id.or(b.run_uuid).unwrap_or_default()).await?;
+    t.project
+        .meta
+        .set_tags(&r.start.id, &[(b.key, b.value)])
+        .await?;
+    Ok(Json(json!({})))
+}
+
+#[derive(Deserialize)]
+struct LogBatch {
+    run_id: String,
+    #[serde(default)]
+    metrics: Vec<Metric>,
+    #[serde(default)]
+    params: Vec<KeyValue>,
+    #[serde(default)]
+    tags: Vec<KeyValue>,
+}
+
+async fn log_batch(State(t): St, raw: axum::body::Bytes) -> Answer {
+    let b: LogBatch = body(&raw)?;
+    if b.metrics.len() > 1000 || b.params.len() > 100 || b.tags.len() > 100 {
+        return Err(MlflowError::invalid(
+            "a batch holds at most 1000 metrics, 100 params and 100 tags",
+        ));
+    }
+    let r = load_run(&t, &b.run_id).await?;
+    let meta = &t.project.meta;
+    for p in &b.params {
+        check_param(&r, &p.key, &p.value)?;
+    }
+    if b.tags.iter().any(|kv| kv.key.starts_with("gyre.")) {
+        return Err(MlflowError::invalid("tags under `gyre.` are gyre's own"));
+    }
+    if !b.params.is_empty() {
+        let params: Vec<(String, String)> = b
+            .params
+            .iter()
+            .map(|kv| (kv.key.clone(), kv.value.clone()))
+            .collect();
+        meta.log_params(&r.start.id, &params).await?;
+    }
+    if !b.tags.is_empty() {
+        let tags: Vec<(String, String)> = b
+            .tags
+            .iter()
+            .map(|kv| (kv.key.clone(), kv.value.clone()))
+            .collect();
+        meta.set_tags(&r.start.id, &tags).await?;
+    }
+    if !b.metrics.is_empty() {
+        let points: Vec<(String, MetricPoint)> = b.metrics.iter().map(Metric::point).collect();
+        meta.log_metrics(&r.start.id, &points).await?;
+    }
+    Ok(Json(json!({})))
+}
+
+/// `runs/log-inputs`: the datasets a run read, kept as its inputs (`mlflow-dataset:NAME@DIGEST`).
+async fn log_inputs(State(t): St, raw: axum::body::Bytes) -> Answer {
+    let b: Value = body(&raw)?;
+    let id = b["run_id"].as_str().unwrap_or_default().to_string();
+    let r = load_run(&t, &id).await?;
+    let refs: Vec<String> = b["datasets"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|d| {
+                    let ds = &d["dataset"];
+                    format!(
+                        "mlflow-dataset:{}@{}",
+                        ds["name"].as_str().unwrap_or("dataset"),
+                        ds["digest"].as_str().unwrap_or("")
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if !refs.is_empty() {
+        t.project
+            .meta
+            .add_io(&r.start.id, gyre_store::Direction::Input, &refs)
+            .await?;
+    }
+    Ok(Json(json!({})))
+}
+
+#[derive(Deserialize, Default)]
+struct SearchRuns {
+    #[serde(default)]
+    experiment_ids: Vec<String>,
+    #[serde(default)]
+    filter: Option<String>,
+    #[serde(default)]
+    run_view_type: Option<String>,
+    #[serde(default)]
+    max_results: Option<usize>,
+    #[serde(default)]
+    order_by: Vec<String>,
+    #[serde(default)]
+    page_token: Option<String>,
+}
+
+/// MLflow's filter language onto gyre's: the same `metrics.`, `params.`, `tags.` comparisons
+/// joined by `and`; `attributes.status` and `attributes.run_name` are gyre's `status` and
+/// `name`; backquoted keys lose their quotes.
+fn filter_of(text: &str) -> Result<RunFilter, MlflowError> {
+    let mut t = text.replace('`', "");
+    if t.contains(" or ") || t.contains(" OR ") {
+        return Err(MlflowError::invalid(
+            "filter: conditions join with `and` only",
+        ));
+    }
+    for (from, to) in [
+        ("attributes.status", "status"),
+        ("attribute.status", "status"),
+        ("attributes.run_name", "name"),
+        ("attribute.run_name", "name"),
+        ("run_name", "name"),
+    ] {
+        t = t.replace(from, to);
+    }
+    // MLflow's statuses are upper case, gyre's lower.
+    for s in ["RUNNING", "FINISHED", "FAILED", "KILLED"] {
+        for q in ['\'', '"'] {
+            t = t.replace(
+                &format!("{q}{s}{q}"),
+                &format!("{q}{}{q}", s.to_ascii_lowercase()),
+            );
+        }
+    }
+    t.parse()
+        .map_err(|e: gyre_core::CoreError| MlflowError::invalid(format!("filter: {e}")))
+}
+
+fn order_of(order_by: &[String]) -> Result<RunOrder, MlflowError> {
+    let Some(first) = order_by.first() else {
+        return Ok(RunOrder::default());
+    };
+    let mut words = first.split_whitespace();
+    let key = words.next().unwrap_or("").replace('`', "");
+    let descending = match words.next().map(str::to_ascii_uppercase).as_deref() {
+        Some("DESC") => true,
+        Some("ASC") | None => false,
+        Some(other) => return Err(MlflowError::invalid(format!("order `{other}`"))),
+    };
+    let key = match key.as_str() {
+        "start_time" | "attributes.start_time" | "attribute.start_time" => OrderKey::Started,
+        "run_name" | "attributes.run_name" | "attribute.run_name" => OrderKey::Name,
+        k => match k
+            .strip_prefix("metrics.")
+            .or_else(|| k.strip_prefix("metric."))
+        {
+            Some(m) => OrderKey::Metric(m.to_string()),
+            None => {
+                return Err(MlflowError::invalid(format!(
+                    "order_by `{first}`: start_time, run_name or metrics.NAME"
+                )));
+            }
+        },
+    };
+    Ok(RunOrder { key, descending })
+}
+
+async fn search_runs(State(t): St, raw: axum::body::Bytes) -> Answer {
+    let b: SearchRuns = if raw.is_empty() {
+        SearchRuns::default()
+    } else {
+        body(&raw)?
+    };
+    let base = match b.filter.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
+        Some(f) => filter_of(f)?,
+        None => RunFilter::default(),
+    };
+    let order = order_of(&b.order_by)?;
+    let view = b.run_view_type.as_deref().unwrap_or("ACTIVE_ONLY");
+    let max = b.max_results.unwrap_or(1000);
+    let start: usize = b
+        .page_token
+        .as_deref()
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            t.parse()
+                .map_err(|_| MlflowError::invalid(format!("page token `{t}`")))
+        })
+        .transpose()?
+        .unwrap_or(0);
+    let experiments = if b.experiment_ids.is_empty() {
+        vec!["0".to_string()]
+    } else {
+        b.experiment_ids.clone()
+    };
+    let mut found: Vec<Run> = Vec::new();
+    for e in &experiments {
+        experiment_id(e)?;
+        let mut f = base.clone();
+        f.conditions.push(gyre_core::runfilter::Condition {
+            field: Field::Tag(EXPERIMENT_TAG.into()),
+            op: gyre_core::runfilter::Op::Eq,
+            value: FilterValue::Text(e.clone()),
+        });
+        let limit = (start + max + 1) as u64 * 2 + 1000;
+        found.extend(t.project.meta.search_runs(&f, &order, limit).await?);
+    }
+    found.retain(|r| {
+        let deleted = r.tags.get(LIFECYCLE_TAG).is_some_and(|s| s == "deleted");
+        match view {
+            "DELETED_ONLY" => deleted,
+            "ALL" => true,
+            _ => !deleted,
+        }
+    });
+    let (page, next) = paged(found, max, b.page_token.as_deref())?;
+    let mut runs = Vec::with_capacity(page.len());
+    for r in &page {
+        runs.push(run_json(&t, r, false).await?);
+    }
+    let mut out = json!({ "runs": runs });
+    if let Some(n) = next {
+        out["next_page_token"] = json!(n);
+    }
+    Ok(Json(out))
+}
+
+async fn metric_history(State(t): St, Query(q): Query<HashMap<String, String>>) -> Answer {
+    let id = q
+        .get("run_id")
+        .or_else(|| q.get("run_uuid"))
+        .cloned()
+        .unwrap_or_default();
+    let key = q
+        .get("metric_key")
+        .cloned()
+        .ok_or_else(|| MlflowError::invalid("`metric_key` is required"))?;
+    let r = load_run(&t, &id).await?;
+    let points = t.project.meta.metric_history(&r.start.id, &key).await?;
+    Ok(Json(json!({
+        "metrics": points.iter().map(|p| json!({
+            "key": key, "value": finite(p.value), "timestamp": p.timestamp_ms, "step": p.step,
+        })).collect::<Vec<_>>(),
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mlflow_filters_read_as_gyres() {
+        let f = filter_of("metrics.`rmse` < 0.5 and attributes.status = 'FINISHED'").unwrap();
+        assert_eq!(f.conditions.len(), 2);
+        assert_eq!(f.conditions[1].field, Field::Status);
+        assert!(filter_of("metrics.x <").is_err());
+        let o = order_of(&["metrics.`f1` DESC".into()]).unwrap();
+        assert_eq!((o.key, o.descending), (OrderKey::Metric("f1".into()), true));
+        assert!(like("exp-%", "exp-1") && !like("exp-_", "exp-12"));
+    }
+}

@@ -1,0 +1,66 @@
+"""A user's MLflow tracking script, unchanged but for the tracking URI: run by
+tests/mlflow_client.rs against a live gyre server (MLFLOW_TRACKING_TOKEN is set by the test).
+"""
+import json
+import sys
+
+import mlflow
+from mlflow import MlflowClient
+
+mlflow.set_tracking_uri(sys.argv[1])
+experiment = mlflow.set_experiment("churn")
+with mlflow.start_run(run_name="first") as run:
+    mlflow.log_param("alpha", 0.5)
+    mlflow.log_params({"beta": 2, "kind": "lr"})
+    for step in range(5):
+        mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
+    mlflow.log_metrics({"f1": 0.8, "accuracy": 0.9})
+    mlflow.set_tag("team", "risk")
+    with mlflow.start_run(run_name="child", nested=True) as child:
+        mlflow.log_metric("f1", 0.7)
+with mlflow.start_run(run_name="second"):
+    mlflow.log_metric("f1", 0.6)
+
+client = MlflowClient()
+got = client.get_run(run.info.run_id)
+assert got.info.status == "FINISHED", got.info.status
+assert got.info.run_name == "first", got.info.run_name
+assert got.data.params == {"alpha": "0.5", "beta": "2", "kind": "lr"}, got.data.params
+assert got.data.metrics["f1"] == 0.8, got.data.metrics
+assert got.data.tags["team"] == "risk"
+history = client.get_metric_history(run.info.run_id, "loss")
+assert [m.step for m in history] == [0, 1, 2, 3, 4], history
+assert abs(history[-1].value - 0.2) < 1e-12
+
+found = client.search_runs(
+    [experiment.experiment_id],
+    filter_string="metrics.f1 > 0.65 and params.kind = 'lr'",
+    order_by=["metrics.f1 DESC"],
+)
+assert [r.info.run_name for r in found] == ["first"], [r.info.run_name for r in found]
+everything = client.search_runs([experiment.experiment_id], order_by=["metrics.f1 DESC"])
+assert [r.info.run_name for r in everything] == ["first", "child", "second"], [
+    r.info.run_name for r in everything
+]
+page = client.search_runs([experiment.experiment_id], max_results=2)
+assert len(page) == 2 and page.token, page.token
+
+# A param's value cannot change; a missing run is "does not exist", in MLflow's shape.
+try:
+    client.log_param(run.info.run_id, "alpha", 0.9)
+    raise SystemExit("a changed param was accepted")
+except mlflow.exceptions.MlflowException as e:
+    assert e.error_code == "INVALID_PARAMETER_VALUE", e.error_code
+try:
+    client.get_run("0" * 32)
+    raise SystemExit("a missing run was found")
+except mlflow.exceptions.MlflowException as e:
+    assert e.error_code == "RESOURCE_DOES_NOT_EXIST", e.error_code
+
+assert client.get_experiment_by_name("nope") is None
+client.delete_run(child.info.run_id)
+active = client.search_runs([experiment.experiment_id])
+assert child.info.run_id not in [r.info.run_id for r in active]
+
+print(json.dumps({"experiment": experiment.experiment_id, "run": run.info.run_id,
+                  "mlflow": mlflow.__version__}))

@@ -1,0 +1,86 @@
+//! The real `mlflow` Python client against a live server: a user's tracking script runs
+//! unchanged (tests/mlflow/client.py), and its runs are gyre runs.
+//!
+//! Needs a Python with `mlflow` (skinny is enough): `GYRE_TEST_MLFLOW_PYTHON` names it
+//! (`.ci/run` makes one); else `python3` is tried; without either the test says so and passes.
+
+mod common;
+
+use common::{project, start};
+use gyre_core::access::Role;
+use std::process::Command;
+
+fn python() -> Option<String> {
+    let candidates = [
+        std::env::var("GYRE_TEST_MLFLOW_PYTHON").ok(),
+        Some("python3".to_string()),
+    ];
+    candidates.into_iter().flatten().find(|p| {
+        Command::new(p)
+            .args(["-c", "import mlflow"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_users_mlflow_script_logs_to_gyre() {
+    let Some(python) = python() else {
+        eprintln!("no Python with mlflow (set GYRE_TEST_MLFLOW_PYTHON): skipping the client test");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let p = project(dir.path()).await;
+    let token = p
+        .create_token("notebook", Role::Editor)
+        .await
+        .unwrap()
+        .token;
+    let (addr, stop) = start(p.clone(), |_| {}).await;
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mlflow/client.py");
+    let out = tokio::task::block_in_place(|| {
+        Command::new(&python)
+            .arg(&script)
+            .arg(format!("http://{addr}"))
+            .env("MLFLOW_TRACKING_TOKEN", &token)
+            .env_remove("MLFLOW_TRACKING_URI")
+            .output()
+            .unwrap()
+    });
+    assert!(
+        out.status.success(),
+        "the client script failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(
+        out.stdout
+            .trim_ascii_end()
+            .rsplit(|b| *b == b'\n')
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    // The run is a gyre run: same store, same params and metrics.
+    let id: gyre_core::run::RunId = summary["run"].as_str().unwrap().parse().unwrap();
+    let run = p.meta.get_run(&id).await.unwrap();
+    assert_eq!(run.start.name, "first");
+    assert_eq!(run.params.get("alpha").map(String::as_str), Some("0.5"));
+    assert_eq!(run.metrics.get("f1"), Some(&0.8));
+    assert_eq!(run.status, gyre_core::run::RunStatus::Finished);
+
+    // Without a token the client cannot write.
+    let out = tokio::task::block_in_place(|| {
+        Command::new(&python)
+            .args([
+                "-c",
+                "import mlflow,sys; mlflow.set_tracking_uri(sys.argv[1]); mlflow.set_experiment('x')",
+            ])
+            .arg(format!("http://{addr}"))
+            .env_remove("MLFLOW_TRACKING_TOKEN")
+            .output()
+            .unwrap()
+    });
+    assert!(!out.status.success(), "an anonymous write was accepted");
+    let _ = stop.send(());
+}

@@ -1,0 +1,177 @@
+//! Experiments: named groups of runs, as MLflow clients know them. Both metadata stores
+//! implement it with the same SQL.
+
+use crate::meta::{PgStore, SqliteStore};
+use crate::{Result, StoreError};
+use async_trait::async_trait;
+use sqlx::Row;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Experiment {
+    pub id: i64,
+    pub name: String,
+    pub artifact_location: String,
+    /// `active` or `deleted`.
+    pub lifecycle_stage: String,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+    pub tags: BTreeMap<String, String>,
+}
+
+#[async_trait]
+pub trait Experiments: Send + Sync {
+    /// Creates an experiment; `Conflict` when the name is taken. Returns its id.
+    async fn create_experiment(&self, name: &str, at_ms: i64) -> Result<i64>;
+    async fn experiment(&self, id: i64) -> Result<Option<Experiment>>;
+    async fn experiment_by_name(&self, name: &str) -> Result<Option<Experiment>>;
+    /// Every experiment, by id.
+    async fn experiments(&self) -> Result<Vec<Experiment>>;
+    async fn set_experiment_tag(&self, id: i64, key: &str, value: &str) -> Result<()>;
+    /// Marks an experiment `deleted` or `active` again; false when there is none.
+    async fn set_experiment_stage(&self, id: i64, stage: &str, at_ms: i64) -> Result<bool>;
+    async fn rename_experiment(&self, id: i64, name: &str, at_ms: i64) -> Result<bool>;
+}
+
+const COLUMNS: &str = "id, name, artifact_location, lifecycle_stage, created_ms, updated_ms";
+
+macro_rules! impl_experiments {
+    ($store:ty, $db:ty) => {
+        impl $store {
+            /// Experiments from rows of `COLUMNS`, with their tags.
+            async fn with_tags(
+                &self,
+                rows: Vec<<$db as sqlx::Database>::Row>,
+            ) -> Result<Vec<Experiment>> {
+                let mut out = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    let id: i64 = r.try_get("id")?;
+                    let tags = sqlx::query(
+                        "SELECT key, value FROM experiment_tags WHERE experiment_id = $1",
+                    )
+                    .bind(id)
+                    .fetch_all(&self.pool)
+                    .await?
+                    .iter()
+                    .map(|t| Ok((t.try_get("key")?, t.try_get("value")?)))
+                    .collect::<Result<BTreeMap<String, String>>>()?;
+                    out.push(Experiment {
+                        id,
+                        name: r.try_get("name")?,
+                        artifact_location: r.try_get("artifact_location")?,
+                        lifecycle_stage: r.try_get("lifecycle_stage")?,
+                        created_ms: r.try_get("created_ms")?,
+                        updated_ms: r.try_get("updated_ms")?,
+                        tags,
+                    });
+                }
+                Ok(out)
+            }
+        }
+
+        #[async_trait]
+        impl Experiments for $store {
+            async fn create_experiment(&self, name: &str, at_ms: i64) -> Result<i64> {
+                let mut tx = self.pool.begin().await?;
+                let done = sqlx::query(
+                    "INSERT INTO experiments (name, artifact_location, created_ms, updated_ms) \
+                     VALUES ($1, '', $2, $2) RETURNING id",
+                )
+                .bind(name)
+                .bind(at_ms)
+                .fetch_one(&mut *tx)
+                .await;
+                let id: i64 = match done {
+                    Ok(r) => r.try_get("id")?,
+                    Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                        return Err(StoreError::Conflict(format!(
+                            "an experiment named `{name}` exists"
+                        )));
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                sqlx::query("UPDATE experiments SET artifact_location = $1 WHERE id = $2")
+                    .bind(format!("mlflow-artifacts:/{id}"))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(id)
+            }
+
+            async fn experiment(&self, id: i64) -> Result<Option<Experiment>> {
+                let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {COLUMNS} FROM experiments WHERE id = $1"
+                )))
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(self.with_tags(rows).await?.pop())
+            }
+
+            async fn experiment_by_name(&self, name: &str) -> Result<Option<Experiment>> {
+                let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {COLUMNS} FROM experiments WHERE name = $1"
+                )))
+                .bind(name)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(self.with_tags(rows).await?.pop())
+            }
+
+            async fn experiments(&self) -> Result<Vec<Experiment>> {
+                let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {COLUMNS} FROM experiments ORDER BY id"
+                )))
+                .fetch_all(&self.pool)
+                .await?;
+                self.with_tags(rows).await
+            }
+
+            async fn set_experiment_tag(&self, id: i64, key: &str, value: &str) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO experiment_tags (experiment_id, key, value) VALUES ($1, $2, $3) \
+                     ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value",
+                )
+                .bind(id)
+                .bind(key)
+                .bind(value)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn set_experiment_stage(&self, id: i64, stage: &str, at_ms: i64) -> Result<bool> {
+                let done = sqlx::query(
+                    "UPDATE experiments SET lifecycle_stage = $1, updated_ms = $2 WHERE id = $3",
+                )
+                .bind(stage)
+                .bind(at_ms)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn rename_experiment(&self, id: i64, name: &str, at_ms: i64) -> Result<bool> {
+                let done =
+                    sqlx::query("UPDATE experiments SET name = $1, updated_ms = $2 WHERE id = $3")
+                        .bind(name)
+                        .bind(at_ms)
+                        .bind(id)
+                        .execute(&self.pool)
+                        .await;
+                match done {
+                    Ok(d) => Ok(d.rows_affected() > 0),
+                    Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(
+                        StoreError::Conflict(format!("an experiment named `{name}` exists")),
+                    ),
+                    Err(e) => Err(e.into()),
+                }
+            }
+        }
+    };
+}
+
+impl_experiments!(SqliteStore, sqlx::Sqlite);
+impl_experiments!(PgStore, sqlx::Postgres);
