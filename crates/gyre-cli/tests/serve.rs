@@ -701,6 +701,7 @@ fn gyre_server_takes_a_users_mlflow_script() {
     let out = std::process::Command::new(&python)
         .arg(&script)
         .arg(&base)
+        .arg(p.root().join("table.csv"))
         .env("MLFLOW_TRACKING_TOKEN", &token)
         .env_remove("MLFLOW_TRACKING_URI")
         .output()

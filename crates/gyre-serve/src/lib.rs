@@ -13,6 +13,7 @@ mod labels;
 mod listen;
 mod log;
 pub mod mlflow;
+mod mlflow_artifacts;
 pub mod payload;
 mod traffic;
 

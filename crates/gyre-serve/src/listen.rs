@@ -134,8 +134,17 @@ pub async fn limits(State(l): State<Arc<Limits>>, req: Request, next: Next) -> R
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(0);
+    // Artifact uploads stream to disk, not memory, and may take their time.
+    let streamed = req
+        .uri()
+        .path()
+        .starts_with(crate::mlflow_artifacts::PREFIX);
     // A chunked body declares nothing; the body limit still caps it.
-    let kib = (declared.div_ceil(1024) as u32).min(l.body_budget_kib);
+    let kib = if streamed {
+        0
+    } else {
+        (declared.div_ceil(1024) as u32).min(l.body_budget_kib)
+    };
     let _body = if kib > 0 {
         match l.body_kib.try_acquire_many(kib) {
             Ok(p) => Some(p),
@@ -144,6 +153,9 @@ pub async fn limits(State(l): State<Arc<Limits>>, req: Request, next: Next) -> R
     } else {
         None
     };
+    if streamed {
+        return next.run(req).await;
+    }
     match tokio::time::timeout(l.timeout, next.run(req)).await {
         Ok(r) => r,
         Err(_) => ApiError::bad(

@@ -8,8 +8,8 @@
 //! "message": …}`: the client treats an empty 404 as fatal, but a `RESOURCE_DOES_NOT_EXIST` as
 //! "none".
 //!
-//! Not yet here (issue 16): artifacts, logged models, the model registry, dataset inputs'
-//! details.
+//! Artifacts are in `mlflow_artifacts.rs`. Not yet here (issue 16): logged models, the model
+//! registry, dataset inputs' details.
 
 use crate::access::Access::{Read, Token};
 use crate::{BodyKind, Route};
@@ -36,6 +36,10 @@ pub struct Tracking {
 impl Tracking {
     pub fn new(project: Arc<Project>) -> Tracking {
         Tracking { project }
+    }
+
+    pub(crate) fn project(&self) -> &Project {
+        &self.project
     }
 }
 
@@ -87,7 +91,11 @@ pub fn routes() -> Vec<Route<Arc<Tracking>>> {
         write(at!("/runs/log-inputs"), post(log_inputs)),
         search(at!("/runs/search"), post(search_runs)),
         read(at!("/metrics/get-history"), get(metric_history)),
+        search(at!("/logged-models/search"), post(search_logged_models)),
     ]
+    .into_iter()
+    .chain(crate::mlflow_artifacts::routes())
+    .collect()
 }
 
 /// An error in MLflow's shape.
@@ -99,14 +107,21 @@ pub struct MlflowError {
 }
 
 impl MlflowError {
-    fn missing(message: impl Into<String>) -> MlflowError {
+    pub(crate) fn internal() -> MlflowError {
+        MlflowError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: "INTERNAL_ERROR",
+            message: "the server failed (its log has the detail)".into(),
+        }
+    }
+    pub(crate) fn missing(message: impl Into<String>) -> MlflowError {
         MlflowError {
             status: StatusCode::NOT_FOUND,
             code: "RESOURCE_DOES_NOT_EXIST",
             message: message.into(),
         }
     }
-    fn invalid(message: impl Into<String>) -> MlflowError {
+    pub(crate) fn invalid(message: impl Into<String>) -> MlflowError {
         MlflowError {
             status: StatusCode::BAD_REQUEST,
             code: "INVALID_PARAMETER_VALUE",
@@ -983,6 +998,12 @@ async fn search_runs(State(t): St, raw: axum::body::Bytes) -> Answer {
         out["next_page_token"] = json!(n);
     }
     Ok(Json(out))
+}
+
+/// No logged models exist yet (`logged-models/create` is not served, so `log_model` fails
+/// before any is made); clients search them when listing a run's artifacts.
+async fn search_logged_models(State(_): St) -> Answer {
+    Ok(Json(json!({ "models": [] })))
 }
 
 async fn metric_history(State(t): St, Query(q): Query<HashMap<String, String>>) -> Answer {

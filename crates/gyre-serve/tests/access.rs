@@ -13,6 +13,7 @@ fn path_of(template: &str) -> String {
     template
         .replace("{name}", "elec")
         .replace("{alias}", "staging")
+        .replace("{*path}", "0/x/artifacts/a.txt")
 }
 
 fn body_of(path: &str) -> &'static str {

@@ -42,6 +42,7 @@ async fn a_users_mlflow_script_logs_to_gyre() {
         Command::new(&python)
             .arg(&script)
             .arg(format!("http://{addr}"))
+            .arg(dir.path().join("table.csv"))
             .env("MLFLOW_TRACKING_TOKEN", &token)
             .env_remove("MLFLOW_TRACKING_URI")
             .output()
@@ -68,6 +69,27 @@ async fn a_users_mlflow_script_logs_to_gyre() {
     assert_eq!(run.params.get("alpha").map(String::as_str), Some("0.5"));
     assert_eq!(run.metrics.get("f1"), Some(&0.8));
     assert_eq!(run.status, gyre_core::run::RunStatus::Finished);
+    // Its artifacts are objects of the store and outputs of the run.
+    assert!(
+        run.outputs
+            .iter()
+            .any(|o| o.starts_with("artifact:notes/hello.txt@")),
+        "{:?}",
+        run.outputs
+    );
+    let hello = p
+        .meta
+        .artifacts_under(&format!(
+            "{}/{id}/artifacts/notes/",
+            summary["experiment"].as_str().unwrap()
+        ))
+        .await
+        .unwrap();
+    assert_eq!(hello.len(), 1);
+    assert_eq!(
+        hello[0].hash,
+        gyre_core::ContentHash::of(b"hello gyre").to_hex()
+    );
 
     // Without a token the client cannot write.
     let out = tokio::task::block_in_place(|| {

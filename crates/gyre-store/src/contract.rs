@@ -71,6 +71,55 @@ pub async fn run_all(store: Arc<dyn MetaStore>) {
     monitor_records(store.as_ref()).await;
     tokens(store.as_ref()).await;
     experiments(store.as_ref()).await;
+    artifacts(store.as_ref()).await;
+}
+
+/// Artifact paths point at objects; a prefix lists what is under it, and nothing else.
+pub async fn artifacts(store: &dyn MetaStore) {
+    use crate::ArtifactEntry;
+    let e = |path: &str, hash: &str| ArtifactEntry {
+        path: path.into(),
+        hash: hash.into(),
+        size: 3,
+        created_ms: 1,
+    };
+    for (p, h) in [
+        ("1/r/artifacts/a.txt", "h1"),
+        ("1/r/artifacts/d/b.txt", "h2"),
+        ("1/r2/artifacts/c", "h3"),
+        ("1/r/artifacts%", "h4"),
+    ] {
+        store.put_artifact(&e(p, h)).await.unwrap();
+    }
+    store
+        .put_artifact(&e("1/r/artifacts/a.txt", "h5"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .artifact("1/r/artifacts/a.txt")
+            .await
+            .unwrap()
+            .unwrap()
+            .hash,
+        "h5"
+    );
+    let under: Vec<String> = store
+        .artifacts_under("1/r/artifacts/")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.path)
+        .collect();
+    assert_eq!(under, vec!["1/r/artifacts/a.txt", "1/r/artifacts/d/b.txt"]);
+    assert!(store.delete_artifact("1/r/artifacts/a.txt").await.unwrap());
+    assert!(
+        store
+            .artifact("1/r/artifacts/a.txt")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 /// Experiment 0 is there from the start; names are unique; tags and stages stick.

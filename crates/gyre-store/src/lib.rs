@@ -5,6 +5,7 @@
 //! - [`BlobStore`]: the bytes, content-addressed by BLAKE3, immutable, written atomically and
 //!   verified on every read. [`LocalBlobStore`] keeps them under `.gyre/objects/`.
 
+mod artifacts;
 pub mod blob;
 pub mod contract;
 mod error;
@@ -17,6 +18,7 @@ pub mod runs;
 pub mod steps;
 pub mod tokens;
 
+pub use artifacts::{ArtifactEntry, Artifacts};
 pub use blob::{BlobStore, LocalBlobStore, PutOutcome, StagedBlob, hash_file};
 pub use error::StoreError;
 pub use experiments::{Experiment, Experiments};

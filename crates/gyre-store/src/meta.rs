@@ -41,6 +41,7 @@ pub trait MetaStore:
     + crate::Monitoring
     + crate::TokenStore
     + crate::Experiments
+    + crate::Artifacts
     + Send
     + Sync
 {

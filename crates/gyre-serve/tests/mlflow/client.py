@@ -16,6 +16,11 @@ with mlflow.start_run(run_name="first") as run:
         mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
     mlflow.log_metrics({"f1": 0.8, "accuracy": 0.9})
     mlflow.set_tag("team", "risk")
+    mlflow.log_text("hello gyre", "notes/hello.txt")
+    mlflow.log_dict({"threshold": 0.5}, "config.json")
+    with open(sys.argv[2], "w") as f:
+        f.write("a,b\n1,2\n")
+    mlflow.log_artifact(sys.argv[2], artifact_path="data")
     with mlflow.start_run(run_name="child", nested=True) as child:
         mlflow.log_metric("f1", 0.7)
 with mlflow.start_run(run_name="second"):
@@ -30,6 +35,15 @@ assert got.data.metrics["f1"] == 0.8, got.data.metrics
 assert got.data.tags["team"] == "risk"
 history = client.get_metric_history(run.info.run_id, "loss")
 assert [m.step for m in history] == [0, 1, 2, 3, 4], history
+listed = sorted((a.path, a.is_dir) for a in client.list_artifacts(run.info.run_id))
+assert listed == [("config.json", False), ("data", True), ("notes", True)], listed
+assert [a.path for a in client.list_artifacts(run.info.run_id, "notes")] == ["notes/hello.txt"]
+assert mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/notes/hello.txt") == "hello gyre"
+assert mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/config.json") == {"threshold": 0.5}
+local = client.download_artifacts(run.info.run_id, "data")
+import os
+with open(os.path.join(local, os.path.basename(sys.argv[2]))) as f:
+    assert f.read() == "a,b\n1,2\n"
 assert abs(history[-1].value - 0.2) < 1e-12
 
 found = client.search_runs(
