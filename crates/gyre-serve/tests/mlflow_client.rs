@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{project, start};
+use common::{project_on, start};
 use gyre_core::access::Role;
 use std::process::Command;
 
@@ -25,12 +25,24 @@ fn python() -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_users_mlflow_script_logs_to_gyre() {
+    client_script(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_users_mlflow_script_logs_to_gyre_on_postgres() {
+    let Some(url) = gyre_store::contract::fresh_postgres_database("mlflow").await else {
+        return;
+    };
+    client_script(Some(&url)).await;
+}
+
+async fn client_script(store: Option<&str>) {
     let Some(python) = python() else {
         eprintln!("no Python with mlflow (set GYRE_TEST_MLFLOW_PYTHON): skipping the client test");
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let p = project(dir.path()).await;
+    let p = project_on(dir.path(), store).await;
     let token = p
         .create_token("notebook", Role::Editor)
         .await

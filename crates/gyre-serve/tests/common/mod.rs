@@ -46,8 +46,20 @@ promote = "champion"
 /// A project whose `elec@1` is champion (trained on 600 Elec2 rows) and `elec@2` (another
 /// file) has no verdict.
 pub async fn project(dir: &Path) -> Arc<Project> {
+    project_on(dir, None).await
+}
+
+/// [`project`] on a given metadata store (None: the embedded default).
+pub async fn project_on(dir: &Path, store: Option<&str>) -> Arc<Project> {
     gyre_ops::init(dir, Some("elec")).await.unwrap();
-    std::fs::write(dir.join("gyre.toml"), SPEC).unwrap();
+    let mut spec = SPEC.to_string();
+    if let Some(url) = store {
+        spec = spec.replace(
+            "[project]",
+            &format!("[store]\nurl = \"{url}\"\n\n[project]"),
+        );
+    }
+    std::fs::write(dir.join("gyre.toml"), spec).unwrap();
     let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(ELEC2)).unwrap();
     let csv: String = text.lines().take(601).map(|l| format!("{l}\n")).collect();
     std::fs::write(dir.join("elec.csv"), csv).unwrap();
