@@ -811,26 +811,18 @@ async fn log_batch(State(t): St, raw: axum::body::Bytes) -> Answer {
     if b.tags.iter().any(|kv| kv.key.starts_with("gyre.")) {
         return Err(MlflowError::invalid("tags under `gyre.` are gyre's own"));
     }
-    if !b.params.is_empty() {
-        let params: Vec<(String, String)> = b
-            .params
-            .iter()
-            .map(|kv| (kv.key.clone(), kv.value.clone()))
-            .collect();
-        meta.log_params(&r.start.id, &params).await?;
-    }
-    if !b.tags.is_empty() {
-        let tags: Vec<(String, String)> = b
-            .tags
-            .iter()
-            .map(|kv| (kv.key.clone(), kv.value.clone()))
-            .collect();
-        meta.set_tags(&r.start.id, &tags).await?;
-    }
-    if !b.metrics.is_empty() {
-        let points: Vec<(String, MetricPoint)> = b.metrics.iter().map(Metric::point).collect();
-        meta.log_metrics(&r.start.id, &points).await?;
-    }
+    let params: Vec<(String, String)> = b
+        .params
+        .iter()
+        .map(|kv| (kv.key.clone(), kv.value.clone()))
+        .collect();
+    let tags: Vec<(String, String)> = b
+        .tags
+        .iter()
+        .map(|kv| (kv.key.clone(), kv.value.clone()))
+        .collect();
+    let points: Vec<(String, MetricPoint)> = b.metrics.iter().map(Metric::point).collect();
+    meta.log_batch(&r.start.id, &params, &tags, &points).await?;
     Ok(Json(json!({})))
 }
 

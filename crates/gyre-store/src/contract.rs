@@ -72,6 +72,50 @@ pub async fn run_all(store: Arc<dyn MetaStore>) {
     tokens(store.as_ref()).await;
     experiments(store.as_ref()).await;
     artifacts(store.as_ref()).await;
+    run_log_batch(store.as_ref()).await;
+}
+
+/// Params, tags and metrics of one batch land together, and read back like separate calls.
+pub async fn run_log_batch(store: &dyn MetaStore) {
+    use gyre_core::run::{MetricPoint, NewRun, RunId};
+    let id = RunId::from_random([9; 16]);
+    store
+        .create_run(&NewRun {
+            id: id.clone(),
+            name: "batch".into(),
+            parent: None,
+            started_ms: 1,
+            user: "ann".into(),
+            host: "h".into(),
+            pid: 0,
+            pid_start: 0,
+            git_commit: None,
+            git_dirty: false,
+        })
+        .await
+        .unwrap();
+    let point = |step, value| MetricPoint {
+        step,
+        timestamp_ms: 5,
+        value,
+    };
+    store
+        .log_batch(
+            &id,
+            &[("alpha".into(), "0.5".into())],
+            &[("team".into(), "risk".into())],
+            &[
+                ("loss".into(), point(0, 1.0)),
+                ("loss".into(), point(1, 0.5)),
+            ],
+        )
+        .await
+        .unwrap();
+    let r = store.get_run(&id).await.unwrap();
+    assert_eq!(r.params.get("alpha").map(String::as_str), Some("0.5"));
+    assert_eq!(r.tags.get("team").map(String::as_str), Some("risk"));
+    assert_eq!(r.metrics.get("loss"), Some(&0.5));
+    assert_eq!(store.metric_history(&id, "loss").await.unwrap().len(), 2);
 }
 
 /// Artifact paths point at objects; a prefix lists what is under it, and nothing else.

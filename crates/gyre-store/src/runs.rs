@@ -34,6 +34,14 @@ pub trait RunStore: Send + Sync {
     async fn set_tags(&self, run: &RunId, tags: &[(String, String)]) -> Result<()>;
     /// Appends metric points in one transaction (batch them: this is the fast path).
     async fn log_metrics(&self, run: &RunId, points: &[(String, MetricPoint)]) -> Result<()>;
+    /// Params, tags and metric points in one transaction (one commit, not three).
+    async fn log_batch(
+        &self,
+        run: &RunId,
+        params: &[(String, String)],
+        tags: &[(String, String)],
+        points: &[(String, MetricPoint)],
+    ) -> Result<()>;
     async fn add_io(&self, run: &RunId, direction: Direction, refs: &[String]) -> Result<()>;
     async fn set_note(&self, run: &RunId, note: &str) -> Result<()>;
     /// Ends a running run; a run that already ended is left as it is.
@@ -253,6 +261,17 @@ macro_rules! impl_run_store {
 
             async fn upsert_pairs(&self, table: &str, run: &RunId, pairs: &[(String, String)]) -> Result<()> {
                 let mut tx = self.pool.begin().await?;
+                Self::upsert_pairs_in(&mut tx, table, run, pairs).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn upsert_pairs_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                table: &str,
+                run: &RunId,
+                pairs: &[(String, String)],
+            ) -> Result<()> {
                 for chunk in pairs.chunks(CHUNK) {
                     let sql = format!(
                         "INSERT INTO {table} (run_id, key, value) VALUES {} ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
@@ -262,9 +281,59 @@ macro_rules! impl_run_store {
                     for (k, v) in chunk {
                         q = q.bind(run.as_str()).bind(k).bind(v);
                     }
-                    q.execute(&mut *tx).await?;
+                    q.execute(&mut *conn).await?;
                 }
-                tx.commit().await?;
+                Ok(())
+            }
+
+            /// Metric points and the latest values, in the caller's transaction.
+            async fn metrics_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                run: &RunId,
+                points: &[(String, MetricPoint)],
+            ) -> Result<()> {
+                for chunk in points.chunks(CHUNK) {
+                    let sql = format!(
+                        "INSERT INTO run_metrics (run_id, key, step, ts_ms, bits) VALUES {} \
+                         ON CONFLICT (run_id, key, step, ts_ms) DO UPDATE SET bits = excluded.bits",
+                        tuples($ph, chunk.len(), 5)
+                    );
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for (k, p) in chunk {
+                        q = q
+                            .bind(run.as_str())
+                            .bind(k)
+                            .bind(p.step)
+                            .bind(p.timestamp_ms)
+                            .bind(p.value.to_bits() as i64);
+                    }
+                    q.execute(&mut *conn).await?;
+                }
+                // The last point of each key in this batch becomes the latest if its step is
+                // not behind the stored one.
+                let mut last: BTreeMap<&str, &MetricPoint> = BTreeMap::new();
+                for (k, p) in points {
+                    match last.get(k.as_str()) {
+                        Some(q) if q.step > p.step => {}
+                        _ => {
+                            last.insert(k, p);
+                        }
+                    }
+                }
+                for (k, p) in last {
+                    sqlx::query(
+                        "INSERT INTO run_latest (run_id, key, value, bits, step) VALUES ($1, $2, $3, $4, $5) \
+                         ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, bits = excluded.bits, step = excluded.step \
+                         WHERE excluded.step >= run_latest.step",
+                    )
+                    .bind(run.as_str())
+                    .bind(k)
+                    .bind(if p.value.is_nan() { None } else { Some(p.value) })
+                    .bind(p.value.to_bits() as i64)
+                    .bind(p.step)
+                    .execute(&mut *conn)
+                    .await?;
+                }
                 Ok(())
             }
         }
@@ -304,48 +373,22 @@ macro_rules! impl_run_store {
                     return Ok(());
                 }
                 let mut tx = self.pool.begin().await?;
-                for chunk in points.chunks(CHUNK) {
-                    let sql = format!(
-                        "INSERT INTO run_metrics (run_id, key, step, ts_ms, bits) VALUES {} \
-                         ON CONFLICT (run_id, key, step, ts_ms) DO UPDATE SET bits = excluded.bits",
-                        tuples($ph, chunk.len(), 5)
-                    );
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                    for (k, p) in chunk {
-                        q = q
-                            .bind(run.as_str())
-                            .bind(k)
-                            .bind(p.step)
-                            .bind(p.timestamp_ms)
-                            .bind(p.value.to_bits() as i64);
-                    }
-                    q.execute(&mut *tx).await?;
-                }
-                // The last point of each key in this batch becomes the latest if its step is
-                // not behind the stored one.
-                let mut last: BTreeMap<&str, &MetricPoint> = BTreeMap::new();
-                for (k, p) in points {
-                    match last.get(k.as_str()) {
-                        Some(q) if q.step > p.step => {}
-                        _ => {
-                            last.insert(k, p);
-                        }
-                    }
-                }
-                for (k, p) in last {
-                    sqlx::query(
-                        "INSERT INTO run_latest (run_id, key, value, bits, step) VALUES ($1, $2, $3, $4, $5) \
-                         ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, bits = excluded.bits, step = excluded.step \
-                         WHERE excluded.step >= run_latest.step",
-                    )
-                    .bind(run.as_str())
-                    .bind(k)
-                    .bind(if p.value.is_nan() { None } else { Some(p.value) })
-                    .bind(p.value.to_bits() as i64)
-                    .bind(p.step)
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                Self::metrics_in(&mut tx, run, points).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn log_batch(
+                &self,
+                run: &RunId,
+                params: &[(String, String)],
+                tags: &[(String, String)],
+                points: &[(String, MetricPoint)],
+            ) -> Result<()> {
+                let mut tx = self.pool.begin().await?;
+                Self::upsert_pairs_in(&mut tx, "run_params", run, params).await?;
+                Self::upsert_pairs_in(&mut tx, "run_tags", run, tags).await?;
+                Self::metrics_in(&mut tx, run, points).await?;
                 tx.commit().await?;
                 Ok(())
             }
