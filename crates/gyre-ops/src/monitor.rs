@@ -210,7 +210,13 @@ impl Project {
     }
 
     /// Removes an alias, with an audit row.
-    pub async fn remove_alias(&self, name: &str, alias: &str, reason: &str) -> Result<AliasEvent> {
+    pub async fn remove_alias(
+        &self,
+        name: &str,
+        alias: &str,
+        reason: &str,
+        actor: &str,
+    ) -> Result<AliasEvent> {
         let from = self
             .meta
             .aliases(name)
@@ -224,7 +230,7 @@ impl Project {
             alias: alias.to_string(),
             from: Some(from),
             to: None,
-            user: crate::settings::actor(),
+            user: actor.to_string(),
             reason: reason.to_string(),
             forced: false,
             at_ms: now_ms(),
@@ -652,6 +658,7 @@ impl Monitor {
                     &self.model,
                     "challenger",
                     &format!("loop: promoted to champion; {detail}"),
+                    &crate::settings::actor(),
                 )
                 .await?;
         } else {
@@ -660,6 +667,7 @@ impl Monitor {
                     &self.model,
                     "challenger",
                     &format!("loop: rolled back; {detail}"),
+                    &crate::settings::actor(),
                 )
                 .await?;
         }

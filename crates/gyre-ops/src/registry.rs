@@ -78,6 +78,15 @@ fn split_ref(r: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// The `format` of a registered version that records an outside source.
+const EXTERNAL_FORMAT: &str = "gyre-external-model/1";
+
+/// The source an externally registered version records, if `bytes` are such a record.
+pub fn external_source(bytes: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    (v["format"] == EXTERNAL_FORMAT).then(|| v["source"].as_str().unwrap_or("").to_string())
+}
+
 fn check_name(name: &str) -> Result<()> {
     if name.is_empty()
         || name.len() > 100
@@ -116,6 +125,33 @@ impl Project {
                 &settings::actor(),
                 now_ms(),
             )
+            .await?)
+    }
+
+    /// Registers a model that lives elsewhere (an MLflow client's `runs:/…` or artifacts
+    /// source) as the next version of `name`. The version's object is a small JSON record of
+    /// the source, never the model: nothing of it is ever loaded, so it cannot pass the gate
+    /// or serve (see [`external_source`]).
+    pub async fn register_external(
+        &self,
+        name: &str,
+        source: &str,
+        run_id: Option<&str>,
+        actor: &str,
+    ) -> Result<(ModelVersion, bool)> {
+        check_name(name)?;
+        let record = serde_json::json!({
+            "format": EXTERNAL_FORMAT,
+            "source": source,
+            "run_id": run_id,
+        });
+        let hash = self
+            .blobs
+            .put_bytes(serde_json::to_vec(&record).expect("JSON values serialise"))
+            .await?;
+        Ok(self
+            .meta
+            .register_version(name, &hash.to_hex(), run_id, actor, now_ms())
             .await?)
     }
 

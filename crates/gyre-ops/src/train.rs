@@ -209,6 +209,12 @@ impl Project {
             )
         };
         let hash = ContentHash::of(&bytes);
+        if let Some(source) = crate::registry::external_source(&bytes) {
+            return Err(OpsError::Invalid(format!(
+                "{reference} was registered through MLflow from {source}: gyre never loads a \
+                 pickled model (loading one runs its code); export it to ONNX to serve it"
+            )));
+        }
         let model = Model::from_bytes(&bytes)
             .map_err(|e| OpsError::Invalid(format!("{reference}: {e}")))?;
         Ok(LoadedModel { model, hash, run })

@@ -8,8 +8,8 @@
 //! "message": …}`: the client treats an empty 404 as fatal, but a `RESOURCE_DOES_NOT_EXIST` as
 //! "none".
 //!
-//! Artifacts are in `mlflow_artifacts.rs`. Not yet here (issue 16): logged models, the model
-//! registry, dataset inputs' details.
+//! Artifacts are in `mlflow_artifacts.rs`, the registry in `mlflow_registry.rs`. Not yet here
+//! (issue 16): logged models, dataset inputs' details.
 
 use crate::access::Access::{Read, Token};
 use crate::{BodyKind, Route};
@@ -95,6 +95,7 @@ pub fn routes() -> Vec<Route<Arc<Tracking>>> {
     ]
     .into_iter()
     .chain(crate::mlflow_artifacts::routes())
+    .chain(crate::mlflow_registry::routes())
     .collect()
 }
 
@@ -128,7 +129,7 @@ impl MlflowError {
             message: message.into(),
         }
     }
-    fn exists(message: impl Into<String>) -> MlflowError {
+    pub(crate) fn exists(message: impl Into<String>) -> MlflowError {
         MlflowError {
             status: StatusCode::BAD_REQUEST,
             code: "RESOURCE_ALREADY_EXISTS",
@@ -356,7 +357,7 @@ fn parse_name_filter(f: &str) -> Result<NameMatch, MlflowError> {
 }
 
 /// SQL LIKE with `%` (any run) and `_` (one character).
-fn like(pattern: &str, text: &str) -> bool {
+pub(crate) fn like(pattern: &str, text: &str) -> bool {
     fn go(p: &[char], t: &[char]) -> bool {
         match p.split_first() {
             None => t.is_empty(),

@@ -1,5 +1,6 @@
-//! Experiments: named groups of runs, as MLflow clients know them. Both metadata stores
-//! implement it with the same SQL.
+//! What MLflow clients keep beyond gyre's own records: experiments (named groups of runs) and
+//! registered-model names created before any version. Both metadata stores implement it with
+//! the same SQL.
 
 use crate::meta::{PgStore, SqliteStore};
 use crate::{Result, StoreError};
@@ -31,6 +32,10 @@ pub trait Experiments: Send + Sync {
     /// Marks an experiment `deleted` or `active` again; false when there is none.
     async fn set_experiment_stage(&self, id: i64, stage: &str, at_ms: i64) -> Result<bool>;
     async fn rename_experiment(&self, id: i64, name: &str, at_ms: i64) -> Result<bool>;
+    /// Records a registered-model name (`Conflict` when it is there).
+    async fn create_model_name(&self, name: &str, description: &str, at_ms: i64) -> Result<()>;
+    /// The names recorded, with their descriptions and times, by name.
+    async fn model_names(&self) -> Result<Vec<(String, String, i64)>>;
 }
 
 const COLUMNS: &str = "id, name, artifact_location, lifecycle_stage, created_ms, updated_ms";
@@ -151,6 +156,47 @@ macro_rules! impl_experiments {
                 .execute(&self.pool)
                 .await?;
                 Ok(done.rows_affected() > 0)
+            }
+
+            async fn create_model_name(
+                &self,
+                name: &str,
+                description: &str,
+                at_ms: i64,
+            ) -> Result<()> {
+                let done = sqlx::query(
+                    "INSERT INTO registered_models (name, description, created_ms) \
+                     VALUES ($1, $2, $3)",
+                )
+                .bind(name)
+                .bind(description)
+                .bind(at_ms)
+                .execute(&self.pool)
+                .await;
+                match done {
+                    Ok(_) => Ok(()),
+                    Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(
+                        StoreError::Conflict(format!("a registered model named `{name}` exists")),
+                    ),
+                    Err(e) => Err(e.into()),
+                }
+            }
+
+            async fn model_names(&self) -> Result<Vec<(String, String, i64)>> {
+                let rows = sqlx::query(
+                    "SELECT name, description, created_ms FROM registered_models ORDER BY name",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok((
+                            r.try_get("name")?,
+                            r.try_get("description")?,
+                            r.try_get("created_ms")?,
+                        ))
+                    })
+                    .collect()
             }
 
             async fn rename_experiment(&self, id: i64, name: &str, at_ms: i64) -> Result<bool> {

@@ -21,6 +21,7 @@ with mlflow.start_run(run_name="first") as run:
     with open(sys.argv[2], "w") as f:
         f.write("a,b\n1,2\n")
     mlflow.log_artifact(sys.argv[2], artifact_path="data")
+    mlflow.log_dict({"flavors": {}}, "model/MLmodel")
     with mlflow.start_run(run_name="child", nested=True) as child:
         mlflow.log_metric("f1", 0.7)
 with mlflow.start_run(run_name="second"):
@@ -36,7 +37,7 @@ assert got.data.tags["team"] == "risk"
 history = client.get_metric_history(run.info.run_id, "loss")
 assert [m.step for m in history] == [0, 1, 2, 3, 4], history
 listed = sorted((a.path, a.is_dir) for a in client.list_artifacts(run.info.run_id))
-assert listed == [("config.json", False), ("data", True), ("notes", True)], listed
+assert listed == [("config.json", False), ("data", True), ("model", True), ("notes", True)], listed
 assert [a.path for a in client.list_artifacts(run.info.run_id, "notes")] == ["notes/hello.txt"]
 assert mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/notes/hello.txt") == "hello gyre"
 assert mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/config.json") == {"threshold": 0.5}
@@ -75,6 +76,22 @@ assert client.get_experiment_by_name("nope") is None
 client.delete_run(child.info.run_id)
 active = client.search_runs([experiment.experiment_id])
 assert child.info.run_id not in [r.info.run_id for r in active]
+
+# The registry: a version registered from the run's artifacts, an alias set and read back;
+# `champion` needs a passing gate verdict, which a model gyre never loads cannot have.
+version = mlflow.register_model(f"runs:/{run.info.run_id}/model", "churn-model")
+assert version.version == "1", version.version
+client.set_registered_model_alias("churn-model", "staging", "1")
+assert client.get_model_version_by_alias("churn-model", "staging").version == "1"
+try:
+    client.set_registered_model_alias("churn-model", "champion", "1")
+    raise SystemExit("champion was set without a verdict")
+except mlflow.exceptions.MlflowException as e:
+    assert "verdict" in e.message, e.message
+models = client.search_registered_models(filter_string="name = 'churn-model'")
+assert [m.name for m in models] == ["churn-model"], models
+assert client.get_registered_model("churn-model").aliases == {"staging": "1"}
+client.delete_registered_model_alias("churn-model", "staging")
 
 print(json.dumps({"experiment": experiment.experiment_id, "run": run.info.run_id,
                   "mlflow": mlflow.__version__}))
