@@ -14,6 +14,7 @@ mod listen;
 mod log;
 pub mod mlflow;
 mod mlflow_artifacts;
+mod mlflow_models;
 mod mlflow_registry;
 pub mod payload;
 mod traffic;

@@ -8,8 +8,8 @@
 //! "message": …}`: the client treats an empty 404 as fatal, but a `RESOURCE_DOES_NOT_EXIST` as
 //! "none".
 //!
-//! Artifacts are in `mlflow_artifacts.rs`, the registry in `mlflow_registry.rs`. Not yet here
-//! (issue 16): logged models, dataset inputs' details.
+//! Artifacts are in `mlflow_artifacts.rs`, the registry in `mlflow_registry.rs`, logged models in
+//! `mlflow_models.rs`.
 
 use crate::access::Access::{Read, Token};
 use crate::{BodyKind, Route};
@@ -91,11 +91,11 @@ pub fn routes() -> Vec<Route<Arc<Tracking>>> {
         write(at!("/runs/log-inputs"), post(log_inputs)),
         search(at!("/runs/search"), post(search_runs)),
         read(at!("/metrics/get-history"), get(metric_history)),
-        search(at!("/logged-models/search"), post(search_logged_models)),
     ]
     .into_iter()
     .chain(crate::mlflow_artifacts::routes())
     .chain(crate::mlflow_registry::routes())
+    .chain(crate::mlflow_models::routes())
     .collect()
 }
 
@@ -991,12 +991,6 @@ async fn search_runs(State(t): St, raw: axum::body::Bytes) -> Answer {
         out["next_page_token"] = json!(n);
     }
     Ok(Json(out))
-}
-
-/// No logged models exist yet (`logged-models/create` is not served, so `log_model` fails
-/// before any is made); clients search them when listing a run's artifacts.
-async fn search_logged_models(State(_): St) -> Answer {
-    Ok(Json(json!({ "models": [] })))
 }
 
 async fn metric_history(State(t): St, Query(q): Query<HashMap<String, String>>) -> Answer {

@@ -14,6 +14,8 @@ fn path_of(template: &str) -> String {
         .replace("{name}", "elec")
         .replace("{alias}", "staging")
         .replace("{*path}", "0/x/artifacts/a.txt")
+        .replace("{model_id}", "m-0")
+        .replace("{key}", "k")
 }
 
 fn body_of(path: &str) -> &'static str {

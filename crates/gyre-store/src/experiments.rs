@@ -20,8 +20,29 @@ pub struct Experiment {
     pub tags: BTreeMap<String, String>,
 }
 
+/// An MLflow 3 logged model's record.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LoggedModel {
+    pub id: String,
+    pub experiment_id: i64,
+    pub name: String,
+    pub model_type: String,
+    pub source_run_id: Option<String>,
+    /// `LOGGED_MODEL_PENDING`, `LOGGED_MODEL_READY` or `LOGGED_MODEL_UPLOAD_FAILED`.
+    pub status: String,
+    pub params: BTreeMap<String, String>,
+    pub tags: BTreeMap<String, String>,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
 #[async_trait]
 pub trait Experiments: Send + Sync {
+    /// Records a logged model, or replaces its record (status, params, tags) by id.
+    async fn put_logged_model(&self, m: &LoggedModel) -> Result<()>;
+    async fn logged_model(&self, id: &str) -> Result<Option<LoggedModel>>;
+    /// The logged models of an experiment, oldest first.
+    async fn logged_models(&self, experiment_id: i64) -> Result<Vec<LoggedModel>>;
     /// Creates an experiment; `Conflict` when the name is taken. Returns its id.
     async fn create_experiment(&self, name: &str, at_ms: i64) -> Result<i64>;
     async fn experiment(&self, id: i64) -> Result<Option<Experiment>>;
@@ -39,6 +60,33 @@ pub trait Experiments: Send + Sync {
 }
 
 const COLUMNS: &str = "id, name, artifact_location, lifecycle_stage, created_ms, updated_ms";
+const LOGGED: &str = "id, experiment_id, name, model_type, source_run_id, status, params, tags, \
+     created_ms, updated_ms";
+
+fn logged_from<R: Row>(r: &R) -> Result<LoggedModel>
+where
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    for<'q> String: sqlx::Decode<'q, R::Database> + sqlx::Type<R::Database>,
+    for<'q> Option<String>: sqlx::Decode<'q, R::Database> + sqlx::Type<R::Database>,
+    for<'q> i64: sqlx::Decode<'q, R::Database> + sqlx::Type<R::Database>,
+{
+    let map = |col: &str| -> Result<BTreeMap<String, String>> {
+        let text: String = r.try_get(col)?;
+        serde_json::from_str(&text).map_err(|e| StoreError::BadRecord(e.to_string()))
+    };
+    Ok(LoggedModel {
+        id: r.try_get("id")?,
+        experiment_id: r.try_get("experiment_id")?,
+        name: r.try_get("name")?,
+        model_type: r.try_get("model_type")?,
+        source_run_id: r.try_get("source_run_id")?,
+        status: r.try_get("status")?,
+        params: map("params")?,
+        tags: map("tags")?,
+        created_ms: r.try_get("created_ms")?,
+        updated_ms: r.try_get("updated_ms")?,
+    })
+}
 
 macro_rules! impl_experiments {
     ($store:ty, $db:ty) => {
@@ -156,6 +204,52 @@ macro_rules! impl_experiments {
                 .execute(&self.pool)
                 .await?;
                 Ok(done.rows_affected() > 0)
+            }
+
+            async fn put_logged_model(&self, m: &LoggedModel) -> Result<()> {
+                let json = |v: &BTreeMap<String, String>| {
+                    serde_json::to_string(v).map_err(|e| StoreError::BadRecord(e.to_string()))
+                };
+                sqlx::query(
+                    "INSERT INTO logged_models (id, experiment_id, name, model_type, source_run_id, \
+                     status, params, tags, created_ms, updated_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                     ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
+                     params = excluded.params, tags = excluded.tags, updated_ms = excluded.updated_ms",
+                )
+                .bind(&m.id)
+                .bind(m.experiment_id)
+                .bind(&m.name)
+                .bind(&m.model_type)
+                .bind(&m.source_run_id)
+                .bind(&m.status)
+                .bind(json(&m.params)?)
+                .bind(json(&m.tags)?)
+                .bind(m.created_ms)
+                .bind(m.updated_ms)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn logged_model(&self, id: &str) -> Result<Option<LoggedModel>> {
+                let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {LOGGED} FROM logged_models WHERE id = $1"
+                )))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.as_ref().map(logged_from).transpose()
+            }
+
+            async fn logged_models(&self, experiment_id: i64) -> Result<Vec<LoggedModel>> {
+                let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {LOGGED} FROM logged_models WHERE experiment_id = $1 ORDER BY created_ms, id"
+                )))
+                .bind(experiment_id)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(logged_from).collect()
             }
 
             async fn create_model_name(
