@@ -192,19 +192,7 @@ fn checkout_restores_exact_bytes_and_never_hands_out_corrupt_ones() {
         .as_str()
         .unwrap()
         .to_string();
-    let obj = p
-        .root()
-        .join(".gyre/objects")
-        .join(&file_hash[..2])
-        .join(&file_hash[2..]);
-    let mut perms = fs::metadata(&obj).unwrap().permissions();
-    assert!(perms.readonly(), "objects are read-only");
-    #[allow(clippy::permissions_set_readonly_false)]
-    perms.set_readonly(false);
-    fs::set_permissions(&obj, perms).unwrap();
-    let mut bytes = fs::read(&obj).unwrap();
-    bytes[1000] ^= 0x01;
-    fs::write(&obj, bytes).unwrap();
+    p.corrupt_object(&file_hash, 1000);
     let bad = p.gyre(&["data", "checkout", "elec2", "other.csv"]);
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("is corrupt"), "{}", bad.stderr);

@@ -64,18 +64,7 @@ fn verify_checks_model_files_too() {
         .as_str()
         .unwrap()
         .to_string();
-    let obj = p
-        .root()
-        .join(".gyre/objects")
-        .join(&hash[..2])
-        .join(&hash[2..]);
-    let mut perms = fs::metadata(&obj).unwrap().permissions();
-    #[allow(clippy::permissions_set_readonly_false)]
-    perms.set_readonly(false);
-    fs::set_permissions(&obj, perms).unwrap();
-    let mut bytes = fs::read(&obj).unwrap();
-    bytes[10] ^= 0x01;
-    fs::write(&obj, bytes).unwrap();
+    p.corrupt_object(&hash, 10);
     let r = p.gyre(&["data", "verify"]);
     assert_eq!(r.code, 1, "{}", r.stdout);
     assert!(

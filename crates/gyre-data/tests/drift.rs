@@ -48,6 +48,24 @@ fn run(reference: &InputFile, current: &InputFile, options: &DriftOptions) -> Dr
     drift::drift(&r, rrows, &c, crows, options)
 }
 
+/// [`run`] against the reference's stored profile instead of its data.
+fn run_from_profile(
+    reference: &InputFile,
+    current: &InputFile,
+    options: &DriftOptions,
+) -> DriftReport {
+    let p = profile_file(reference, &ReadOptions::default(), &|_| {}).unwrap();
+    let profile = merge_profiles(vec![(reference.display.clone(), p)]).unwrap();
+    let (cn, cs, crows) = samples(current);
+    let r: Vec<(String, Reference<'_>)> = profile
+        .columns
+        .iter()
+        .map(|c| (c.name.clone(), Reference::Profile(c)))
+        .collect();
+    let c: Vec<(String, &ColumnSample)> = cn.into_iter().zip(cs.iter()).collect();
+    drift::drift(&r, profile.rows, &c, crows, options)
+}
+
 fn drifted(report: &DriftReport) -> Vec<&str> {
     report
         .columns
@@ -92,16 +110,7 @@ fn elec2_first_and_last_month() {
     assert!((report.share - report.drifted as f64 / 9.0).abs() < 1e-12);
 
     // The same from the stored profile of the first month: bins fixed by the reference.
-    let p = profile_file(&first, &ReadOptions::default(), &|_| {}).unwrap();
-    let profile = merge_profiles(vec![("first.csv".into(), p)]).unwrap();
-    let (cn, cs, crows) = samples(&last);
-    let r: Vec<(String, Reference<'_>)> = profile
-        .columns
-        .iter()
-        .map(|c| (c.name.clone(), Reference::Profile(c)))
-        .collect();
-    let c: Vec<(String, &ColumnSample)> = cn.into_iter().zip(cs.iter()).collect();
-    let from_profile = drift::drift(&r, profile.rows, &c, crows, &DriftOptions::default());
+    let from_profile = run_from_profile(&first, &last, &DriftOptions::default());
     let flagged = drifted(&from_profile);
     for c in ["vicprice", "vicdemand", "transfer"] {
         assert!(
@@ -278,16 +287,7 @@ fn verdicts_from_a_profile_agree_with_the_full_data() {
     let current = write(dir.path(), "cur.csv", &table(true));
     let full = run(&reference, &current, &DriftOptions::default());
 
-    let p = profile_file(&reference, &ReadOptions::default(), &|_| {}).unwrap();
-    let profile = merge_profiles(vec![("ref.csv".into(), p)]).unwrap();
-    let (cn, cs, crows) = samples(&current);
-    let r: Vec<(String, Reference<'_>)> = profile
-        .columns
-        .iter()
-        .map(|c| (c.name.clone(), Reference::Profile(c)))
-        .collect();
-    let c: Vec<(String, &ColumnSample)> = cn.into_iter().zip(cs.iter()).collect();
-    let from_profile = drift::drift(&r, profile.rows, &c, crows, &DriftOptions::default());
+    let from_profile = run_from_profile(&reference, &current, &DriftOptions::default());
 
     let want: Vec<&str> = vec!["cat0", "cat1", "num00", "num01", "num02", "num03", "num04"];
     let mut got = drifted(&full);

@@ -5,6 +5,8 @@
 //! passes the candidate; the canary proves it; it is promoted and F1 recovers. When the
 //! concept flips back as the canary starts, the candidate is worse and is rolled back.
 
+mod common;
+
 use gyre_ops::Project;
 use gyre_serve::{ServeOptions, serve};
 use serde_json::{Value, json};
@@ -113,35 +115,11 @@ async fn project(dir: &Path, data: &Rows) -> Arc<Project> {
 /// [`project`] with another gyre.toml.
 async fn project_with(dir: &Path, data: &Rows, spec: &str) -> Arc<Project> {
     gyre_ops::init(dir, Some("elec")).await.unwrap();
-    std::fs::write(dir.join("gyre.toml"), spec).unwrap();
     let mut csv = data.header.join(",") + "\n";
     for r in &data.rows[..TRAIN_ROWS] {
         csv += &(r.join(",") + "\n");
     }
-    std::fs::write(dir.join("elec.csv"), csv).unwrap();
-    let p = Project::open(dir).await.unwrap();
-    p.add_dataset(
-        &"elec".parse().unwrap(),
-        Some(&dir.join("elec.csv")),
-        &Default::default(),
-        &gyre_ops::NoProgress,
-    )
-    .await
-    .unwrap();
-    let report = p
-        .run_pipeline(
-            &gyre_ops::pipeline::RunOptions {
-                targets: vec!["first_gate".into()],
-                jobs: 1,
-                sets: Vec::new(),
-                force: false,
-            },
-            &gyre_ops::pipeline::NoEvents,
-        )
-        .await
-        .unwrap();
-    assert!(!report.failed(), "{:?}", report.steps);
-    Arc::new(p)
+    Arc::new(common::released(dir, spec, &csv).await)
 }
 
 /// Edits the project's gyre.toml and opens the project again.

@@ -93,6 +93,25 @@ impl Project {
         r
     }
 
+    /// Flips one bit of a stored object's byte `at` (objects are read-only; this makes it
+    /// writable first), as a disk fault or a tamperer would. Returns the object's path.
+    pub fn corrupt_object(&self, hash: &str, at: usize) -> std::path::PathBuf {
+        let obj = self
+            .root()
+            .join(".gyre/objects")
+            .join(&hash[..2])
+            .join(&hash[2..]);
+        let mut perms = std::fs::metadata(&obj).unwrap().permissions();
+        assert!(perms.readonly(), "objects are read-only");
+        #[allow(clippy::permissions_set_readonly_false)]
+        perms.set_readonly(false);
+        std::fs::set_permissions(&obj, perms).unwrap();
+        let mut bytes = std::fs::read(&obj).unwrap();
+        bytes[at] ^= 0x01;
+        std::fs::write(&obj, bytes).unwrap();
+        obj
+    }
+
     /// Appends TOML to the project's gyre.toml.
     pub fn append_spec(&self, text: &str) {
         let path = self.root().join("gyre.toml");

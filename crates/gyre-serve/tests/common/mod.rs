@@ -59,9 +59,29 @@ pub async fn project_on(dir: &Path, store: Option<&str>) -> Arc<Project> {
             &format!("[store]\nurl = \"{url}\"\n\n[project]"),
         );
     }
-    std::fs::write(dir.join("gyre.toml"), spec).unwrap();
     let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(ELEC2)).unwrap();
     let csv: String = text.lines().take(601).map(|l| format!("{l}\n")).collect();
+    let p = released(dir, &spec, &csv).await;
+    // A second version, another learner: another file, with no verdict.
+    let spec = p
+        .model_spec(&["model.algorithm=\"decision_tree\"".into()])
+        .unwrap();
+    let out = p
+        .train(&spec, &Default::default(), &gyre_ops::NoProgress)
+        .await
+        .unwrap();
+    let (v, _) = p
+        .register_model("elec", &out.run.to_string())
+        .await
+        .unwrap();
+    assert_eq!(v.version, 2);
+    Arc::new(p)
+}
+
+/// A project in `dir` (already `gyre init`ed) with `spec` as its gyre.toml, `csv` as dataset
+/// `elec`, and its `first_gate` step run: a first version registered, gated and champion.
+pub async fn released(dir: &Path, spec: &str, csv: &str) -> Project {
+    std::fs::write(dir.join("gyre.toml"), spec).unwrap();
     std::fs::write(dir.join("elec.csv"), csv).unwrap();
     let p = Project::open(dir).await.unwrap();
     p.add_dataset(
@@ -85,20 +105,7 @@ pub async fn project_on(dir: &Path, store: Option<&str>) -> Arc<Project> {
         .await
         .unwrap();
     assert!(!report.failed(), "{:?}", report.steps);
-    // A second version, another learner: another file, with no verdict.
-    let spec = p
-        .model_spec(&["model.algorithm=\"decision_tree\"".into()])
-        .unwrap();
-    let out = p
-        .train(&spec, &Default::default(), &gyre_ops::NoProgress)
-        .await
-        .unwrap();
-    let (v, _) = p
-        .register_model("elec", &out.run.to_string())
-        .await
-        .unwrap();
-    assert_eq!(v.version, 2);
-    Arc::new(p)
+    p
 }
 
 pub async fn start(
