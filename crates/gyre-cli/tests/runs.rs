@@ -52,18 +52,21 @@ fn record(p: &Project) -> (String, String) {
         let start = process_start(pid).unwrap();
         project
             .meta
-            .create_run(&NewRun {
-                id: RunId::from_random([7; 16]),
-                name: "doomed".into(),
-                parent: None,
-                started_ms: now_ms(),
-                user: "tester".into(),
-                host: host_name(),
-                pid,
-                pid_start: start,
-                git_commit: None,
-                git_dirty: false,
-            })
+            .create_run(
+                &NewRun {
+                    id: RunId::from_random([7; 16]),
+                    name: "doomed".into(),
+                    parent: None,
+                    started_ms: now_ms(),
+                    user: "tester".into(),
+                    host: host_name(),
+                    pid,
+                    pid_start: start,
+                    git_commit: None,
+                    git_dirty: false,
+                },
+                &[],
+            )
             .await
             .unwrap();
         child.kill().unwrap();

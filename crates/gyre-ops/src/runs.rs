@@ -169,7 +169,7 @@ impl Project {
             git_commit,
             git_dirty,
         };
-        self.meta.create_run(&run).await?;
+        self.meta.create_run(&run, &[]).await?;
         Ok(RunHandle {
             id: run.id,
             store: self.meta.clone(),

@@ -614,17 +614,26 @@ async fn create_run(State(t): St, raw: axum::body::Bytes) -> Answer {
         git_commit: tag("mlflow.source.git.commit"),
         git_dirty: false,
     };
-    let meta = &t.project.meta;
-    meta.create_run(&run).await?;
     let mut tags: Vec<(String, String)> = b
         .tags
         .iter()
         .map(|kv| (kv.key.clone(), kv.value.clone()))
         .collect();
     tags.push((EXPERIMENT_TAG.into(), experiment.to_string()));
-    meta.set_tags(&id, &tags).await?;
-    let r = meta.get_run(&id).await?;
-    Ok(Json(json!({ "run": run_json(&t, &r, false).await? })))
+    // One commit, and the answer from what was written (not read back).
+    t.project.meta.create_run(&run, &tags).await?;
+    let created = Run {
+        start: run,
+        status: RunStatus::Running,
+        ended_ms: None,
+        note: String::new(),
+        params: Default::default(),
+        tags: tags.into_iter().collect(),
+        metrics: Default::default(),
+        inputs: Vec::new(),
+        outputs: Vec::new(),
+    };
+    Ok(Json(json!({ "run": run_json(&t, &created, false).await? })))
 }
 
 #[derive(Deserialize)]
@@ -643,21 +652,20 @@ struct UpdateRun {
 
 async fn update_run(State(t): St, raw: axum::body::Bytes) -> Answer {
     let b: UpdateRun = body(&raw)?;
-    let id = b.run_id.or(b.run_uuid).unwrap_or_default();
-    let r = load_run(&t, &id).await?;
+    let id = run_id(&b.run_id.or(b.run_uuid).unwrap_or_default())?;
     let meta = &t.project.meta;
+    let status = b.status.as_deref().map(status_of).transpose()?;
     if let Some(name) = &b.run_name {
-        meta.set_tags(&r.start.id, &[("mlflow.runName".into(), name.clone())])
+        load_run(&t, id.as_str()).await?; // a rename names a run that exists
+        meta.set_tags(&id, &[("mlflow.runName".into(), name.clone())])
             .await?;
     }
-    if let Some(s) = &b.status {
-        let status = status_of(s)?;
-        if status != RunStatus::Running {
-            meta.end_run(&r.start.id, status, b.end_time.unwrap_or_else(now_ms))
-                .await?;
-        }
+    if let Some(status) = status.filter(|s| *s != RunStatus::Running) {
+        meta.end_run(&id, status, b.end_time.unwrap_or_else(now_ms))
+            .await?;
     }
-    let r = meta.get_run(&r.start.id).await?;
+    // One read, which is also the check that the run exists.
+    let r = load_run(&t, id.as_str()).await?;
     let info = run_json(&t, &r, false).await?["info"].clone();
     Ok(Json(json!({ "run_info": info })))
 }

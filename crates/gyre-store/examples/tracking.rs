@@ -41,7 +41,7 @@ async fn main() {
 
     // Ingest: 1,000,000 distinct points into one run, in batches of 10,000 (a run handle's
     // batch).
-    store.create_run(&run(0)).await.unwrap();
+    store.create_run(&run(0), &[]).await.unwrap();
     let batches: Vec<Vec<(String, MetricPoint)>> = (0..100)
         .map(|b| {
             (0..10_000)
@@ -72,7 +72,7 @@ async fn main() {
     // 100,000 runs, each with 2 params and 2 metrics.
     let t = Instant::now();
     for n in 1..=100_000u64 {
-        store.create_run(&run(n)).await.unwrap();
+        store.create_run(&run(n), &[]).await.unwrap();
     }
     let created = t.elapsed().as_secs_f64();
     let t = Instant::now();

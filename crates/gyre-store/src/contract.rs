@@ -80,20 +80,34 @@ pub async fn run_log_batch(store: &dyn MetaStore) {
     use gyre_core::run::{MetricPoint, NewRun, RunId};
     let id = RunId::from_random([9; 16]);
     store
-        .create_run(&NewRun {
-            id: id.clone(),
-            name: "batch".into(),
-            parent: None,
-            started_ms: 1,
-            user: "ann".into(),
-            host: "h".into(),
-            pid: 0,
-            pid_start: 0,
-            git_commit: None,
-            git_dirty: false,
-        })
+        .create_run(
+            &NewRun {
+                id: id.clone(),
+                name: "batch".into(),
+                parent: None,
+                started_ms: 1,
+                user: "ann".into(),
+                host: "h".into(),
+                pid: 0,
+                pid_start: 0,
+                git_commit: None,
+                git_dirty: false,
+            },
+            &[("first".into(), "tag".into())],
+        )
         .await
         .unwrap();
+    assert_eq!(
+        store
+            .get_run(&id)
+            .await
+            .unwrap()
+            .tags
+            .get("first")
+            .map(String::as_str),
+        Some("tag"),
+        "tags given at creation"
+    );
     let point = |step, value| MetricPoint {
         step,
         timestamp_ms: 5,
@@ -543,7 +557,7 @@ pub async fn run_runs(store: &dyn MetaStore) {
     use gyre_core::RunStatus;
     use gyre_core::runfilter::{RunFilter, RunOrder};
     let a = new_run(1, "train", 10);
-    store.create_run(&a).await.unwrap();
+    store.create_run(&a, &[]).await.unwrap();
     store
         .log_params(
             &a.id,
@@ -651,7 +665,7 @@ pub async fn run_runs(store: &dyn MetaStore) {
     let b = new_run(2, "train", 20);
     let c = new_run(3, "evaluate", 30);
     for r in [&b, &c] {
-        store.create_run(r).await.unwrap();
+        store.create_run(r, &[]).await.unwrap();
     }
     assert!(matches!(
         store.resolve_run("cdcd").await,

@@ -28,7 +28,8 @@ impl Direction {
 
 #[async_trait]
 pub trait RunStore: Send + Sync {
-    async fn create_run(&self, run: &NewRun) -> Result<()>;
+    /// Starts a run with its first tags, in one transaction.
+    async fn create_run(&self, run: &NewRun, tags: &[(String, String)]) -> Result<()>;
     /// Params are a run's inputs: logging one again with another value replaces it.
     async fn log_params(&self, run: &RunId, params: &[(String, String)]) -> Result<()>;
     async fn set_tags(&self, run: &RunId, tags: &[(String, String)]) -> Result<()>;
@@ -340,7 +341,8 @@ macro_rules! impl_run_store {
 
         #[async_trait]
         impl RunStore for $store {
-            async fn create_run(&self, r: &NewRun) -> Result<()> {
+            async fn create_run(&self, r: &NewRun, tags: &[(String, String)]) -> Result<()> {
+                let mut tx = self.pool.begin().await?;
                 sqlx::query(
                     "INSERT INTO runs (id, name, parent, status, started_ms, ended_ms, username, host, pid, pid_start, git_commit, git_dirty, note) \
                      VALUES ($1, $2, $3, 'running', $4, NULL, $5, $6, $7, $8, $9, $10, '')",
@@ -355,8 +357,10 @@ macro_rules! impl_run_store {
                 .bind(r.pid_start as i64)
                 .bind(&r.git_commit)
                 .bind(r.git_dirty as i64)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                Self::upsert_pairs_in(&mut tx, "run_tags", &r.id, tags).await?;
+                tx.commit().await?;
                 Ok(())
             }
 
