@@ -224,13 +224,11 @@ pub async fn guard(
     mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let path = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_default();
+    // An Arc clone, not a copy of the text: this runs for every request.
+    let matched = req.extensions().get::<MatchedPath>().cloned();
+    let path = matched.as_ref().map_or("", MatchedPath::as_str);
     // Fail closed: a route without a rule answers to nobody.
-    let Some(rule) = g.rules.get(&(req.method().clone(), path.as_str())).copied() else {
+    let Some(rule) = g.rules.get(&(req.method().clone(), path)).copied() else {
         if g.rules.keys().any(|(_, p)| *p == path) {
             return Err(ApiError::bad(
                 axum::http::StatusCode::METHOD_NOT_ALLOWED,

@@ -8,7 +8,7 @@
 mod common;
 
 use gyre_ops::Project;
-use gyre_serve::{ServeOptions, serve};
+use gyre_serve::ServeOptions;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -137,28 +137,12 @@ async fn start(p: Arc<Project>) -> (SocketAddr, tokio::sync::oneshot::Sender<()>
     start_with(p, opts).await
 }
 
-/// Starts the real server on 127.0.0.1:0; sending on the handle stops it.
+/// Starts the real server on 127.0.0.1:0 with `opts`; sending on the handle stops it.
 async fn start_with(
     p: Arc<Project>,
     opts: ServeOptions,
 ) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
-    tokio::spawn(async move {
-        serve(
-            p,
-            opts,
-            async {
-                let _ = stopped.await;
-            },
-            move |addr, _| {
-                let _ = bound_tx.send(addr);
-            },
-        )
-        .await
-        .unwrap();
-    });
-    (bound_rx.await.unwrap(), stop)
+    common::start(p, move |o| *o = opts).await
 }
 
 fn post(addr: SocketAddr, path: &str, body: &Value) -> Value {
