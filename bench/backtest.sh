@@ -5,7 +5,9 @@
 # model: mean metric per window of each strategy, retrains, the time taken, and how many
 # replayed rows after each known change the loop's first breach or change came.
 # ALGORITHMS="logistic_regression adaptive_random_forest" by default; MONITOR and LOOP replace
-# the rule and the [loop] lines of the generated gyre.toml, to compare policies.
+# the rule and the [loop] lines of the generated gyre.toml, and MODEL adds [model] lines
+# (`threshold = "f1"`, `refit = true`, `recency = { half_life = 2000 }`), to compare policies.
+# STREAMS="sea prior" runs only those.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/gyre-target}"
@@ -27,9 +29,11 @@ streams=(
 monitor_rule="${MONITOR-}"
 [ -n "$monitor_rule" ] || monitor_rule='relative = { f1 = 0.9 }'
 loop_lines="${LOOP-}"
+model_lines="${MODEL-}"
 for algorithm in ${ALGORITHMS:-logistic_regression adaptive_random_forest}; do
   for s in "${streams[@]}"; do
     IFS='|' read -r name target positive drop options changes <<<"$s"
+    if [ -n "${STREAMS-}" ] && [[ " $STREAMS " != *" $name "* ]]; then continue; fi
     dir="$work/$name-$algorithm"
     mkdir -p "$dir"
     (cd "$dir" && "$gyre" init . --name "$name" >/dev/null && "$gyre" data add "$name" "$work/streams/$name.csv" >/dev/null)
@@ -46,6 +50,7 @@ target = "$target"
 $drop_line
 algorithm = "$algorithm"
 split = { by = "order", test = 0.2 }
+$model_lines
 
 [serve]
 canary = { share = 0.5 }

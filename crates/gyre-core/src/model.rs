@@ -126,6 +126,46 @@ pub struct ModelSpec {
     /// Hyperparameter search for `gyre tune`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tune: Option<TuneSpec>,
+    /// Binary: the class whose precision, recall and F1 are reported and whose probability
+    /// the decision threshold cuts (default: the second of the two, sorted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub positive: Option<String>,
+    /// Binary: the positive class is predicted when its probability reaches this cutoff.
+    /// A number fixes it; `"f1"` tunes it on the test rows to the F1 of the positive class
+    /// (for a split by order: the most recent rows, so a moving base rate is followed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<Threshold>,
+    /// After the test figures are taken, fit again on every labelled row, the test rows
+    /// included (the figures describe the model fitted without them).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub refit: bool,
+    /// Weights rows by recency, in row order: the last row weighs 1, a row `half_life` rows
+    /// before it weighs 0.5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recency: Option<Recency>,
+}
+
+/// `threshold = 0.3` or `threshold = "f1"`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Threshold {
+    Fixed(f64),
+    Tuned(TuneThreshold),
+}
+
+/// What a tuned threshold maximises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TuneThreshold {
+    F1,
+}
+
+/// `recency = { half_life = 2000 }`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recency {
+    /// Rows (in row order) over which a row's weight halves.
+    pub half_life: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -208,6 +248,28 @@ impl ModelSpec {
             {
                 problems.push(format!("transforms.{col}: bucket edges must increase"));
             }
+        }
+        let binary_only = matches!(self.task, Task::Regression | Task::Multiclass);
+        if let Some(t) = &self.threshold {
+            if binary_only {
+                problems.push("threshold applies to binary classification only".to_string());
+            }
+            if let Threshold::Fixed(x) = t
+                && !(*x > 0.0 && *x < 1.0)
+            {
+                problems.push(format!("threshold {x} must be between 0 and 1"));
+            }
+        }
+        if self.positive.is_some() && binary_only {
+            problems.push("positive applies to binary classification only".to_string());
+        }
+        if let Some(r) = &self.recency
+            && !(r.half_life.is_finite() && r.half_life > 0.0)
+        {
+            problems.push(format!(
+                "recency.half_life {} must be a positive number of rows",
+                r.half_life
+            ));
         }
         if problems.is_empty() {
             Ok(())

@@ -193,6 +193,7 @@ fn main() {
                 lineage: gyre_learn::model::Lineage::default(),
                 metrics: vec![],
                 importance: vec![],
+                decision: None,
             };
             let all: Vec<usize> = (0..n).collect();
             let started = Instant::now();

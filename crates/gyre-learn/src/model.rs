@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 
 pub const MAGIC: &[u8; 8] = b"GYREMODL";
 /// The format this build writes and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version 2 adds the decision cutoff; a model without one is still written as version 1,
+/// so its bytes (and hash) are what they were.
+pub const FORMAT_VERSION: u32 = 2;
 const HEADER: usize = 8 + 4 + 8 + 32;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -82,6 +84,30 @@ pub struct Model {
     pub metrics: Vec<(String, f64)>,
     /// Importance per input column (one-hot features summed), when the learner has one.
     pub importance: Vec<(String, f64)>,
+    /// A binary model's positive class and the probability at which it is predicted (none:
+    /// the most probable class).
+    pub decision: Option<Cutoff>,
+}
+
+/// Class `class` is predicted when its probability reaches `at`; otherwise the other class.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Cutoff {
+    pub class: u32,
+    pub at: f64,
+}
+
+/// The body of a version 1 file: [`Model`] without `decision`. Postcard has no field names
+/// or defaults, so each format version is a struct of its own.
+#[derive(Serialize, Deserialize)]
+struct ModelV1<A, S, F, P, L, G, M> {
+    algorithm: A,
+    signature: S,
+    features: F,
+    pipeline: P,
+    learner: L,
+    lineage: G,
+    metrics: M,
+    importance: M,
 }
 
 /// Predictions for a batch: `width` values per row (class probabilities, or one value).
@@ -89,6 +115,8 @@ pub struct Model {
 pub struct Predictions {
     pub width: usize,
     pub values: Vec<f64>,
+    /// The model's decision cutoff, which [`Predictions::class_of`] applies.
+    pub cutoff: Option<Cutoff>,
 }
 
 impl Predictions {
@@ -100,19 +128,42 @@ impl Predictions {
         &self.values[r * self.width..(r + 1) * self.width]
     }
 
-    /// The index of the most probable class of row `r` (the first on a tie).
+    /// The class predicted for row `r`: by the model's cutoff when it has one, else the
+    /// most probable (the first on a tie).
     pub fn class_of(&self, r: usize) -> usize {
         let row = self.row(r);
+        if let Some(c) = self.cutoff
+            && row.len() == 2
+        {
+            let class = c.class as usize;
+            return if row[class] >= c.at { class } else { 1 - class };
+        }
         (0..row.len()).fold(0, |best, i| if row[i] > row[best] { i } else { best })
     }
 }
 
 impl Model {
     pub fn to_bytes(&self) -> Vec<u8> {
-        let body = postcard::to_stdvec(self).expect("a model always serialises");
+        let (version, body) = match self.decision {
+            None => (
+                1u32,
+                postcard::to_stdvec(&ModelV1 {
+                    algorithm: &self.algorithm,
+                    signature: &self.signature,
+                    features: &self.features,
+                    pipeline: &self.pipeline,
+                    learner: &self.learner,
+                    lineage: &self.lineage,
+                    metrics: &self.metrics,
+                    importance: &self.importance,
+                }),
+            ),
+            Some(_) => (FORMAT_VERSION, postcard::to_stdvec(self)),
+        };
+        let body = body.expect("a model always serialises");
         let mut out = Vec::with_capacity(HEADER + body.len());
         out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&version.to_le_bytes());
         out.extend_from_slice(&(body.len() as u64).to_le_bytes());
         out.extend_from_slice(blake3::hash(&body).as_bytes());
         out.extend_from_slice(&body);
@@ -142,8 +193,32 @@ impl Model {
         if blake3::hash(body).as_bytes() != &bytes[20..52] {
             return Err(ModelError::Damaged("the checksum does not match".into()));
         }
-        let model: Model =
-            postcard::from_bytes(body).map_err(|e| ModelError::Damaged(e.to_string()))?;
+        let damaged = |e: postcard::Error| ModelError::Damaged(e.to_string());
+        let model: Model = if version == 1 {
+            type V1 = ModelV1<
+                Algorithm,
+                Signature,
+                Vec<String>,
+                Pipeline,
+                Learner,
+                Lineage,
+                Vec<(String, f64)>,
+            >;
+            let v1: V1 = postcard::from_bytes(body).map_err(damaged)?;
+            Model {
+                algorithm: v1.algorithm,
+                signature: v1.signature,
+                features: v1.features,
+                pipeline: v1.pipeline,
+                learner: v1.learner,
+                lineage: v1.lineage,
+                metrics: v1.metrics,
+                importance: v1.importance,
+                decision: None,
+            }
+        } else {
+            postcard::from_bytes(body).map_err(damaged)?
+        };
         model.check().map_err(ModelError::Invalid)?;
         Ok(model)
     }
@@ -159,6 +234,14 @@ impl Model {
             return Err(format!(
                 "one class (`{}`): a classifier needs two or more",
                 sig.classes[0]
+            ));
+        }
+        if let Some(c) = self.decision
+            && (sig.classes.len() != 2 || c.class > 1 || !(0.0..=1.0).contains(&c.at))
+        {
+            return Err(format!(
+                "a decision cutoff (class {}, at {}) needs two classes and a probability",
+                c.class, c.at
             ));
         }
         if let crate::learner::Learner::Linear(l) = &self.learner
@@ -272,6 +355,7 @@ impl Model {
             return Ok(Predictions {
                 width: k,
                 values: score(rows)?,
+                cutoff: self.decision,
             });
         }
         let chunks: Vec<Result<Vec<f64>, TransformError>> =
@@ -280,7 +364,11 @@ impl Model {
         for c in chunks {
             values.extend(c?);
         }
-        Ok(Predictions { width: k, values })
+        Ok(Predictions {
+            width: k,
+            values,
+            cutoff: self.decision,
+        })
     }
 }
 

@@ -3,11 +3,13 @@
 
 use crate::learner::{self, Data, Predictor};
 use crate::metrics::{self, Classification, Probabilities, Regression};
+use crate::model::Cutoff;
 use crate::model::{ColumnKind, InputColumn, Lineage, Model, Predictions, Signature};
 use crate::split::split;
 use crate::transform::{self, Pipeline, Values};
 use crate::trees::Target;
-use gyre_core::model::{ModelSpec, Split, Task};
+use gyre_core::Algorithm;
+use gyre_core::model::{ModelSpec, Split, Task, Threshold, TuneThreshold};
 use serde::Serialize;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -248,113 +250,40 @@ pub fn train_with(
         .iter()
         .map(|f| infer(f, spec, std::mem::take(&mut columns[col(f)])))
         .collect();
-    let fitted = features
-        .iter()
-        .zip(&inputs)
-        .map(|(f, v)| {
-            transform::fit(
-                f,
-                v,
-                &train_rows,
-                &spec.transforms.get(f).cloned().unwrap_or_default(),
-            )
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TrainError(e.to_string()))?;
-    let pipeline = Pipeline { columns: fitted };
+    let regression = spec.task == Task::Regression;
+    let classes: Vec<String> = if regression {
+        Vec::new()
+    } else {
+        classes_of(spec, &labelled, &target_raw)?
+    };
+    let positive = positive_of(spec, &classes)?;
+    if spec.recency.is_some()
+        && matches!(
+            spec.algorithm,
+            Algorithm::LinearRegression
+                | Algorithm::Ridge
+                | Algorithm::OnlineLogisticRegression
+                | Algorithm::AdaptiveRandomForest
+        )
+    {
+        return err(format!(
+            "recency weights apply to logistic_regression and the tree learners, not {:?}",
+            spec.algorithm
+        ));
+    }
+    let last_row = labelled.last().copied().unwrap_or(0);
+    let fit = Fit {
+        spec,
+        features: &features,
+        inputs: &inputs,
+        target: &target_raw,
+        classes: &classes,
+        last_row,
+    };
+    let (pipeline, fitted) = fit.rows(&train_rows)?;
     let refs: Vec<&Values> = inputs.iter().collect();
     let names_out = pipeline.feature_names();
     let width = names_out.len();
-    let x = pipeline
-        .transform(&refs, &train_rows)
-        .map_err(|e| TrainError(e.to_string()))?;
-
-    // The target.
-    let regression = spec.task == Task::Regression;
-    let mut classes: Vec<String> = Vec::new();
-    let (ynum, yidx): (Vec<f64>, Vec<u32>) = if regression {
-        let mut v = Vec::with_capacity(train_rows.len());
-        for &r in &train_rows {
-            let s = target_raw[r].as_deref().unwrap_or_default();
-            match s.trim().parse::<f64>() {
-                Ok(y) if y.is_finite() => v.push(y),
-                _ => {
-                    return err(format!(
-                        "regression target `{}`: row {} holds `{s}`, not a number",
-                        spec.target,
-                        r + 1
-                    ));
-                }
-            }
-        }
-        (v, Vec::new())
-    } else {
-        classes = labelled
-            .iter()
-            .map(|&r| target_raw[r].clone().expect("labelled"))
-            .collect();
-        classes.sort();
-        classes.dedup();
-        match (spec.task, classes.len()) {
-            (_, n) if n < 2 => {
-                return err(format!(
-                    "`{}` has one class ({}); classification needs two or more",
-                    spec.target,
-                    classes.join(", ")
-                ));
-            }
-            (Task::Binary, n) if n != 2 => {
-                return err(format!(
-                    "task is binary but `{}` has {n} classes: {}",
-                    spec.target,
-                    classes
-                        .iter()
-                        .take(10)
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
-            }
-            (Task::Multiclass, 2) => {
-                return err(format!(
-                    "task is multiclass but `{}` has two classes; use task = \"binary\"",
-                    spec.target
-                ));
-            }
-            _ => {}
-        }
-        let idx = train_rows
-            .iter()
-            .map(|&r| {
-                classes
-                    .binary_search(target_raw[r].as_ref().expect("labelled"))
-                    .expect("a known class") as u32
-            })
-            .collect();
-        (Vec::new(), idx)
-    };
-    let weights = match (&spec.class_weight, regression) {
-        (Some(_), true) => return err("class_weight applies to classification only"),
-        (Some(_), false) => Some(learner::balanced_weights(&yidx, classes.len())),
-        (None, _) => None,
-    };
-    let data = Data {
-        x: &x,
-        rows: train_rows.len(),
-        cols: width,
-        target: if regression {
-            Target::Values(&ynum)
-        } else {
-            Target::Classes {
-                y: &yidx,
-                k: classes.len(),
-            }
-        },
-        classes: &classes,
-        weights: weights.as_deref(),
-    };
-    let fitted = learner::fit(spec.algorithm, &spec.params, &data, spec.seed)
-        .map_err(|e| TrainError(format!("{:?}: {}", spec.algorithm, e.0)))?;
     let iterations = match &fitted {
         learner::Learner::Boosted(b) => Some(b.iterations()),
         _ => None,
@@ -388,19 +317,47 @@ pub fn train_with(
         lineage,
         metrics: Vec::new(),
         importance: importance.clone(),
+        // Kept when the spec names the positive class or a threshold, so that serving,
+        // the gate and monitoring agree on both.
+        decision: match (spec.threshold, positive) {
+            (Some(Threshold::Fixed(at)), Some(class)) => Some(Cutoff { class, at }),
+            (_, Some(class)) if spec.threshold.is_some() || spec.positive.is_some() => {
+                Some(Cutoff { class, at: 0.5 })
+            }
+            _ => None,
+        },
     };
 
     // Evaluation on the test rows, then on each slice of them.
-    let pred = model
+    let mut pred = model
         .predict(&refs, &test_rows)
         .map_err(|e| TrainError(e.to_string()))?;
+    if let (Some(Threshold::Tuned(TuneThreshold::F1)), Some(class)) = (spec.threshold, positive) {
+        let positives: Vec<(f64, bool)> = test_rows
+            .iter()
+            .enumerate()
+            .map(|(i, &r)| {
+                (
+                    pred.row(i)[class as usize],
+                    target_raw[r].as_deref() == Some(classes[class as usize].as_str()),
+                )
+            })
+            .collect();
+        let cutoff = Cutoff {
+            class,
+            at: best_f1_cutoff(positives),
+        };
+        model.decision = Some(cutoff);
+        pred.cutoff = Some(cutoff);
+    }
+    let positive_name = positive.map(|c| classes[c as usize].as_str());
     let evaluate =
         |rows: &[usize], pick: &dyn Fn(usize) -> bool| -> Result<Option<Evaluation>, TrainError> {
             let keep: Vec<usize> = (0..rows.len()).filter(|&i| pick(i)).collect();
             if keep.is_empty() {
                 return Ok(None);
             }
-            evaluation(&model, &pred, &keep, rows, &target_raw).map(Some)
+            evaluation(&model, &pred, &keep, rows, &target_raw, positive_name).map(Some)
         };
     let test = evaluate(&test_rows, &|_| true)?.expect("test rows exist");
     let mut slice_reports = Vec::new();
@@ -445,6 +402,18 @@ pub fn train_with(
             }
         }
     }
+    if spec.refit {
+        let mut every: Vec<usize> = train_rows.iter().chain(&test_rows).copied().collect();
+        every.sort_unstable();
+        let (pipeline, learner) = fit.rows(&every)?;
+        model.features = pipeline.feature_names();
+        model.importance = learner
+            .importance()
+            .map(|imp| crate::model::column_importance(&pipeline, &imp))
+            .unwrap_or_default();
+        model.pipeline = pipeline;
+        model.learner = learner;
+    }
     Ok(Trained {
         report: Report {
             train_rows: train_rows.len(),
@@ -458,6 +427,196 @@ pub fn train_with(
         },
         model,
     })
+}
+
+/// The sorted classes of a classification target, checked against the task.
+fn classes_of(
+    spec: &ModelSpec,
+    labelled: &[usize],
+    target: &[Option<String>],
+) -> Result<Vec<String>, TrainError> {
+    let mut classes: Vec<String> = labelled.iter().filter_map(|&r| target[r].clone()).collect();
+    classes.sort();
+    classes.dedup();
+    match (spec.task, classes.len()) {
+        (_, n) if n < 2 => err(format!(
+            "`{}` has one class ({}); classification needs two or more",
+            spec.target,
+            classes.join(", ")
+        )),
+        (Task::Binary, n) if n != 2 => err(format!(
+            "task is binary but `{}` has {n} classes: {}",
+            spec.target,
+            classes
+                .iter()
+                .take(10)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        (Task::Multiclass, 2) => err(format!(
+            "task is multiclass but `{}` has two classes; use task = \"binary\"",
+            spec.target
+        )),
+        _ => Ok(classes),
+    }
+}
+
+/// The index of the positive class of a two-class target: `positive` when the spec names
+/// it, else the second of the two. None for more classes (an error when the task is not
+/// `classification`, which may be either, and the spec asks for a threshold or a positive).
+fn positive_of(spec: &ModelSpec, classes: &[String]) -> Result<Option<u32>, TrainError> {
+    if classes.len() != 2 {
+        // `task = "classification"` is either; there the two-class knobs wait for two.
+        if spec.task != Task::Classification
+            && (spec.threshold.is_some() || spec.positive.is_some())
+        {
+            return err(format!(
+                "threshold and positive apply to two classes; `{}` has {}",
+                spec.target,
+                classes.len()
+            ));
+        }
+        return Ok(None);
+    }
+    match &spec.positive {
+        None => Ok(Some(1)),
+        Some(p) => match classes.iter().position(|c| c == p) {
+            Some(i) => Ok(Some(i as u32)),
+            None => err(format!(
+                "positive = `{p}` is not a class of `{}`: {}",
+                spec.target,
+                classes.join(", ")
+            )),
+        },
+    }
+}
+
+/// The probability cutoff with the highest F1 of the positive class over `(probability of
+/// the positive class, whether the row is positive)`: each distinct probability is a
+/// candidate, swept from the top in one pass. Ties in F1 keep the cutoff nearest 0.5, so a
+/// flat stretch does not move the threshold. No rows or no positives: 0.5.
+fn best_f1_cutoff(mut rows: Vec<(f64, bool)>) -> f64 {
+    rows.retain(|(p, _)| p.is_finite());
+    let positives = rows.iter().filter(|(_, y)| *y).count() as f64;
+    if rows.is_empty() || positives == 0.0 {
+        return 0.5;
+    }
+    rows.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let (mut best, mut best_f1): (f64, f64) = (0.5, -1.0);
+    let mut tp = 0.0;
+    let mut predicted = 0.0;
+    let mut i = 0;
+    while i < rows.len() {
+        // Every row at this probability turns positive together.
+        let p = rows[i].0;
+        while i < rows.len() && rows[i].0 == p {
+            predicted += 1.0;
+            if rows[i].1 {
+                tp += 1.0;
+            }
+            i += 1;
+        }
+        let f1 = 2.0 * tp / (predicted + positives);
+        let closer = (p - 0.5).abs() < (best - 0.5).abs();
+        if f1 > best_f1 + 1e-12 || ((f1 - best_f1).abs() <= 1e-12 && closer) {
+            best_f1 = f1;
+            best = p;
+        }
+    }
+    best
+}
+
+/// What one fit needs: the spec, the typed inputs and the target. [`Fit::rows`] fits the
+/// transforms and the learner on a set of rows, so a refit repeats exactly the first fit.
+struct Fit<'a> {
+    spec: &'a ModelSpec,
+    features: &'a [String],
+    inputs: &'a [Values],
+    target: &'a [Option<String>],
+    classes: &'a [String],
+    /// The last labelled row: recency weights count back from it.
+    last_row: usize,
+}
+
+impl Fit<'_> {
+    fn rows(&self, rows: &[usize]) -> Result<(Pipeline, learner::Learner), TrainError> {
+        let spec = self.spec;
+        let fitted = self
+            .features
+            .iter()
+            .zip(self.inputs)
+            .map(|(f, v)| {
+                transform::fit(
+                    f,
+                    v,
+                    rows,
+                    &spec.transforms.get(f).cloned().unwrap_or_default(),
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| TrainError(e.to_string()))?;
+        let pipeline = Pipeline { columns: fitted };
+        let refs: Vec<&Values> = self.inputs.iter().collect();
+        let width = pipeline.feature_names().len();
+        let x = pipeline
+            .transform(&refs, rows)
+            .map_err(|e| TrainError(e.to_string()))?;
+        let regression = self.classes.is_empty();
+        let mut ynum = Vec::new();
+        let mut yidx = Vec::new();
+        for &r in rows {
+            let s = self.target[r].as_deref().unwrap_or_default();
+            if regression {
+                match s.trim().parse::<f64>() {
+                    Ok(y) if y.is_finite() => ynum.push(y),
+                    _ => {
+                        return err(format!(
+                            "regression target `{}`: row {} holds `{s}`, not a number",
+                            spec.target,
+                            r + 1
+                        ));
+                    }
+                }
+            } else {
+                let class = self
+                    .classes
+                    .binary_search_by(|c| c.as_str().cmp(s))
+                    .map_err(|_| TrainError(format!("row {}: unknown class `{s}`", r + 1)))?;
+                yidx.push(class as u32);
+            }
+        }
+        let mut weights = match (&spec.class_weight, regression) {
+            (Some(_), true) => return err("class_weight applies to classification only"),
+            (Some(_), false) => Some(learner::balanced_weights(&yidx, self.classes.len())),
+            (None, _) => None,
+        };
+        if let Some(recency) = &spec.recency {
+            let w = weights.get_or_insert_with(|| vec![1.0; rows.len()]);
+            for (w, &r) in w.iter_mut().zip(rows) {
+                let age = self.last_row.saturating_sub(r) as f64;
+                *w *= 0.5f64.powf(age / recency.half_life);
+            }
+        }
+        let data = Data {
+            x: &x,
+            rows: rows.len(),
+            cols: width,
+            target: if regression {
+                Target::Values(&ynum)
+            } else {
+                Target::Classes {
+                    y: &yidx,
+                    k: self.classes.len(),
+                }
+            },
+            classes: self.classes,
+            weights: weights.as_deref(),
+        };
+        let learner = learner::fit(spec.algorithm, &spec.params, &data, spec.seed)
+            .map_err(|e| TrainError(format!("{:?}: {}", spec.algorithm, e.0)))?;
+        Ok((pipeline, learner))
+    }
 }
 
 /// Scores a model on a whole table (every labelled row): the model's own signature types
@@ -499,7 +658,10 @@ pub fn evaluate(
         .predict(&refs, &rows)
         .map_err(|e| TrainError(e.to_string()))?;
     let keep: Vec<usize> = (0..rows.len()).collect();
-    evaluation(model, &pred, &keep, &rows, &target)
+    let positive = model
+        .decision
+        .map(|c| model.signature.classes[c.class as usize].as_str());
+    evaluation(model, &pred, &keep, &rows, &target, positive)
 }
 
 /// Metrics over `keep` (indices into `rows` and into `pred`).
@@ -509,6 +671,7 @@ fn evaluation(
     keep: &[usize],
     rows: &[usize],
     target: &[Option<String>],
+    positive: Option<&str>,
 ) -> Result<Evaluation, TrainError> {
     let classes = &model.signature.classes;
     let m = |e: metrics::MetricError| TrainError(e.to_string());
@@ -544,7 +707,7 @@ fn evaluation(
         classes,
         rows: &probs,
     };
-    metrics::classification(&truth, &labels, known.then_some(&p), None)
+    metrics::classification(&truth, &labels, known.then_some(&p), positive)
         .map(Evaluation::Classification)
         .map_err(m)
 }

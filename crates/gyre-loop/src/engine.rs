@@ -137,6 +137,35 @@ pub struct Policy {
     pub positive: Option<u32>,
 }
 
+/// The metric a canary is judged on (and a backtest reports): `[loop] metric`, else the
+/// first quality metric among `[monitor]`'s floors (`min`, then `relative`, then `max`),
+/// else F1 or RMSE by task. Rules on rates, drift, age or latency watch the model but do not
+/// rank two versions.
+pub fn canary_metric(monitor: &MonitorSpec, loop_: &LoopSpec, values: bool) -> String {
+    let quality = |m: &&String| {
+        !(m.starts_with("drift.")
+            || matches!(
+                m.as_str(),
+                "rate_gap"
+                    | "positive_rate"
+                    | "predicted_rate"
+                    | "labels"
+                    | "positives"
+                    | "prediction_shift"
+                    | "age_days"
+                    | "error_rate"
+                    | "p99_ms"
+            ))
+    };
+    loop_
+        .metric
+        .clone()
+        .or_else(|| monitor.min.keys().find(quality).cloned())
+        .or_else(|| monitor.relative.keys().find(quality).cloned())
+        .or_else(|| monitor.max.keys().find(quality).cloned())
+        .unwrap_or_else(|| if values { "rmse" } else { "f1" }.into())
+}
+
 impl Policy {
     /// `serve_min_labels` is `[serve] canary.min_labels`, the older home of that knob.
     pub fn from_spec(
@@ -146,13 +175,7 @@ impl Policy {
         values: bool,
         positive: Option<u32>,
     ) -> Policy {
-        let metric = loop_
-            .metric
-            .clone()
-            .or_else(|| monitor.min.keys().next().cloned())
-            .or_else(|| monitor.max.keys().next().cloned())
-            .or_else(|| monitor.relative.keys().next().cloned())
-            .unwrap_or_else(|| if values { "rmse" } else { "f1" }.into());
+        let metric = canary_metric(monitor, loop_, values);
         let min_labels = loop_.canary.min_labels.or(serve_min_labels).unwrap_or(200);
         Policy {
             monitor: monitor.clone(),

@@ -30,6 +30,6 @@ pub fn lower_is_better(metric: &str) -> bool {
         || metric.starts_with("drift.")
         || matches!(
             metric,
-            "prediction_shift" | "age_days" | "error_rate" | "p99_ms"
+            "prediction_shift" | "age_days" | "error_rate" | "p99_ms" | "rate_gap"
         )
 }

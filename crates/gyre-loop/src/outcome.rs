@@ -241,6 +241,18 @@ pub fn figures(outcomes: &[Outcome], positive: Option<u32>) -> Figures {
             .filter(|o| matches!(o, Outcome::Class { truth, .. } if *truth == p))
             .count();
         out.insert("positives".into(), n as f64);
+        // The base rate against the rate the model predicts: a gap is a moved base rate
+        // (or a moved concept) that the model's cutoff no longer matches, which F1 alone
+        // can hide while the base rate rises.
+        let predicted = outcomes
+            .iter()
+            .filter(|o| matches!(o, Outcome::Class { predicted, .. } if *predicted == p))
+            .count();
+        let total = outcomes.len() as f64;
+        let (rate, predicted_rate) = (n as f64 / total, predicted as f64 / total);
+        out.insert("positive_rate".into(), rate);
+        out.insert("predicted_rate".into(), predicted_rate);
+        out.insert("rate_gap".into(), (rate - predicted_rate).abs());
     }
     out
 }
@@ -302,6 +314,10 @@ mod tests {
         assert_eq!(f["recall"], prf.recall);
         assert_eq!(f["accuracy"], want.accuracy);
         assert_eq!(f["positives"], 3.0);
+        // 3 of 5 are positive, 3 of 5 predicted positive (one of them wrongly).
+        assert_eq!(f["positive_rate"], 0.6);
+        assert_eq!(f["predicted_rate"], 0.6);
+        assert_eq!(f["rate_gap"], 0.0);
         // 5 of 6 positive-negative pairs ordered.
         assert!((f["roc_auc"] - 5.0 / 6.0).abs() < 1e-12);
     }

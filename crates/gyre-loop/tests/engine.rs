@@ -412,3 +412,25 @@ fn change_detection_retrains_and_names_where_the_change_began() {
     );
     assert!(found[1].starts_with("retrain (change)"), "{found:?}");
 }
+
+#[test]
+fn a_moved_base_rate_breaches_rate_gap_while_f1_holds() {
+    // The model keeps predicting positives at the old rate: it misses every fourth positive
+    // (positive rate 0.5, predicted 0.375). F1 stays 0.86, above its relative floor of 0.4;
+    // the rate gap of 0.125 breaches a ceiling of 0.1 and retrains. The canary is still
+    // judged on F1: a rate rule watches the model but does not rank two versions.
+    let monitor = monitor(100, None, |m| {
+        m.relative = [("f1".to_string(), 0.5)].into();
+        m.max = [("rate_gap".to_string(), 0.1)].into();
+    });
+    let policy = Policy::from_spec(&monitor, &loop_spec(), None, false, Some(POS));
+    assert_eq!(policy.canary.metric, "f1");
+    let mut d = Drive::new(policy);
+    d.rows(100, 2, always, always);
+    assert_eq!(d.take(false), Vec::<String>::new());
+    d.rows(100, 2, |s| !s.is_multiple_of(8), always);
+    assert_eq!(
+        d.take(false),
+        ["breach rate_gap v1 #0", "retrain (rate_gap)"]
+    );
+}

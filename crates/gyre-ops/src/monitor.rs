@@ -273,6 +273,7 @@ impl Monitor {
         let classes = loaded.model.signature.classes.clone();
         let positive = match &self.spec.positive {
             Some(p) => Some(p.clone()),
+            None if let Some(c) = loaded.model.decision => classes.get(c.class as usize).cloned(),
             None if classes.len() == 2 => {
                 let mut sorted = classes.clone();
                 sorted.sort();
@@ -531,18 +532,11 @@ impl Monitor {
 
     /// The metric a canary is judged on.
     fn loop_metric(&self, answers: &Answers) -> String {
-        self.loop_spec
-            .as_ref()
-            .and_then(|l| l.metric.clone())
-            .or_else(|| self.spec.min.keys().next().cloned())
-            .or_else(|| self.spec.max.keys().next().cloned())
-            .unwrap_or_else(|| {
-                if answers.classes.is_empty() {
-                    "rmse".into()
-                } else {
-                    "f1".into()
-                }
-            })
+        gyre_loop::engine::canary_metric(
+            &self.spec,
+            &self.loop_spec.clone().unwrap_or_default(),
+            answers.classes.is_empty(),
+        )
     }
 
     /// Judges the canary once it has `min_labels` labels: promotes the challenger when it is

@@ -57,11 +57,19 @@ impl Project {
         let path = self.root.join(crate::project::PROJECT_FILE);
         let text = std::fs::read_to_string(&path).map_err(OpsError::io("reading gyre.toml"))?;
         let spec = ProjectSpec::parse_with(&text, &path.display().to_string(), sets)?;
-        spec.model.ok_or_else(|| {
+        let mut model = spec.model.ok_or_else(|| {
             OpsError::Invalid(
                 "gyre.toml has no [model] section; see the README's \"Training\" section".into(),
             )
-        })
+        })?;
+        // The class the monitor watches is the class the model reports and cuts on, so a
+        // relative floor compares like with like.
+        if model.positive.is_none()
+            && (model.task == gyre_core::model::Task::Binary || model.threshold.is_some())
+        {
+            model.positive = spec.monitor.and_then(|m| m.positive);
+        }
+        Ok(model)
     }
 
     /// Trains `spec` into a tracked run and stores the model file.

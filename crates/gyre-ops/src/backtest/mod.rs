@@ -290,7 +290,11 @@ impl Project {
             positive: None,
         };
         let first = trainer.fit("the first model", std::slice::from_ref(&base))?;
-        let mut models = Models::new(stream, monitor.positive.as_deref(), &first);
+        // The monitor's positive class, else the one the model cuts on.
+        let positive = monitor.positive.as_deref().or(first
+            .decision
+            .map(|c| first.signature.classes[c.class as usize].as_str()));
+        let mut models = Models::new(stream, positive, &first);
         let positive = models.classes.positive();
         let policy = Policy::from_spec(
             &monitor,
