@@ -589,3 +589,36 @@ impl Project {
             .unwrap_or(0.0))
     }
 }
+
+impl Project {
+    /// Removes an alias, with an audit row.
+    pub async fn remove_alias(
+        &self,
+        name: &str,
+        alias: &str,
+        reason: &str,
+        actor: &str,
+    ) -> Result<AliasEvent> {
+        let from = self
+            .meta
+            .aliases(name)
+            .await?
+            .into_iter()
+            .find(|(a, _)| a == alias)
+            .map(|(_, v)| v)
+            .ok_or_else(|| OpsError::NotFound(format!("model `{name}` has no alias `{alias}`")))?;
+        let event = AliasEvent {
+            name: name.to_string(),
+            alias: alias.to_string(),
+            from: Some(from),
+            to: None,
+            user: actor.to_string(),
+            reason: reason.to_string(),
+            forced: false,
+            at_ms: now_ms(),
+            kind: gyre_store::AliasKind::Move,
+        };
+        self.meta.move_alias(&event).await?;
+        Ok(event)
+    }
+}
