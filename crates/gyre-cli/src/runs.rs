@@ -11,8 +11,9 @@ pub enum RunsCommand {
     /// List runs, newest first.
     ///
     /// --where takes conditions joined by `and`: metrics.NAME compared with a number
-    /// (= != < <= > >=); params.NAME, tags.NAME, status and name compared with quoted text
-    /// (= or !=). Example: --where "metrics.f1 > 0.8 and params.algorithm = 'random_forest'"
+    /// (= != < <= > >=); params.NAME, tags.NAME, status, name and id compared with quoted
+    /// text (= != like ilike, in ('a', 'b'), not in (...)).
+    /// Example: --where "metrics.f1 > 0.8 and params.algorithm like 'random%'"
     List {
         #[arg(long = "where", value_name = "CONDITIONS", default_value = "")]
         filter: String,

@@ -5,7 +5,9 @@
 //! ```
 //!
 //! Conditions joined by `and`. Metrics compare as numbers (`= != < <= > >=`); params, tags,
-//! `status` and `name` are text and compare with `=` and `!=` (as MLflow's params do).
+//! `status` and `name` are text and compare with `=`, `!=`, `like` (`%` any run of
+//! characters, `_` one; case-sensitive), `ilike` (the same, any case), `in ('a', 'b')` and
+//! `not in (…)`, as MLflow's search does.
 
 use crate::CoreError;
 use std::fmt;
@@ -17,6 +19,8 @@ pub enum Field {
     Tag(String),
     Status,
     Name,
+    /// The run's id (`id` or `run_id`).
+    Id,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,9 +31,18 @@ pub enum Op {
     Le,
     Gt,
     Ge,
+    /// A `%`/`_` pattern, case-sensitive.
+    Like,
+    /// A `%`/`_` pattern, any case.
+    ILike,
+    /// One of a list.
+    In,
+    NotIn,
 }
 
 impl Op {
+    /// The SQL of a comparison (`Like`, `ILike`, `In` and `NotIn` are written per database
+    /// by the store).
     pub fn sql(self) -> &'static str {
         match self {
             Op::Eq => "=",
@@ -38,6 +51,10 @@ impl Op {
             Op::Le => "<=",
             Op::Gt => ">",
             Op::Ge => ">=",
+            Op::Like => "LIKE",
+            Op::ILike => "ILIKE",
+            Op::In => "IN",
+            Op::NotIn => "NOT IN",
         }
     }
 }
@@ -51,6 +68,10 @@ impl fmt::Display for Op {
             Op::Le => "<=",
             Op::Gt => ">",
             Op::Ge => ">=",
+            Op::Like => "like",
+            Op::ILike => "ilike",
+            Op::In => "in",
+            Op::NotIn => "not in",
         })
     }
 }
@@ -59,6 +80,8 @@ impl fmt::Display for Op {
 pub enum Value {
     Number(f64),
     Text(String),
+    /// The texts of `in (…)`.
+    List(Vec<String>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -115,6 +138,7 @@ fn parse_field(name: &str) -> Option<Field> {
         ("tags" | "tag", Some(k)) => Some(Field::Tag(k)),
         ("status", None) => Some(Field::Status),
         ("name", None) => Some(Field::Name),
+        ("id" | "run_id", None) => Some(Field::Id),
         _ => None,
     }
 }
@@ -177,34 +201,86 @@ impl std::str::FromStr for RunFilter {
             }
             let name = &input[start..i];
             let field = parse_field(name).ok_or_else(|| {
-                err(input, start, format!("unknown field `{name}` (use metrics.NAME, params.NAME, tags.NAME, status or name)"))
+                err(input, start, format!("unknown field `{name}` (use metrics.NAME, params.NAME, tags.NAME, status, name or id)"))
             })?;
             skip(&mut i);
             let op_start = i;
-            let op = match (b.get(i), b.get(i + 1)) {
-                (Some(b'!'), Some(b'=')) => (Op::Ne, 2),
-                (Some(b'<'), Some(b'=')) => (Op::Le, 2),
-                (Some(b'>'), Some(b'=')) => (Op::Ge, 2),
-                (Some(b'='), Some(b'=')) => (Op::Eq, 2),
-                (Some(b'<'), Some(b'>')) => (Op::Ne, 2),
-                (Some(b'='), _) => (Op::Eq, 1),
-                (Some(b'<'), _) => (Op::Lt, 1),
-                (Some(b'>'), _) => (Op::Gt, 1),
-                _ => return Err(err(input, i, "expected one of = != < <= > >=")),
+            let word = |i: usize| {
+                let mut j = i;
+                while j < b.len() && b[j].is_ascii_alphabetic() {
+                    j += 1;
+                }
+                (input[i..j].to_ascii_lowercase(), j)
             };
-            i += op.1;
+            let op = match (b.get(i), b.get(i + 1)) {
+                (Some(b'!'), Some(b'=')) => (Op::Ne, i + 2),
+                (Some(b'<'), Some(b'=')) => (Op::Le, i + 2),
+                (Some(b'>'), Some(b'=')) => (Op::Ge, i + 2),
+                (Some(b'='), Some(b'=')) => (Op::Eq, i + 2),
+                (Some(b'<'), Some(b'>')) => (Op::Ne, i + 2),
+                (Some(b'='), _) => (Op::Eq, i + 1),
+                (Some(b'<'), _) => (Op::Lt, i + 1),
+                (Some(b'>'), _) => (Op::Gt, i + 1),
+                _ => match word(i) {
+                    (w, j) if w == "like" => (Op::Like, j),
+                    (w, j) if w == "ilike" => (Op::ILike, j),
+                    (w, j) if w == "in" => (Op::In, j),
+                    (w, j) if w == "not" => {
+                        let mut k = j;
+                        skip(&mut k);
+                        match word(k) {
+                            (w, j) if w == "in" => (Op::NotIn, j),
+                            _ => return Err(err(input, k, "expected `in` after `not`")),
+                        }
+                    }
+                    _ => {
+                        return Err(err(
+                            input,
+                            i,
+                            "expected one of = != < <= > >= like ilike in, not in",
+                        ));
+                    }
+                },
+            };
+            i = op.1;
             let op = op.0;
             skip(&mut i);
             let value_start = i;
+            let quoted = |i: &mut usize| -> Result<String, CoreError> {
+                let q = b[*i] as char;
+                let close = input[*i + 1..]
+                    .find(q)
+                    .ok_or_else(|| err(input, *i, "unclosed quote"))?;
+                let text = input[*i + 1..*i + 1 + close].to_string();
+                *i += close + 2;
+                Ok(text)
+            };
             let value = match b.get(i) {
-                Some(&q @ (b'\'' | b'"')) => {
-                    let close = input[i + 1..]
-                        .find(q as char)
-                        .ok_or_else(|| err(input, i, "unclosed quote"))?;
-                    let text = input[i + 1..i + 1 + close].to_string();
-                    i += close + 2;
-                    Value::Text(text)
+                _ if matches!(op, Op::In | Op::NotIn) => {
+                    if b.get(i) != Some(&b'(') {
+                        return Err(err(input, i, format!("`{op}` takes a list: ('a', 'b')")));
+                    }
+                    i += 1;
+                    let mut items = Vec::new();
+                    loop {
+                        skip(&mut i);
+                        match b.get(i) {
+                            Some(b'\'' | b'"') => items.push(quoted(&mut i)?),
+                            _ => return Err(err(input, i, "expected a quoted text in the list")),
+                        }
+                        skip(&mut i);
+                        match b.get(i) {
+                            Some(b',') => i += 1,
+                            Some(b')') => {
+                                i += 1;
+                                break;
+                            }
+                            _ => return Err(err(input, i, "expected `,` or `)` in the list")),
+                        }
+                    }
+                    Value::List(items)
                 }
+                Some(b'\'' | b'"') => Value::Text(quoted(&mut i)?),
                 Some(_) => {
                     let s = i;
                     while i < b.len() && !b[i].is_ascii_whitespace() {
@@ -225,20 +301,36 @@ impl std::str::FromStr for RunFilter {
                 None => return Err(err(input, i, "expected a value")),
             };
             match (&field, &value) {
-                (Field::Metric(m), Value::Text(_)) => {
+                (Field::Metric(m), Value::Text(_)) if !matches!(op, Op::Like | Op::ILike) => {
                     return Err(err(
                         input,
                         value_start,
                         format!("metrics.{m} compares with a number"),
                     ));
                 }
-                (Field::Param(_) | Field::Tag(_) | Field::Status | Field::Name, _)
-                    if !matches!(op, Op::Eq | Op::Ne) =>
+                (Field::Metric(m), _)
+                    if !matches!(op, Op::Eq | Op::Ne | Op::Lt | Op::Le | Op::Gt | Op::Ge) =>
                 {
                     return Err(err(
                         input,
                         op_start,
-                        format!("text compares with = or != only, not {op}"),
+                        format!("metrics.{m} compares with = != < <= > >=, not {op}"),
+                    ));
+                }
+                (Field::Param(_) | Field::Tag(_) | Field::Status | Field::Name | Field::Id, _)
+                    if matches!(op, Op::Lt | Op::Le | Op::Gt | Op::Ge) =>
+                {
+                    return Err(err(
+                        input,
+                        op_start,
+                        format!("text compares with = != like ilike in, not {op}"),
+                    ));
+                }
+                (_, Value::Number(_)) if matches!(op, Op::Like | Op::ILike) => {
+                    return Err(err(
+                        input,
+                        value_start,
+                        format!("`{op}` takes a quoted pattern"),
                     ));
                 }
                 _ => {}
@@ -249,6 +341,7 @@ impl std::str::FromStr for RunFilter {
                 (_, v) => v,
             };
             if field == Field::Status
+                && matches!(op, Op::Eq | Op::Ne)
                 && let Value::Text(t) = &value
                 && t.parse::<crate::RunStatus>().is_err()
             {
@@ -298,17 +391,34 @@ mod tests {
         for (bad, want) in [
             ("metrics.f1 > high", "neither a number"),
             ("metrics.f1 = 'x'", "compares with a number"),
-            ("params.a > 'x'", "= or != only"),
+            ("params.a > 'x'", "= != like ilike in, not >"),
             ("score > 1", "unknown field `score`"),
             ("metrics.f1 > 1 or name = 'a'", "expected `and`"),
             ("name = 'unclosed", "unclosed quote"),
             ("status = 'done'", "not a status"),
             ("metrics.f1 > 1 and", "must follow `and`"),
+            ("metrics.f1 like '%a'", "compares with = != < <= > >="),
+            ("params.a like 3", "quoted pattern"),
+            ("params.a in 'x'", "takes a list"),
+            ("params.a in ('x' 'y')", "`,` or `)`"),
+            ("params.a not like 'x'", "expected `in` after `not`"),
+            ("params.a ~ 'x'", "like ilike in"),
         ] {
             let e = bad.parse::<RunFilter>().unwrap_err().to_string();
             assert!(e.contains(want), "{bad}: {e}");
         }
         assert_eq!("".parse::<RunFilter>().unwrap(), RunFilter::default());
+        let f: RunFilter =
+            "tags.team LIKE 'ml-%' and name ILIKE \"%Train%\" and params.lr in ('0.1', \"0.2\") and status not in ('failed')"
+                .parse()
+                .unwrap();
+        let ops: Vec<Op> = f.conditions.iter().map(|c| c.op).collect();
+        assert_eq!(ops, [Op::Like, Op::ILike, Op::In, Op::NotIn]);
+        assert_eq!(
+            f.conditions[2].value,
+            Value::List(vec!["0.1".into(), "0.2".into()])
+        );
+        assert_eq!(f.conditions[3].value, Value::List(vec!["failed".into()]));
         let o: RunOrder = "metrics.f1 desc".parse().unwrap();
         assert_eq!((o.key, o.descending), (OrderKey::Metric("f1".into()), true));
     }

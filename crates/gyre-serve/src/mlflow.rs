@@ -893,6 +893,8 @@ fn filter_of(text: &str) -> Result<RunFilter, MlflowError> {
     for (from, to) in [
         ("attributes.status", "status"),
         ("attribute.status", "status"),
+        ("attributes.run_id", "run_id"),
+        ("attribute.run_id", "run_id"),
         ("attributes.run_name", "name"),
         ("attribute.run_name", "name"),
         ("run_name", "name"),
@@ -1030,6 +1032,9 @@ mod tests {
         assert_eq!(f.conditions.len(), 2);
         assert_eq!(f.conditions[1].field, Field::Status);
         assert!(filter_of("metrics.x <").is_err());
+        let f = filter_of("tags.`team` LIKE 'ml-%' and attributes.run_id IN ('ab', 'cd')").unwrap();
+        assert_eq!(f.conditions[0].op, gyre_core::runfilter::Op::Like);
+        assert_eq!(f.conditions[1].field, Field::Id);
         let o = order_of(&["metrics.`f1` DESC".into()]).unwrap();
         assert_eq!((o.key, o.descending), (OrderKey::Metric("f1".into()), true));
         assert!(like("exp-%", "exp-1") && !like("exp-_", "exp-12"));

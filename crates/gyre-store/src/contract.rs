@@ -726,6 +726,35 @@ pub async fn run_runs(store: &dyn MetaStore) {
             .unwrap()),
         vec![c.id.clone()]
     );
+    // Patterns and lists, the same on both databases: `like` is case-sensitive, `ilike` is
+    // not, and a `*` is a character, not a wildcard.
+    for (filter, want) in [
+        ("params.algorithm like 'random%'", vec![a.id.clone()]),
+        ("params.algorithm like 'Random%'", vec![]),
+        ("params.algorithm ilike 'RANDOM%'", vec![a.id.clone()]),
+        ("params.algorithm like 'logi_tic'", vec![b.id.clone()]),
+        ("name like 'tr*'", vec![]),
+        ("name in ('evaluate', 'nothing')", vec![c.id.clone()]),
+        ("status not in ('failed', 'finished')", vec![c.id.clone()]),
+        (
+            &*format!("run_id in ('{}', '{}')", a.id.as_str(), c.id.as_str()),
+            vec![c.id.clone(), a.id.clone()],
+        ),
+        (
+            "name ilike '%TRAIN%' and params.algorithm in ('logistic', 'x')",
+            vec![b.id.clone()],
+        ),
+    ] {
+        let f: RunFilter = filter.parse().unwrap();
+        assert_eq!(
+            ids(store
+                .search_runs(&f, &RunOrder::default(), 100)
+                .await
+                .unwrap()),
+            want,
+            "{filter}"
+        );
+    }
     let by_f1: RunOrder = "metrics.f1 desc".parse().unwrap();
     assert_eq!(
         ids(store

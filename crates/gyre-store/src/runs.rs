@@ -4,7 +4,7 @@
 use crate::meta::{PgStore, SqliteStore};
 use crate::{Result, StoreError};
 use async_trait::async_trait;
-use gyre_core::runfilter::{Field, OrderKey, RunFilter, RunOrder, Value};
+use gyre_core::runfilter::{Field, Op, OrderKey, RunFilter, RunOrder, Value};
 use gyre_core::{MetricPoint, NewRun, Run, RunId, RunStatus};
 use sqlx::Row;
 use std::collections::BTreeMap;
@@ -80,7 +80,33 @@ struct Compiled {
     numbers: Vec<(usize, f64)>,
 }
 
-fn compile(filter: &RunFilter, order: &RunOrder, limit: u64) -> Compiled {
+/// The SQL dialect a search is written in: the two databases spell pattern matching apart.
+#[derive(Clone, Copy, PartialEq)]
+enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// A `like` pattern (`%`, `_`) as a SQLite GLOB pattern (`*`, `?`), which is
+/// case-sensitive where SQLite's LIKE is not; GLOB's own wildcards are bracketed.
+fn glob_of(like: &str) -> String {
+    let mut out = String::with_capacity(like.len());
+    for c in like.chars() {
+        match c {
+            '%' => out.push('*'),
+            '_' => out.push('?'),
+            '*' | '?' | '[' => {
+                out.push('[');
+                out.push(c);
+                out.push(']');
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn compile(filter: &RunFilter, order: &RunOrder, limit: u64, dialect: Dialect) -> Compiled {
     let mut sql = format!("SELECT {RUN_COLUMNS} FROM runs r");
     let mut texts = Vec::new();
     let mut numbers = Vec::new();
@@ -99,6 +125,37 @@ fn compile(filter: &RunFilter, order: &RunOrder, limit: u64) -> Compiled {
     let mut clauses = Vec::new();
     for c in &filter.conditions {
         let op = c.op.sql();
+        // A text comparison of `column`, its values bound from the next placeholders.
+        let text = |column: &str,
+                    value: &Value,
+                    texts: &mut Vec<(usize, String)>,
+                    next: &mut dyn FnMut() -> usize| {
+            match (c.op, value) {
+                (Op::In | Op::NotIn, Value::List(items)) => {
+                    let marks: Vec<String> = items
+                        .iter()
+                        .map(|v| {
+                            let a = next();
+                            texts.push((a, v.clone()));
+                            format!("${a}")
+                        })
+                        .collect();
+                    format!("{column} {op} ({})", marks.join(", "))
+                }
+                (_, Value::Text(v)) => {
+                    let a = next();
+                    let (op, v) = match (c.op, dialect) {
+                        (Op::Like, Dialect::Sqlite) => ("GLOB", glob_of(v)),
+                        (Op::ILike, Dialect::Sqlite) => ("LIKE", v.clone()),
+                        _ => (op, v.clone()),
+                    };
+                    texts.push((a, v));
+                    format!("{column} {op} ${a}")
+                }
+                // The parser only makes the pairs above.
+                _ => "1 = 0".to_string(),
+            }
+        };
         let clause = match (&c.field, &c.value) {
             (Field::Metric(k), Value::Number(x)) => {
                 let (a, b) = (next(), next());
@@ -108,29 +165,22 @@ fn compile(filter: &RunFilter, order: &RunOrder, limit: u64) -> Compiled {
                     "EXISTS (SELECT 1 FROM run_latest m WHERE m.run_id = r.id AND m.key = ${a} AND m.value {op} ${b})"
                 )
             }
-            (Field::Param(k) | Field::Tag(k), Value::Text(v)) => {
+            (Field::Param(k) | Field::Tag(k), v) => {
                 let table = if matches!(c.field, Field::Param(_)) {
                     "run_params"
                 } else {
                     "run_tags"
                 };
-                let (a, b) = (next(), next());
+                let a = next();
                 texts.push((a, k.clone()));
-                texts.push((b, v.clone()));
+                let cmp = text("p.value", v, &mut texts, &mut next);
                 format!(
-                    "EXISTS (SELECT 1 FROM {table} p WHERE p.run_id = r.id AND p.key = ${a} AND p.value {op} ${b})"
+                    "EXISTS (SELECT 1 FROM {table} p WHERE p.run_id = r.id AND p.key = ${a} AND {cmp})"
                 )
             }
-            (Field::Status, Value::Text(v)) => {
-                let a = next();
-                texts.push((a, v.clone()));
-                format!("r.status {op} ${a}")
-            }
-            (Field::Name, Value::Text(v)) => {
-                let a = next();
-                texts.push((a, v.clone()));
-                format!("r.name {op} ${a}")
-            }
+            (Field::Status, v) => text("r.status", v, &mut texts, &mut next),
+            (Field::Name, v) => text("r.name", v, &mut texts, &mut next),
+            (Field::Id, v) => text("r.id", v, &mut texts, &mut next),
             // The parser only makes the pairs above.
             _ => "1 = 0".to_string(),
         };
@@ -182,7 +232,7 @@ pub(crate) fn tuples(ph: Placeholder, rows: usize, cols: usize) -> String {
 }
 
 macro_rules! impl_run_store {
-    ($store:ty, $db:ty, $ph:expr) => {
+    ($store:ty, $db:ty, $ph:expr, $dialect:expr) => {
         impl $store {
             fn run_from_row(row: &<$db as sqlx::Database>::Row) -> Result<Run> {
                 let id: String = row.try_get("id")?;
@@ -495,7 +545,7 @@ macro_rules! impl_run_store {
             }
 
             async fn search_runs(&self, filter: &RunFilter, order: &RunOrder, limit: u64) -> Result<Vec<Run>> {
-                let c = compile(filter, order, limit);
+                let c = compile(filter, order, limit, $dialect);
                 // Binds go in placeholder order, whatever their type.
                 let mut binds: Vec<(usize, Result<String, f64>)> = c
                     .texts
@@ -527,5 +577,5 @@ macro_rules! impl_run_store {
     };
 }
 
-impl_run_store!(SqliteStore, sqlx::Sqlite, positional);
-impl_run_store!(PgStore, sqlx::Postgres, numbered);
+impl_run_store!(SqliteStore, sqlx::Sqlite, positional, Dialect::Sqlite);
+impl_run_store!(PgStore, sqlx::Postgres, numbered, Dialect::Postgres);

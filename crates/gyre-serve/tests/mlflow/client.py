@@ -57,6 +57,15 @@ everything = client.search_runs([experiment.experiment_id], order_by=["metrics.f
 assert [r.info.run_name for r in everything] == ["first", "child", "second"], [
     r.info.run_name for r in everything
 ]
+liked = client.search_runs(
+    [experiment.experiment_id],
+    filter_string="tags.team LIKE 'ri%' and attributes.run_name ILIKE 'FIR%'",
+)
+assert [r.info.run_name for r in liked] == ["first"], [r.info.run_name for r in liked]
+picked = client.search_runs(
+    [experiment.experiment_id], filter_string=f"attributes.run_id IN ('{run.info.run_id}')"
+)
+assert [r.info.run_id for r in picked] == [run.info.run_id], picked
 page = client.search_runs([experiment.experiment_id], max_results=2)
 assert len(page) == 2 and page.token, page.token
 
