@@ -9,6 +9,7 @@
 
 mod access;
 mod error;
+mod exposition;
 mod labels;
 mod listen;
 mod log;
@@ -1303,7 +1304,9 @@ async fn ready(State(state): State<Arc<AppState>>) -> Json<Value> {
     }))
 }
 
-async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+/// `GET /metrics`: OpenMetrics when the scraper's `Accept` prefers it, else Prometheus'
+/// classic text format, each labelled as what it is.
+async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     state
         .metrics
         .queue_depth
@@ -1312,14 +1315,13 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     if prometheus_client::encoding::text::encode(&mut text, &state.metrics.registry).is_err() {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     }
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        text,
-    )
-        .into_response()
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let (kind, body) = if exposition::wants_openmetrics(accept) {
+        (exposition::OPENMETRICS, text)
+    } else {
+        (exposition::CLASSIC, exposition::classic(&text))
+    };
+    ([(header::CONTENT_TYPE, kind)], body).into_response()
 }
 
 /// `POST /api/models/{name}/aliases/{alias}` with `{"version": N, "reason": "…", "force":
