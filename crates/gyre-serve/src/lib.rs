@@ -17,6 +17,7 @@ pub mod mlflow;
 mod mlflow_artifacts;
 mod mlflow_models;
 mod mlflow_registry;
+mod oip;
 pub mod payload;
 mod traffic;
 
@@ -486,6 +487,13 @@ pub async fn serve_tracking(
         BodyKind::None,
         get(live),
     ));
+    routes.push(Route::new(
+        Method::GET,
+        "/version",
+        access::Access::Open,
+        BodyKind::None,
+        get(|| async { env!("CARGO_PKG_VERSION") }),
+    ));
     let guard = Arc::new(access::Guard::new(
         project.clone(),
         routes
@@ -568,33 +576,78 @@ pub fn routes() -> Vec<Route> {
             BodyKind::Handler,
             post(invocations),
         ),
+        // The Open Inference Protocol (oip.rs): its handlers read the body's type themselves
+        // (JSON, binary tensors, or none as tritonclient sends).
         r(
             Method::POST,
             "/v2/models/{name}/infer",
             Predict,
-            BodyKind::Json,
-            post(v2_infer),
+            BodyKind::Handler,
+            post(oip::infer),
+        ),
+        r(
+            Method::POST,
+            "/v2/models/{name}/versions/{version}/infer",
+            Predict,
+            BodyKind::Handler,
+            post(oip::version_infer),
         ),
         r(
             Method::GET,
             "/v2/models/{name}",
             Read,
             BodyKind::None,
-            get(v2_metadata),
+            get(oip::metadata),
+        ),
+        r(
+            Method::GET,
+            "/v2/models/{name}/versions/{version}",
+            Read,
+            BodyKind::None,
+            get(oip::version_metadata),
+        ),
+        r(
+            Method::GET,
+            "/v2/models/{name}/ready",
+            Open,
+            BodyKind::None,
+            get(oip::model_ready),
+        ),
+        r(
+            Method::GET,
+            "/v2/models/{name}/versions/{version}/ready",
+            Open,
+            BodyKind::None,
+            get(oip::version_ready),
+        ),
+        r(
+            Method::GET,
+            "/v2",
+            Open,
+            BodyKind::None,
+            get(oip::server_metadata),
         ),
         r(
             Method::GET,
             "/v2/health/live",
             Open,
             BodyKind::None,
-            get(live),
+            get(oip::live),
         ),
         r(
             Method::GET,
             "/v2/health/ready",
             Open,
             BodyKind::None,
-            get(ready),
+            get(oip::ready),
+        ),
+        // MLflow's scoring server and tracking server answer their version here.
+        r(
+            Method::GET,
+            "/version",
+            Open,
+            BodyKind::None,
+            get(|| async { env!("CARGO_PKG_VERSION") }),
         ),
         r(Method::GET, "/health", Open, BodyKind::None, get(live)),
         r(Method::GET, "/ready", Open, BodyKind::None, get(ready)),
@@ -972,6 +1025,28 @@ async fn score(
     input: Input,
     request_id: Option<String>,
 ) -> Result<Scored, ApiError> {
+    score_on(state, input, request_id, None).await
+}
+
+/// [`score`] on the live version `pin` when given (an Open Inference Protocol
+/// `/versions/{v}` path), else on the champion or the canary's share.
+async fn score_on(
+    state: &Arc<AppState>,
+    input: Input,
+    request_id: Option<String>,
+    pin: Option<i64>,
+) -> Result<Scored, ApiError> {
+    let deployment = state.live.load_full();
+    let pinned = match pin {
+        None => None,
+        Some(v) if deployment.champion.version == v => {
+            Some((deployment.champion.clone(), "champion"))
+        }
+        Some(v) => match &deployment.challenger {
+            Some(c) if c.version == v => Some((c.clone(), "challenger")),
+            _ => return Err(oip::not_served(&deployment, v)),
+        },
+    };
     let started = Instant::now();
     let n = state.requests.fetch_add(1, Ordering::Relaxed);
     let request_id = match request_id.filter(|r| !r.is_empty() && r.len() <= 128) {
@@ -981,13 +1056,14 @@ async fn score(
         }
         None => server_request_id(&state.id_prefix, &state.id_key, n),
     };
-    let deployment = state.live.load_full();
     // A low-discrepancy sequence gives the challenger its exact share over any stretch.
     let canary = state.opts.canary_share > 0.0
         && !state.opts.shadow
         && deployment.challenger.is_some()
         && ((n as f64) * 0.618_033_988_749_894_9).fract() < state.opts.canary_share;
-    let (served, role) = if canary {
+    let (served, role) = if let Some(p) = pinned {
+        p
+    } else if canary {
         (
             deployment.challenger.clone().expect("checked"),
             "challenger",
@@ -1205,99 +1281,17 @@ async fn invocations(
     Ok(with_headers(Json(body).into_response(), &s))
 }
 
-async fn v2_infer(
-    State(state): State<Arc<AppState>>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    if name != state.opts.model {
-        return Err(ApiError::bad(
-            StatusCode::NOT_FOUND,
-            format!(
-                "no model `{name}` here; this server serves `{}`",
-                state.opts.model
-            ),
-        ));
-    }
-    let v: Value = json_body(&body)?;
-    let (frame, id) = payload::v2(&v).map_err(bad_body)?;
-    let s = score(
-        &state,
-        Input::Frame(frame),
-        id.or_else(|| request_id_header(&headers)),
-    )
-    .await?;
-    let n = s.pred.rows();
-    let classes = &s.served.model.signature.classes;
-    let outputs = if classes.is_empty() {
-        json!([{ "name": "predict", "shape": [n], "datatype": "FP64",
-                 "data": (0..n).map(|r| s.pred.row(r)[0]).collect::<Vec<_>>() }])
-    } else {
-        json!([
-            { "name": "label", "shape": [n], "datatype": "BYTES",
-              "data": (0..n).map(|r| classes[s.pred.class_of(r)].clone()).collect::<Vec<_>>() },
-            { "name": "probabilities", "shape": [n, classes.len()], "datatype": "FP64",
-              "data": s.pred.values.clone() }
-        ])
-    };
-    let body = json!({
-        "model_name": s.served.name,
-        "model_version": s.served.version.to_string(),
-        "id": s.request_id,
-        "outputs": outputs,
-    });
-    Ok(with_headers(Json(body).into_response(), &s))
-}
-
-async fn v2_metadata(
-    State(state): State<Arc<AppState>>,
-    Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    if name != state.opts.model {
-        return Err(ApiError::bad(
-            StatusCode::NOT_FOUND,
-            format!("no model `{name}` here"),
-        ));
-    }
-    let d = state.live.load_full();
-    let m = &d.champion.model;
-    let inputs: Vec<Value> = m
-        .signature
-        .inputs
-        .iter()
-        .map(|c| {
-            json!({ "name": c.name, "shape": [-1],
-                    "datatype": match c.kind { gyre_learn::model::ColumnKind::Number => "FP64", gyre_learn::model::ColumnKind::Text => "BYTES" } })
-        })
-        .collect();
-    let mut versions = vec![d.champion.version.to_string()];
-    if let Some(c) = &d.challenger {
-        versions.push(c.version.to_string());
-    }
-    Ok(Json(json!({
-        "name": d.champion.name,
-        "versions": versions,
-        "platform": "gyre",
-        "inputs": inputs,
-        "outputs": if m.signature.classes.is_empty() {
-            json!([{ "name": "predict", "shape": [-1], "datatype": "FP64" }])
-        } else {
-            json!([{ "name": "label", "shape": [-1], "datatype": "BYTES" },
-                   { "name": "probabilities", "shape": [-1, m.signature.classes.len()], "datatype": "FP64" }])
-        },
-        "champion": { "version": d.champion.version, "model": d.champion.hash },
-    })))
-}
-
+/// `GET /health`: the process answers.
 async fn live() -> Json<Value> {
-    Json(json!({ "status": "live" }))
+    Json(json!({ "status": "live", "live": true }))
 }
 
+/// `GET /ready`: the champion is loaded; which versions serve.
 async fn ready(State(state): State<Arc<AppState>>) -> Json<Value> {
     let d = state.live.load_full();
     Json(json!({
         "status": "ready",
+        "ready": true,
         "model": d.champion.name,
         "version": d.champion.version,
         "challenger": d.challenger.as_ref().map(|c| c.version),

@@ -16,6 +16,7 @@ fn path_of(template: &str) -> String {
         .replace("{*path}", "0/x/artifacts/a.txt")
         .replace("{model_id}", "m-0")
         .replace("{key}", "k")
+        .replace("{version}", "1")
 }
 
 fn body_of(path: &str) -> &'static str {

@@ -6,22 +6,9 @@
 
 mod common;
 
-use common::{project_on, start};
+use common::{project_on, python_with, start};
 use gyre_core::access::Role;
 use std::process::Command;
-
-fn python() -> Option<String> {
-    let candidates = [
-        std::env::var("GYRE_TEST_MLFLOW_PYTHON").ok(),
-        Some("python3".to_string()),
-    ];
-    candidates.into_iter().flatten().find(|p| {
-        Command::new(p)
-            .args(["-c", "import mlflow"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    })
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_users_mlflow_script_logs_to_gyre() {
@@ -37,7 +24,7 @@ async fn a_users_mlflow_script_logs_to_gyre_on_postgres() {
 }
 
 async fn client_script(store: Option<&str>) {
-    let Some(python) = python() else {
+    let Some(python) = python_with("mlflow") else {
         eprintln!("no Python with mlflow (set GYRE_TEST_MLFLOW_PYTHON): skipping the client test");
         return;
     };

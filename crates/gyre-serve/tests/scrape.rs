@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{ROW, project, raw, start};
+use common::{ROW, project, python_with, raw, start};
 use std::net::SocketAddr;
 use std::process::Command;
 
@@ -25,21 +25,6 @@ fn scrape(addr: SocketAddr, accept: Option<&str>) -> (String, String) {
         .unwrap_or_default()
         .to_string();
     (kind, resp.body_mut().read_to_string().unwrap())
-}
-
-fn python() -> Option<String> {
-    [
-        std::env::var("GYRE_TEST_MLFLOW_PYTHON").ok(),
-        Some("python3".to_string()),
-    ]
-    .into_iter()
-    .flatten()
-    .find(|p| {
-        Command::new(p)
-            .args(["-c", "import prometheus_client"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    })
 }
 
 /// The summed value of `gyre_requests_total` samples with status ok, as the Python parser
@@ -111,7 +96,7 @@ async fn metrics_are_negotiated_and_parse_in_both_formats() {
     );
     assert!(open.contains("# TYPE gyre_requests counter"), "{open}");
     assert!(open.ends_with("# EOF\n"));
-    match python() {
+    match python_with("prometheus_client") {
         Some(py) => {
             assert_eq!(parsed_ok_requests(&py, "classic", &classic), 2.0);
             assert_eq!(parsed_ok_requests(&py, "openmetrics", &open), 2.0);

@@ -193,3 +193,20 @@ pub fn bearer(t: &str) -> String {
 
 /// One Elec2 row, as MLflow's records.
 pub const ROW: &str = r#"{"dataframe_records": [{"day": 2, "period": 0.5, "nswprice": 0.06, "nswdemand": 0.4, "vicprice": 0.003, "vicdemand": 0.4, "transfer": 0.4}]}"#;
+
+/// A Python that imports `module`: `GYRE_TEST_MLFLOW_PYTHON` (the venv `.ci/run` makes), else
+/// `python3`; None when neither has it (the caller says so and skips its client).
+pub fn python_with(module: &str) -> Option<String> {
+    [
+        std::env::var("GYRE_TEST_MLFLOW_PYTHON").ok(),
+        Some("python3".to_string()),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|p| {
+        std::process::Command::new(p)
+            .args(["-c", &format!("import {module}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}
