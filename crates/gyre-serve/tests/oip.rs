@@ -1,7 +1,8 @@
-//! The Open Inference Protocol as its real client calls it: `tritonclient.http`
-//! (tests/oip/triton.py) against a live server, with binary tensors and JSON, on the model
-//! and on a pinned version. Needs a Python with `tritonclient[http]` (`.ci/run` installs it
-//! beside the mlflow client); without one the test says so and passes.
+//! The Open Inference Protocol as its real clients call it: `tritonclient.http`
+//! (tests/oip/triton.py) and KServe's `InferenceRESTClient` (tests/oip/kserve_client.py)
+//! against a live server, with binary tensors and JSON, on the model and on a pinned
+//! version. Needs a Python with `tritonclient[http]` and `kserve` (`.ci/run` installs them
+//! beside the mlflow client); without one, that client's part says so and passes.
 
 mod common;
 
@@ -9,7 +10,7 @@ use common::{project, python_with, raw, start};
 use std::process::Command;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tritonclient_reads_health_metadata_and_predictions() {
+async fn oip_clients_read_health_metadata_and_predictions() {
     let dir = tempfile::tempdir().unwrap();
     let p = project(dir.path()).await;
     let (addr, stop) = start(p, |_| {}).await;
@@ -32,26 +33,33 @@ async fn tritonclient_reads_health_metadata_and_predictions() {
     let (code, _) = tokio::task::block_in_place(|| raw(addr, "GET", "/version", &[], ""));
     assert_eq!(code, 200);
 
-    let Some(python) = python_with("tritonclient.http") else {
-        eprintln!("no Python with tritonclient[http] (set GYRE_TEST_MLFLOW_PYTHON): skipping");
-        let _ = stop.send(());
-        return;
-    };
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oip/triton.py");
-    let out = tokio::task::block_in_place(|| {
-        Command::new(&python)
-            .arg(&script)
-            .arg(addr.to_string())
-            .arg("elec")
-            .arg("1")
-            .output()
-            .unwrap()
-    });
-    assert!(
-        out.status.success(),
-        "tritonclient failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oip");
+    let base = format!("http://{addr}");
+    for (module, script, args) in [
+        (
+            "tritonclient.http",
+            "triton.py",
+            [addr.to_string(), "elec".into(), "1".into()].to_vec(),
+        ),
+        ("kserve", "kserve_client.py", [base, "elec".into()].to_vec()),
+    ] {
+        let Some(python) = python_with(module) else {
+            eprintln!("no Python with {module} (set GYRE_TEST_MLFLOW_PYTHON): skipping {script}");
+            continue;
+        };
+        let out = tokio::task::block_in_place(|| {
+            Command::new(&python)
+                .arg(here.join(script))
+                .args(&args)
+                .output()
+                .unwrap()
+        });
+        assert!(
+            out.status.success(),
+            "{script} failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     let _ = stop.send(());
 }
