@@ -25,7 +25,7 @@ use gyre_ops::Project;
 use gyre_store::{Experiment, StoreError};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// What the MLflow handlers read.
@@ -543,7 +543,7 @@ async fn run_json(t: &Tracking, r: &Run, history: bool) -> Result<Value, MlflowE
 }
 
 /// JSON has no NaN or infinities; MLflow's server sends them as strings too.
-fn finite(v: f64) -> Value {
+pub(crate) fn finite(v: f64) -> Value {
     if v.is_finite() {
         json!(v)
     } else if v.is_nan() {
@@ -714,6 +714,13 @@ struct Metric {
     timestamp: Option<i64>,
     #[serde(default)]
     step: Option<i64>,
+    /// MLflow 3: the logged model the value belongs to, and the dataset it was measured on.
+    #[serde(default)]
+    model_id: Option<String>,
+    #[serde(default)]
+    dataset_name: Option<String>,
+    #[serde(default)]
+    dataset_digest: Option<String>,
 }
 
 impl Metric {
@@ -742,11 +749,53 @@ struct LogMetric {
 async fn log_metric(State(t): St, raw: axum::body::Bytes) -> Answer {
     let b: LogMetric = body(&raw)?;
     let r = load_run(&t, &b.run_id.or(b.run_uuid).unwrap_or_default()).await?;
-    t.project
-        .meta
-        .log_metrics(&r.start.id, &[b.metric.point()])
-        .await?;
+    let point = b.metric.point();
+    link_to_models(
+        &t,
+        &r,
+        std::slice::from_ref(&b.metric),
+        std::slice::from_ref(&point),
+    )
+    .await?;
+    t.project.meta.log_metrics(&r.start.id, &[point]).await?;
     Ok(Json(json!({})))
+}
+
+/// Metrics that name a logged model (`model_id`) are linked to it too; a model that does
+/// not exist is the client's mistake, and nothing is logged.
+async fn link_to_models(
+    t: &Tracking,
+    r: &Run,
+    metrics: &[Metric],
+    points: &[(String, MetricPoint)],
+) -> Result<(), MlflowError> {
+    let mut by_model: BTreeMap<&str, Vec<gyre_store::ModelMetric>> = BTreeMap::new();
+    for (m, (_, p)) in metrics.iter().zip(points) {
+        let Some(id) = m.model_id.as_deref().filter(|id| !id.is_empty()) else {
+            continue;
+        };
+        by_model
+            .entry(id)
+            .or_default()
+            .push(gyre_store::ModelMetric {
+                key: m.key.clone(),
+                value: p.value,
+                timestamp_ms: p.timestamp_ms,
+                step: p.step,
+                run_id: Some(r.start.id.to_string()),
+                dataset_name: m.dataset_name.clone().unwrap_or_default(),
+                dataset_digest: m.dataset_digest.clone().unwrap_or_default(),
+            });
+    }
+    for id in by_model.keys() {
+        if t.project.meta.logged_model(id).await?.is_none() {
+            return Err(MlflowError::missing(format!("no logged model `{id}`")));
+        }
+    }
+    for (id, metrics) in &by_model {
+        t.project.meta.log_model_metrics(id, metrics).await?;
+    }
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -831,6 +880,7 @@ async fn log_batch(State(t): St, raw: axum::body::Bytes) -> Answer {
         .map(|kv| (kv.key.clone(), kv.value.clone()))
         .collect();
     let points: Vec<(String, MetricPoint)> = b.metrics.iter().map(Metric::point).collect();
+    link_to_models(&t, &r, &b.metrics, &points).await?;
     meta.log_batch(&r.start.id, &params, &tags, &points).await?;
     Ok(Json(json!({})))
 }

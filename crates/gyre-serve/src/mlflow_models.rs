@@ -12,7 +12,7 @@ use axum::extract::{Path, State};
 use axum::http::Method;
 use axum::routing::{delete, get, patch, post};
 use gyre_core::access::Role;
-use gyre_store::LoggedModel;
+use gyre_store::{LoggedModel, ModelMetric};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -81,7 +81,28 @@ fn pairs(m: &BTreeMap<String, String>) -> Vec<Value> {
         .collect()
 }
 
-pub(crate) fn model_json(m: &LoggedModel) -> Value {
+/// A logged model as the client reads it, with the metrics linked to it.
+async fn model_json(t: &Tracking, m: &LoggedModel) -> Result<Value, MlflowError> {
+    let metrics = t.project().meta.model_metrics(&m.id).await?;
+    Ok(model_json_with(m, &metrics))
+}
+
+fn model_json_with(m: &LoggedModel, metrics: &[ModelMetric]) -> Value {
+    let metrics: Vec<Value> = metrics
+        .iter()
+        .map(|x| {
+            json!({
+                "key": x.key,
+                "value": crate::mlflow::finite(x.value),
+                "timestamp": x.timestamp_ms,
+                "step": x.step,
+                "run_id": x.run_id,
+                "model_id": m.id,
+                "dataset_name": x.dataset_name,
+                "dataset_digest": x.dataset_digest,
+            })
+        })
+        .collect();
     json!({
         "info": {
             "model_id": m.id,
@@ -96,7 +117,7 @@ pub(crate) fn model_json(m: &LoggedModel) -> Value {
             "status_message": "",
             "tags": pairs(&m.tags),
         },
-        "data": { "params": pairs(&m.params), "metrics": [] },
+        "data": { "params": pairs(&m.params), "metrics": metrics },
     })
 }
 
@@ -152,7 +173,7 @@ async fn create(State(t): St, raw: axum::body::Bytes) -> Answer {
         updated_ms: now,
     };
     t.project().meta.put_logged_model(&m).await?;
-    Ok(Json(json!({ "model": model_json(&m) })))
+    Ok(Json(json!({ "model": model_json(&t, &m).await? })))
 }
 
 async fn load(t: &Tracking, id: &str) -> Result<LoggedModel, MlflowError> {
@@ -164,7 +185,8 @@ async fn load(t: &Tracking, id: &str) -> Result<LoggedModel, MlflowError> {
 }
 
 async fn fetch(State(t): St, Path(id): Path<String>) -> Answer {
-    Ok(Json(json!({ "model": model_json(&load(&t, &id).await?) })))
+    let m = load(&t, &id).await?;
+    Ok(Json(json!({ "model": model_json(&t, &m).await? })))
 }
 
 #[derive(Deserialize)]
@@ -184,7 +206,7 @@ async fn finalize(State(t): St, Path(id): Path<String>, raw: axum::body::Bytes) 
     m.status = b.status;
     m.updated_ms = gyre_ops::runs::now_ms();
     t.project().meta.put_logged_model(&m).await?;
-    Ok(Json(json!({ "model": model_json(&m) })))
+    Ok(Json(json!({ "model": model_json(&t, &m).await? })))
 }
 
 #[derive(Deserialize)]
@@ -200,7 +222,7 @@ async fn set_tags(State(t): St, Path(id): Path<String>, raw: axum::body::Bytes) 
         .extend(b.tags.into_iter().map(|kv| (kv.key, kv.value)));
     m.updated_ms = gyre_ops::runs::now_ms();
     t.project().meta.put_logged_model(&m).await?;
-    Ok(Json(json!({ "model": model_json(&m) })))
+    Ok(Json(json!({ "model": model_json(&t, &m).await? })))
 }
 
 async fn delete_tag(State(t): St, Path((id, key)): Path<(String, String)>) -> Answer {
@@ -272,7 +294,7 @@ async fn search(State(t): St, raw: axum::body::Bytes) -> Answer {
                 _ => m.source_run_id.as_deref() == Some(v.as_str()),
             });
             if ok {
-                out.push(model_json(&m));
+                out.push(model_json(&t, &m).await?);
             }
         }
     }

@@ -105,3 +105,58 @@ async fn client_script(store: Option<&str>) {
     assert!(!out.status.success(), "an anonymous write was accepted");
     let _ = stop.send(());
 }
+
+/// A scikit-learn script with `mlflow.sklearn.autolog()`, then `log_model`, a metric linked
+/// to the logged model, `register_model` and `pyfunc.load_model` (tests/mlflow/autolog.py),
+/// unchanged against gyre.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sklearn_autolog_and_logged_models_work_end_to_end() {
+    let Some(python) = python_with("mlflow, sklearn") else {
+        eprintln!("no Python with mlflow and scikit-learn: skipping the autolog test");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let p = project_on(dir.path(), None).await;
+    let token = p.create_token("nb", Role::Editor).await.unwrap().token;
+    let (addr, stop) = start(p.clone(), |_| {}).await;
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mlflow/autolog.py");
+    let out = tokio::task::block_in_place(|| {
+        Command::new(&python)
+            .arg(&script)
+            .arg(format!("http://{addr}"))
+            .env("MLFLOW_TRACKING_TOKEN", &token)
+            .env_remove("MLFLOW_TRACKING_URI")
+            .output()
+            .unwrap()
+    });
+    assert!(
+        out.status.success(),
+        "the autolog script failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(
+        out.stdout
+            .trim_ascii_end()
+            .rsplit(|b| *b == b'\n')
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    let id: gyre_core::run::RunId = summary["autolog_run"].as_str().unwrap().parse().unwrap();
+    let run = p.meta.get_run(&id).await.unwrap();
+    assert_eq!(run.params.get("C").map(String::as_str), Some("0.5"));
+    assert!(run.metrics.contains_key("training_accuracy_score"));
+    let linked = p
+        .meta
+        .model_metrics(summary["model_id"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        linked
+            .iter()
+            .any(|m| m.key == "holdout_accuracy" && m.value == 0.97),
+        "{linked:?}"
+    );
+    let _ = stop.send(());
+}

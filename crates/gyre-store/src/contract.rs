@@ -209,6 +209,44 @@ pub async fn experiments(store: &dyn MetaStore) {
     );
     assert!(store.experiment(id + 1000).await.unwrap().is_none());
     assert_eq!(store.experiments().await.unwrap().len(), 2);
+
+    // Metrics linked to a logged model: the latest per key and dataset, NaN kept exactly,
+    // an older value never replacing a newer one.
+    let m = |key: &str, value: f64, ts: i64, step: i64, dataset: &str| crate::ModelMetric {
+        key: key.into(),
+        value,
+        timestamp_ms: ts,
+        step,
+        run_id: Some("r1".into()),
+        dataset_name: dataset.into(),
+        dataset_digest: if dataset.is_empty() { "" } else { "d1" }.into(),
+    };
+    store
+        .log_model_metrics(
+            "m-1",
+            &[
+                m("acc", 0.5, 10, 0, ""),
+                m("acc", 0.7, 20, 1, ""),
+                m("acc", 0.9, 20, 1, "test"),
+                m("loss", f64::NAN, 10, 0, ""),
+            ],
+        )
+        .await
+        .unwrap();
+    store
+        .log_model_metrics("m-1", &[m("acc", 0.1, 15, 0, "")])
+        .await
+        .unwrap();
+    let got = store.model_metrics("m-1").await.unwrap();
+    let view: Vec<(String, String, f64)> = got
+        .iter()
+        .map(|x| (x.key.clone(), x.dataset_name.clone(), x.value))
+        .collect();
+    assert_eq!(view.len(), 3, "{view:?}");
+    assert_eq!((view[0].1.as_str(), view[0].2), ("", 0.7));
+    assert_eq!((view[1].1.as_str(), view[1].2), ("test", 0.9));
+    assert!(view[2].2.is_nan() && view[2].0 == "loss");
+    assert!(store.model_metrics("m-2").await.unwrap().is_empty());
 }
 
 /// Tokens are found by hash while live, names stay unique, revoking is once.

@@ -20,6 +20,19 @@ pub struct Experiment {
     pub tags: BTreeMap<String, String>,
 }
 
+/// A metric linked to a logged model: the latest value of its key on a dataset (an empty
+/// name and digest when none was given).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ModelMetric {
+    pub key: String,
+    pub value: f64,
+    pub timestamp_ms: i64,
+    pub step: i64,
+    pub run_id: Option<String>,
+    pub dataset_name: String,
+    pub dataset_digest: String,
+}
+
 /// An MLflow 3 logged model's record.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct LoggedModel {
@@ -43,6 +56,11 @@ pub trait Experiments: Send + Sync {
     async fn logged_model(&self, id: &str) -> Result<Option<LoggedModel>>;
     /// The logged models of an experiment, oldest first.
     async fn logged_models(&self, experiment_id: i64) -> Result<Vec<LoggedModel>>;
+    /// Links metrics to a logged model in one transaction; per key and dataset the latest
+    /// (by timestamp, then step) is kept.
+    async fn log_model_metrics(&self, model_id: &str, metrics: &[ModelMetric]) -> Result<()>;
+    /// A logged model's metrics, by key and dataset.
+    async fn model_metrics(&self, model_id: &str) -> Result<Vec<ModelMetric>>;
     /// Creates an experiment; `Conflict` when the name is taken. Returns its id.
     async fn create_experiment(&self, name: &str, at_ms: i64) -> Result<i64>;
     async fn experiment(&self, id: i64) -> Result<Option<Experiment>>;
@@ -250,6 +268,63 @@ macro_rules! impl_experiments {
                 .fetch_all(&self.pool)
                 .await?;
                 rows.iter().map(logged_from).collect()
+            }
+
+            async fn log_model_metrics(
+                &self,
+                model_id: &str,
+                metrics: &[ModelMetric],
+            ) -> Result<()> {
+                let mut tx = self.pool.begin().await?;
+                for m in metrics {
+                    sqlx::query(
+                        "INSERT INTO logged_model_metrics (model_id, key, dataset_name, \
+                         dataset_digest, bits, timestamp_ms, step, run_id) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                         ON CONFLICT (model_id, key, dataset_name, dataset_digest) DO UPDATE \
+                         SET bits = excluded.bits, timestamp_ms = excluded.timestamp_ms, \
+                         step = excluded.step, run_id = excluded.run_id \
+                         WHERE excluded.timestamp_ms > logged_model_metrics.timestamp_ms \
+                         OR (excluded.timestamp_ms = logged_model_metrics.timestamp_ms \
+                         AND excluded.step >= logged_model_metrics.step)",
+                    )
+                    .bind(model_id)
+                    .bind(&m.key)
+                    .bind(&m.dataset_name)
+                    .bind(&m.dataset_digest)
+                    .bind(m.value.to_bits() as i64)
+                    .bind(m.timestamp_ms)
+                    .bind(m.step)
+                    .bind(&m.run_id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn model_metrics(&self, model_id: &str) -> Result<Vec<ModelMetric>> {
+                let rows = sqlx::query(
+                    "SELECT key, dataset_name, dataset_digest, bits, timestamp_ms, step, run_id \
+                     FROM logged_model_metrics WHERE model_id = $1 \
+                     ORDER BY key, dataset_name, dataset_digest",
+                )
+                .bind(model_id)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(ModelMetric {
+                            key: r.try_get("key")?,
+                            value: f64::from_bits(r.try_get::<i64, _>("bits")? as u64),
+                            timestamp_ms: r.try_get("timestamp_ms")?,
+                            step: r.try_get("step")?,
+                            run_id: r.try_get("run_id")?,
+                            dataset_name: r.try_get("dataset_name")?,
+                            dataset_digest: r.try_get("dataset_digest")?,
+                        })
+                    })
+                    .collect()
             }
 
             async fn create_model_name(

@@ -21,7 +21,7 @@ pub mod tokens;
 pub use artifacts::{ArtifactEntry, Artifacts};
 pub use blob::{BlobStore, LocalBlobStore, PutOutcome, StagedBlob, hash_file};
 pub use error::StoreError;
-pub use experiments::{Experiment, Experiments, LoggedModel};
+pub use experiments::{Experiment, Experiments, LoggedModel, ModelMetric};
 pub use meta::{AddOutcome, DatasetSummary, MetaStore, open_meta_store};
 pub use monitor::{Firing, LabelledRow, MonitorEvent, MonitorPoint, Monitoring};
 pub use predictions::{

@@ -24,6 +24,12 @@ assert len(models) == 1 and models[0].source_run_id == run.info.run_id, models
 with mlflow.start_run() as second:
     model = LogisticRegression(max_iter=300).fit(X, y)
     info = mlflow.sklearn.log_model(model, name="model", input_example=X[:2])
+    mlflow.log_metric("holdout_accuracy", 0.97, model_id=info.model_id)
+    mlflow.log_metric("holdout_accuracy", 0.5, model_id=info.model_id, timestamp=1)
+linked = {m.key: m.value for m in mlflow.get_logged_model(info.model_id).metrics}
+assert linked.get("holdout_accuracy") == 0.97, linked
+autologged = {m.key for m in mlflow.get_logged_model(models[0].model_id).metrics}
+print("autolog model metrics:", sorted(autologged), file=sys.stderr)
 version = mlflow.register_model(info.model_uri, "iris-lr")
 loaded = mlflow.pyfunc.load_model(f"models:/iris-lr/{version.version}")
 assert list(loaded.predict(X[:3])) == list(model.predict(X[:3]))
