@@ -94,6 +94,9 @@ pub struct Model {
 pub struct Cutoff {
     pub class: u32,
     pub at: f64,
+    /// Tuned on labels (`threshold = "f1"`), so an online model re-tunes it as it learns
+    /// ([`crate::online::Retuner`]); a fixed cutoff stays where it was set.
+    pub tuned: bool,
 }
 
 /// The body of a version 1 file: [`Model`] without `decision`. Postcard has no field names

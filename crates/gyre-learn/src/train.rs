@@ -320,9 +320,17 @@ pub fn train_with(
         // Kept when the spec names the positive class or a threshold, so that serving,
         // the gate and monitoring agree on both.
         decision: match (spec.threshold, positive) {
-            (Some(Threshold::Fixed(at)), Some(class)) => Some(Cutoff { class, at }),
+            (Some(Threshold::Fixed(at)), Some(class)) => Some(Cutoff {
+                class,
+                at,
+                tuned: false,
+            }),
             (_, Some(class)) if spec.threshold.is_some() || spec.positive.is_some() => {
-                Some(Cutoff { class, at: 0.5 })
+                Some(Cutoff {
+                    class,
+                    at: 0.5,
+                    tuned: false,
+                })
             }
             _ => None,
         },
@@ -346,6 +354,7 @@ pub fn train_with(
         let cutoff = Cutoff {
             class,
             at: best_f1_cutoff(positives),
+            tuned: true,
         };
         model.decision = Some(cutoff);
         pred.cutoff = Some(cutoff);
@@ -496,7 +505,7 @@ fn positive_of(spec: &ModelSpec, classes: &[String]) -> Result<Option<u32>, Trai
 /// the positive class, whether the row is positive)`: each distinct probability is a
 /// candidate, swept from the top in one pass. Ties in F1 keep the cutoff nearest 0.5, so a
 /// flat stretch does not move the threshold. No rows or no positives: 0.5.
-fn best_f1_cutoff(mut rows: Vec<(f64, bool)>) -> f64 {
+pub fn best_f1_cutoff(mut rows: Vec<(f64, bool)>) -> f64 {
     rows.retain(|(p, _)| p.is_finite());
     let positives = rows.iter().filter(|(_, y)| *y).count() as f64;
     if rows.is_empty() || positives == 0.0 {

@@ -229,3 +229,49 @@ fn recency_weights_follow_the_latest_rows() {
     };
     assert!(e.contains("half_life"), "{e}");
 }
+
+#[test]
+fn an_online_model_re_tunes_a_tuned_cutoff_as_it_learns_and_keeps_a_fixed_one() {
+    use gyre_learn::online::Retuner;
+    let (names, cols) = elec2(2000);
+    let learn_rows = |extra: &str, cols: &[Vec<Option<String>>]| {
+        let spec: ModelSpec = toml::from_str(&format!(
+            "dataset = \"elec2\"\ntask = \"binary\"\ntarget = \"class\"\ndrop = [\"date\"]\n\
+             algorithm = \"online_logistic_regression\"\n\
+             split = {{ by = \"order\", test = 0.25 }}\n{extra}"
+        ))
+        .unwrap();
+        // The first 1,000 rows fit it; it then learns 1,000 more, as the loop would.
+        let head: Vec<Vec<Option<String>>> = cols.iter().map(|c| c[..1000].to_vec()).collect();
+        let mut model = train(&spec, &names, head, lineage()).unwrap().model;
+        let before = model.decision.unwrap();
+        let inputs: Vec<Values> = model
+            .signature
+            .inputs
+            .iter()
+            .map(|c| {
+                let i = names.iter().position(|n| *n == c.name).unwrap();
+                gyre_learn::model::typed(c.kind, cols[i].clone()).unwrap()
+            })
+            .collect();
+        let refs: Vec<&Values> = inputs.iter().collect();
+        let target = names.iter().position(|n| n == "class").unwrap();
+        let mut retuner = Retuner::default();
+        let mut after_first = None;
+        for (r, label) in cols[target].iter().enumerate().take(2000).skip(1000) {
+            let label = label.clone().unwrap();
+            assert!(retuner.learn(&mut model, &refs, r, &label).unwrap());
+            if r == 1000 + Retuner::EVERY - 2 {
+                after_first = model.decision;
+            }
+        }
+        (before, after_first.unwrap(), model.decision.unwrap())
+    };
+    let (before, early, after) = learn_rows("threshold = \"f1\"", &cols);
+    assert!(before.tuned);
+    assert_eq!(early.at, before.at, "no re-tune before 500 labels");
+    assert_ne!(after.at, before.at, "re-tuned on the labels it learnt");
+    let (before, _, after) = learn_rows("threshold = 0.4", &cols);
+    assert!(!before.tuned);
+    assert_eq!(after.at, 0.4, "a fixed cutoff stays");
+}

@@ -29,6 +29,8 @@ pub(crate) struct Live {
     /// The first seq learnt since the last snapshot.
     from: i64,
     learned: u64,
+    /// Keeps a tuned cutoff current as the copy learns (snapshots carry it).
+    retuner: gyre_learn::online::Retuner,
 }
 
 /// `labelled:NAME:FROM..TO@MS` in a snapshot's lineage: (TO, MS).
@@ -72,6 +74,7 @@ pub(crate) async fn learn(
             cursor_ms,
             from: cursor + 1,
             learned: 0,
+            retuner: Default::default(),
         });
     }
     let Some(l) = live.as_mut() else {
@@ -118,7 +121,10 @@ pub(crate) async fn learn(
         for (r, (_, _, _, label)) in rows.iter().enumerate() {
             // A row that cannot be transformed, or a class the model does not know, is
             // skipped: it is still in the log for the next retrain.
-            if model.learn(&refs, r, label.trim()).unwrap_or(false) {
+            if l.retuner
+                .learn(model, &refs, r, label.trim())
+                .unwrap_or(false)
+            {
                 l.learned += 1;
             }
         }

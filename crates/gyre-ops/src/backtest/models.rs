@@ -15,6 +15,8 @@ pub(super) struct Version {
     pub(super) model: Model,
     /// An online model as it serves in the loop, learning every label that arrives.
     live: Option<Model>,
+    /// Keeps the live model's tuned cutoff current.
+    retuner: gyre_learn::online::Retuner,
     test: Figures,
     pub(super) inputs: usize,
     /// Outcomes by block of rows, computed when first needed.
@@ -98,6 +100,7 @@ impl<'a> Models<'a> {
         let test = model.metrics.iter().cloned().collect();
         self.versions.push(Version {
             live: model.is_online().then(|| model.clone()),
+            retuner: Default::default(),
             model,
             test,
             inputs,
@@ -143,7 +146,8 @@ impl<'a> Models<'a> {
             return Ok(());
         };
         let refs: Vec<&Values> = self.typed[v.inputs].1.iter().collect();
-        live.learn(&refs, row, &label)
+        v.retuner
+            .learn(live, &refs, row, &label)
             .map_err(|source| BacktestError::Predict { version, source })?;
         Ok(())
     }
