@@ -56,18 +56,22 @@ fn metric(t: &Trained, name: &str) -> f64 {
         .1
 }
 
-/// The predicted labels of the last `n` rows of the first `rows`.
-fn labels(m: &Model, rows: usize, n: usize) -> Vec<String> {
-    let (names, mut cols) = elec2(rows);
-    let inputs: Vec<Values> = m
-        .signature
+/// `model`'s inputs typed from the columns as read.
+fn typed_inputs(m: &Model, names: &[String], cols: &[Vec<Option<String>>]) -> Vec<Values> {
+    m.signature
         .inputs
         .iter()
         .map(|c| {
             let i = names.iter().position(|n| *n == c.name).unwrap();
-            gyre_learn::model::typed(c.kind, std::mem::take(&mut cols[i])).unwrap()
+            gyre_learn::model::typed(c.kind, cols[i].clone()).unwrap()
         })
-        .collect();
+        .collect()
+}
+
+/// The predicted labels of the last `n` rows of the first `rows`.
+fn labels(m: &Model, rows: usize, n: usize) -> Vec<String> {
+    let (names, cols) = elec2(rows);
+    let inputs = typed_inputs(m, &names, &cols);
     let refs: Vec<&Values> = inputs.iter().collect();
     let picked: Vec<usize> = (rows - n..rows).collect();
     let p = m.predict(&refs, &picked).unwrap();
@@ -97,18 +101,9 @@ fn a_tuned_threshold_is_the_best_f1_cutoff_on_the_test_rows() {
     assert_eq!(plain.model.learner, tuned.model.learner);
     assert!(metric(&tuned, "f1") >= metric(&plain, "f1"));
     // Brute force over every test row's probability: none gives a higher F1.
-    let (names, mut cols) = elec2(6000);
+    let (names, cols) = elec2(6000);
     let truth = cols[names.iter().position(|n| n == "class").unwrap()].clone();
-    let inputs: Vec<Values> = tuned
-        .model
-        .signature
-        .inputs
-        .iter()
-        .map(|c| {
-            let i = names.iter().position(|n| *n == c.name).unwrap();
-            gyre_learn::model::typed(c.kind, std::mem::take(&mut cols[i])).unwrap()
-        })
-        .collect();
+    let inputs = typed_inputs(&tuned.model, &names, &cols);
     let refs: Vec<&Values> = inputs.iter().collect();
     let test: Vec<usize> = (4500..6000).collect();
     let p = tuned.model.predict(&refs, &test).unwrap();
@@ -245,15 +240,7 @@ fn an_online_model_re_tunes_a_tuned_cutoff_as_it_learns_and_keeps_a_fixed_one() 
         let head: Vec<Vec<Option<String>>> = cols.iter().map(|c| c[..1000].to_vec()).collect();
         let mut model = train(&spec, &names, head, lineage()).unwrap().model;
         let before = model.decision.unwrap();
-        let inputs: Vec<Values> = model
-            .signature
-            .inputs
-            .iter()
-            .map(|c| {
-                let i = names.iter().position(|n| *n == c.name).unwrap();
-                gyre_learn::model::typed(c.kind, cols[i].clone()).unwrap()
-            })
-            .collect();
+        let inputs = typed_inputs(&model, &names, cols);
         let refs: Vec<&Values> = inputs.iter().collect();
         let target = names.iter().position(|n| n == "class").unwrap();
         let mut retuner = Retuner::default();

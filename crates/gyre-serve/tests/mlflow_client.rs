@@ -36,31 +36,13 @@ async fn client_script(store: Option<&str>) {
         .unwrap()
         .token;
     let (addr, stop) = start(p.clone(), |_| {}).await;
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mlflow/client.py");
-    let out = tokio::task::block_in_place(|| {
-        Command::new(&python)
-            .arg(&script)
-            .arg(format!("http://{addr}"))
-            .arg(dir.path().join("table.csv"))
-            .env("MLFLOW_TRACKING_TOKEN", &token)
-            .env_remove("MLFLOW_TRACKING_URI")
-            .output()
-            .unwrap()
-    });
-    assert!(
-        out.status.success(),
-        "the client script failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let table = dir.path().join("table.csv");
+    let summary = run_script(
+        &python,
+        "client.py",
+        &[format!("http://{addr}"), table.display().to_string()],
+        &token,
     );
-    let summary: serde_json::Value = serde_json::from_slice(
-        out.stdout
-            .trim_ascii_end()
-            .rsplit(|b| *b == b'\n')
-            .next()
-            .unwrap(),
-    )
-    .unwrap();
     // The run is a gyre run: same store, same params and metrics.
     let id: gyre_core::run::RunId = summary["run"].as_str().unwrap().parse().unwrap();
     let run = p.meta.get_run(&id).await.unwrap();
@@ -119,30 +101,7 @@ async fn sklearn_autolog_and_logged_models_work_end_to_end() {
     let p = project_on(dir.path(), None).await;
     let token = p.create_token("nb", Role::Editor).await.unwrap().token;
     let (addr, stop) = start(p.clone(), |_| {}).await;
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mlflow/autolog.py");
-    let out = tokio::task::block_in_place(|| {
-        Command::new(&python)
-            .arg(&script)
-            .arg(format!("http://{addr}"))
-            .env("MLFLOW_TRACKING_TOKEN", &token)
-            .env_remove("MLFLOW_TRACKING_URI")
-            .output()
-            .unwrap()
-    });
-    assert!(
-        out.status.success(),
-        "the autolog script failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let summary: serde_json::Value = serde_json::from_slice(
-        out.stdout
-            .trim_ascii_end()
-            .rsplit(|b| *b == b'\n')
-            .next()
-            .unwrap(),
-    )
-    .unwrap();
+    let summary = run_script(&python, "autolog.py", &[format!("http://{addr}")], &token);
     let id: gyre_core::run::RunId = summary["autolog_run"].as_str().unwrap().parse().unwrap();
     let run = p.meta.get_run(&id).await.unwrap();
     assert_eq!(run.params.get("C").map(String::as_str), Some("0.5"));
@@ -159,4 +118,35 @@ async fn sklearn_autolog_and_logged_models_work_end_to_end() {
         "{linked:?}"
     );
     let _ = stop.send(());
+}
+
+/// Runs `tests/mlflow/SCRIPT ARGS…` with the token as `MLFLOW_TRACKING_TOKEN`; the JSON
+/// summary it prints last.
+fn run_script(python: &str, script: &str, args: &[String], token: &str) -> serde_json::Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/mlflow")
+        .join(script);
+    let out = tokio::task::block_in_place(|| {
+        Command::new(python)
+            .arg(&path)
+            .args(args)
+            .env("MLFLOW_TRACKING_TOKEN", token)
+            .env_remove("MLFLOW_TRACKING_URI")
+            .output()
+            .unwrap()
+    });
+    assert!(
+        out.status.success(),
+        "{script} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(
+        out.stdout
+            .trim_ascii_end()
+            .rsplit(|b| *b == b'\n')
+            .next()
+            .unwrap(),
+    )
+    .unwrap()
 }
