@@ -198,6 +198,19 @@ struct Deployment {
     challenger: Option<Arc<Served>>,
 }
 
+impl Deployment {
+    /// Live version `v` and its role, or the 404 that says which versions are live.
+    fn pinned(&self, v: i64) -> Result<(Arc<Served>, &'static str), ApiError> {
+        if self.champion.version == v {
+            return Ok((self.champion.clone(), "champion"));
+        }
+        match &self.challenger {
+            Some(c) if c.version == v => Ok((c.clone(), "challenger")),
+            _ => Err(oip::not_served(self, v)),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     model: String,
@@ -1037,16 +1050,7 @@ async fn score_on(
     pin: Option<i64>,
 ) -> Result<Scored, ApiError> {
     let deployment = state.live.load_full();
-    let pinned = match pin {
-        None => None,
-        Some(v) if deployment.champion.version == v => {
-            Some((deployment.champion.clone(), "champion"))
-        }
-        Some(v) => match &deployment.challenger {
-            Some(c) if c.version == v => Some((c.clone(), "challenger")),
-            _ => return Err(oip::not_served(&deployment, v)),
-        },
-    };
+    let pinned = pin.map(|v| deployment.pinned(v)).transpose()?;
     let started = Instant::now();
     let n = state.requests.fetch_add(1, Ordering::Relaxed);
     let request_id = match request_id.filter(|r| !r.is_empty() && r.len() <= 128) {

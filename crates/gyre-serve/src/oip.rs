@@ -78,13 +78,7 @@ fn served(state: &AppState, name: &str, version: Option<&str>) -> Result<Arc<Ser
             format!("version `{v}` is not a version number"),
         )
     })?;
-    if d.champion.version == v {
-        return Ok(d.champion.clone());
-    }
-    match &d.challenger {
-        Some(c) if c.version == v => Ok(c.clone()),
-        _ => Err(not_served(&d, v)),
-    }
+    d.pinned(v).map(|(served, _)| served)
 }
 
 /// `GET /v2/models/{name}/ready`.
