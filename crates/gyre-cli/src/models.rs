@@ -7,11 +7,32 @@ use std::path::PathBuf;
 
 #[derive(Subcommand)]
 pub enum ModelsCommand {
-    /// Register a model (a run, a model hash or a model file) as the next version of NAME.
+    /// Register a model as the next version of NAME: a run, a model hash, a gyre model file,
+    /// or a model trained elsewhere (an XGBoost JSON or LightGBM text file).
+    ///
+    /// A model trained elsewhere needs its target, and its inputs unless the file names its
+    /// features: `--target COL --dataset NAME@V` takes the inputs (the dataset's other
+    /// columns, in order) and the classes (the target's values) from a dataset version, or
+    /// `--signature FILE` gives them (`inputs = [...]`, `target = "..."`, `classes = [...]`).
     Register {
         name: String,
         /// A run id (or prefix) that made a model, `model:HASH`, or a model file.
         model: String,
+        /// A signature file (TOML: `inputs`, `target`, `classes`) for a model trained
+        /// elsewhere.
+        #[arg(long)]
+        signature: Option<PathBuf>,
+        /// A JSON object of the test figures the training script measured
+        /// (`{"accuracy": 0.91}`), which `[gate]` judges when it has no dataset.
+        #[arg(long)]
+        metrics: Option<PathBuf>,
+        /// A dataset version or data file whose columns and target values complete a model
+        /// trained elsewhere.
+        #[arg(long)]
+        dataset: Option<String>,
+        /// The target column of a model trained elsewhere.
+        #[arg(long)]
+        target: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -74,8 +95,22 @@ fn ver(v: Option<i64>) -> String {
 pub async fn run(cmd: ModelsCommand, project: &Option<PathBuf>) -> CliResult {
     let p = open_project(project).await?;
     match cmd {
-        ModelsCommand::Register { name, model, json } => {
-            let (v, created) = p.register_model(&name, &model).await?;
+        ModelsCommand::Register {
+            name,
+            model,
+            signature,
+            metrics,
+            dataset,
+            target,
+            json,
+        } => {
+            let from = gyre_ops::import::ImportOptions {
+                file: signature,
+                metrics,
+                dataset,
+                target,
+            };
+            let (v, created) = p.register_model(&name, &model, &from).await?;
             if json {
                 print_json(&serde_json::json!({ "version": v, "created": created }));
             } else if created {

@@ -29,7 +29,8 @@ pub struct TrainArgs {
 /// Score a CSV or Parquet file (or a dataset version) with a model, in batch.
 #[derive(Args)]
 pub struct PredictArgs {
-    /// A model: a run id (or prefix), a model hash, or a model file.
+    /// A model: a registered version (NAME@V or NAME@ALIAS), a run id (or prefix), a model
+    /// hash, or a model file.
     model: String,
     /// The rows to score: a file, a folder, or a dataset version (NAME[@V]).
     #[arg(long, short)]

@@ -5,9 +5,10 @@
 mod common;
 
 use common::Project;
+use common::server::{Server, admin_token};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 
 const SPEC: &str = r#"
 [model]
@@ -20,115 +21,6 @@ split = { by = "rule", every = 5, index = 4 }
 [serve]
 max_body_bytes = 100000
 "#;
-
-struct Server {
-    child: Child,
-    base: String,
-    agent: ureq::Agent,
-    /// An admin token every request carries (the access rules have tests of their own).
-    bearer: String,
-}
-
-/// A new admin token of the project, by the CLI.
-fn admin_token(p: &Project) -> String {
-    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let name = format!(
-        "test-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    );
-    p.ok(&["tokens", "create", "--role", "admin", "--name", &name])
-        .stdout
-        .trim()
-        .to_string()
-}
-
-impl Server {
-    fn start(p: &Project, args: &[&str]) -> Server {
-        let mut all = vec!["serve", "income", "--port", "0"];
-        all.extend(args);
-        let mut child = p
-            .command(&all)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let base = line
-            .rsplit(" on ")
-            .next()
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .trim()
-            .to_string();
-        assert!(
-            base.starts_with("http://127.0.0.1:"),
-            "binds 127.0.0.1: {base}"
-        );
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
-        let bearer = format!("Bearer {}", admin_token(p));
-        Server {
-            child,
-            base,
-            agent,
-            bearer,
-        }
-    }
-
-    fn post(&self, path: &str, ctype: &str, body: &str) -> (u16, Value, Option<String>) {
-        let mut r = self
-            .agent
-            .post(&format!("{}{path}", self.base))
-            .header("content-type", ctype)
-            .header("authorization", &self.bearer)
-            .send(body)
-            .unwrap();
-        let status = r.status().as_u16();
-        let version = r
-            .headers()
-            .get("x-model-version")
-            .and_then(|v| v.to_str().ok())
-            .map(String::from);
-        let text = r.body_mut().read_to_string().unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-            version,
-        )
-    }
-
-    fn get(&self, path: &str) -> (u16, String) {
-        let mut r = self
-            .agent
-            .get(&format!("{}{path}", self.base))
-            .call()
-            .unwrap();
-        (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
-    }
-
-    /// SIGINT, as Ctrl-C: finish, flush the log, exit 0.
-    fn stop(mut self) {
-        std::process::Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "{status}");
-    }
-}
-
-/// A failed test never leaves a server behind.
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn row(age: Value) -> Value {
     json!({"age": age, "workclass": "State-gov", "fnlwgt": 77516, "education": "Bachelors",
@@ -185,7 +77,7 @@ fn count_logged(p: &Project) -> u64 {
 #[test]
 fn endpoints_payloads_errors_and_feedback() {
     let p = project();
-    let s = Server::start(&p, &[]);
+    let s = Server::start(&p, "income", &[]);
     let r = row(json!(39));
     let keys: Vec<&str> = r.as_object().unwrap().keys().map(String::as_str).collect();
     let values: Vec<Value> = keys.iter().map(|k| r[*k].clone()).collect();
@@ -421,7 +313,7 @@ fn endpoints_payloads_errors_and_feedback() {
 #[test]
 fn canary_and_shadow() {
     let p = project();
-    let s = Server::start(&p, &["--canary", "0.3"]);
+    let s = Server::start(&p, "income", &["--canary", "0.3"]);
     let body = json!({"dataframe_records": [row(json!(50))]}).to_string();
     let mut challenger = 0;
     for _ in 0..100 {
@@ -439,7 +331,7 @@ fn canary_and_shadow() {
     s.stop();
 
     let before = count_logged(&p);
-    let s = Server::start(&p, &["--shadow"]);
+    let s = Server::start(&p, "income", &["--shadow"]);
     for _ in 0..10 {
         let (_, b, version) = s.post("/invocations", "application/json", &body);
         assert_eq!(
@@ -467,7 +359,7 @@ fn canary_and_shadow() {
 #[test]
 fn hot_swap_under_load_drops_nothing() {
     let p = project();
-    let s = Server::start(&p, &[]);
+    let s = Server::start(&p, "income", &[]);
     let body = json!({"dataframe_records": [row(json!(45))]}).to_string();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let workers: Vec<_> = (0..4)
@@ -534,7 +426,10 @@ fn two_servers_share_a_postgres_store() {
         return;
     };
     let p = project_on(Some(url.clone()));
-    let (a, b) = (Server::start(&p, &[]), Server::start(&p, &[]));
+    let (a, b) = (
+        Server::start(&p, "income", &[]),
+        Server::start(&p, "income", &[]),
+    );
     let body = json!({"dataframe_records": [row(json!(38))]}).to_string();
     let mut labels = Vec::new();
     for i in 0..20 {
@@ -603,7 +498,7 @@ fn extra_columns_can_be_ignored_and_are_counted() {
     let edited = spec.replacen("[serve]\n", "[serve]\nextra_columns = \"ignore\"\n", 1);
     assert_ne!(edited, spec, "no [serve] table to edit");
     std::fs::write(p.root().join("gyre.toml"), edited).unwrap();
-    let s = Server::start(&p, &[]);
+    let s = Server::start(&p, "income", &[]);
     let mut r = row(json!(39));
     r["customer_id"] = json!("c-17");
     r["segment"] = json!(3);
@@ -642,7 +537,7 @@ fn extra_columns_can_be_ignored_and_are_counted() {
 fn durable_log_survives_kill_9() {
     let p = project();
     p.append_spec("log = \"durable\"\n");
-    let s = Server::start(&p, &[]);
+    let s = Server::start(&p, "income", &[]);
     let body = json!({"dataframe_records": [row(json!(38)), row(json!(52))]}).to_string();
     let mut answered = 0;
     for _ in 0..200 {

@@ -27,6 +27,17 @@ pub enum Algorithm {
     OnlineLogisticRegression,
     /// Online: an adaptive random forest of Hoeffding trees.
     AdaptiveRandomForest,
+    /// Imported, never trained here: an XGBoost JSON model (`gyre models register`).
+    Xgboost,
+    /// Imported, never trained here: a LightGBM text model (`gyre models register`).
+    Lightgbm,
+}
+
+impl Algorithm {
+    /// Whether gyre only imports models of this kind (trained by another library).
+    pub fn is_imported(self) -> bool {
+        matches!(self, Algorithm::Xgboost | Algorithm::Lightgbm)
+    }
 }
 
 /// How rows are split into training and test sets.

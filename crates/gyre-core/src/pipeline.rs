@@ -16,7 +16,8 @@ pub enum Builtin {
     /// Scores the model a `train` step made on a dataset version and writes the metrics as
     /// JSON to the step's one `outs` file.
     Evaluate,
-    /// Registers the model a `train` step made as the next version of `name`.
+    /// Registers the model a `train` step made (`model`), or a model file a command wrote
+    /// (`file`: XGBoost JSON, LightGBM text or a gyre model), as the next version of `name`.
     Register,
     /// Judges the version a `register` step made against `[gate]`; a failed verdict fails
     /// the step. With `promote`, a passing version gets that alias (e.g. `challenger`).
@@ -39,7 +40,9 @@ pub struct StepSpec {
     pub uses: Option<Builtin>,
     /// `validate` and `evaluate`: the dataset (default for evaluate: the model's); `train`:
     /// the dataset it trains on instead of `[model] dataset`; `traffic`: the dataset it
-    /// writes.
+    /// writes; a command (`run`): a dataset whose latest version it reads, given to it as
+    /// `GYRE_DATASET` (`NAME@SEQ`) and `GYRE_DATASET_FILES` (its files, one per line); a
+    /// new version runs it again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dataset: Option<String>,
     /// `evaluate` and `register`: the `train` step whose model they use; `gate`: the
@@ -49,6 +52,19 @@ pub struct StepSpec {
     /// `register`: the registered model's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// `register`: a model file (written by a `run` step) instead of a train step's model.
+    /// An XGBoost or LightGBM file takes its signature from `signature` when given, else
+    /// from its own feature names, `[model] target` and `dataset` (default `[model]
+    /// dataset`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// `register` with `file`: a signature file (`inputs`, `target`, `classes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+    /// `register` with `file`: the test figures the script measured, as a JSON object
+    /// (`{"accuracy": 0.91}`), for `[gate]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<String>,
     /// `gate`: the alias a passing version gets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promote: Option<String>,
@@ -79,6 +95,18 @@ pub struct StepSpec {
     /// Steps that must finish first, besides those whose outputs this step reads.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub after: Vec<String>,
+}
+
+impl StepSpec {
+    /// Every file the step reads: its `deps`, and a `register` step's `file`, `signature`
+    /// and `metrics`.
+    pub fn reads(&self) -> impl Iterator<Item = &String> {
+        self.deps
+            .iter()
+            .chain(&self.file)
+            .chain(&self.signature)
+            .chain(&self.metrics)
+    }
 }
 
 /// The steps in dependency order, with each step's upstream steps.
@@ -188,11 +216,18 @@ pub fn plan(
                 "step `{name}`: `uses = \"evaluate\"` writes its metrics to one `outs` file"
             )),
             Some(Builtin::Register) => {
-                match &s.model {
-                    Some(m) if steps.get(m).and_then(|t| t.uses) == Some(Builtin::Train) => {}
+                match (&s.model, &s.file) {
+                    (Some(m), None)
+                        if steps.get(m).and_then(|t| t.uses) == Some(Builtin::Train) => {}
+                    (None, Some(_)) => {}
                     _ => problems.push(format!(
-                        "step `{name}`: `uses = \"register\"` needs `model`, a `uses = \"train\"` step"
+                        "step `{name}`: `uses = \"register\"` needs `model` (a `uses = \"train\"` step) or `file` (a model file), not both"
                     )),
+                }
+                if (s.signature.is_some() || s.metrics.is_some()) && s.file.is_none() {
+                    problems.push(format!(
+                        "step `{name}`: `signature` and `metrics` describe a `file`; a trained model has its own"
+                    ));
                 }
                 if s.name.is_none() {
                     problems.push(format!(
@@ -264,7 +299,7 @@ pub fn plan(
         steps.keys().map(|k| (k.clone(), BTreeSet::new())).collect();
     for (name, s) in steps {
         let ups = upstream.get_mut(name).expect("every step");
-        for d in &s.deps {
+        for d in s.reads() {
             let d = norm(d);
             for (writer, o) in &outs {
                 if writer != name && (within(&d, o) || within(o, &d)) {
@@ -274,8 +309,16 @@ pub fn plan(
         }
         ups.extend(s.after.iter().cloned());
         match s.uses {
-            Some(Builtin::Train) => {
-                let reads = model_dataset_name(s.dataset.as_deref().or(model_dataset));
+            // A train step reads its dataset (default `[model] dataset`); a command, the one
+            // it names: either waits for the steps that write it.
+            Some(Builtin::Train) | None => {
+                let reads = match s.uses {
+                    None => model_dataset_name(s.dataset.as_deref()),
+                    _ => model_dataset_name(s.dataset.as_deref().or(model_dataset)),
+                };
+                if reads.is_none() {
+                    continue;
+                }
                 for (other, t) in steps {
                     if matches!(t.uses, Some(Builtin::Validate | Builtin::Traffic))
                         && t.dataset.as_deref() == reads
@@ -447,6 +490,73 @@ outs = ["../secret"]
         );
         assert!(
             e.contains("`../secret` must be a path inside the project"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_script_trains_and_a_register_step_takes_its_file() {
+        let s = steps(
+            r#"
+[traffic]
+uses = "traffic"
+name = "m"
+dataset = "live"
+[retrain]
+run = "python3 train.py out"
+dataset = "live"
+outs = ["out"]
+[register]
+uses = "register"
+file = "out/model.json"
+metrics = "out/metrics.json"
+name = "m"
+[gate]
+uses = "gate"
+model = "register"
+[loose]
+run = "echo"
+"#,
+        );
+        let dag = plan(&s, None).unwrap();
+        assert_eq!(
+            dag.upstream["retrain"],
+            ["traffic"],
+            "a command reads its dataset"
+        );
+        assert_eq!(dag.upstream["register"], ["retrain"], "the file's writer");
+        assert_eq!(dag.upstream["gate"], ["register"]);
+        assert!(dag.upstream["loose"].is_empty());
+        let s = steps(
+            r#"
+[fit]
+uses = "train"
+[both]
+uses = "register"
+model = "fit"
+file = "m.json"
+name = "m"
+[neither]
+uses = "register"
+name = "m"
+[described]
+uses = "register"
+model = "fit"
+signature = "sig.toml"
+name = "m"
+"#,
+        );
+        let e = plan(&s, None).unwrap_err();
+        assert!(
+            e.contains("step `both`: `uses = \"register\"` needs `model`"),
+            "{e}"
+        );
+        assert!(
+            e.contains("step `neither`: `uses = \"register\"` needs"),
+            "{e}"
+        );
+        assert!(
+            e.contains("step `described`: `signature` and `metrics` describe"),
             "{e}"
         );
     }

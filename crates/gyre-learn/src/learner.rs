@@ -11,6 +11,7 @@
 //! | `adaptive_random_forest` | none (river's `ARFClassifier` defaults); learns rows one at a time, in order |
 //! | `gradient_boosting` | `iterations` (100), `learning_rate` (0.1), `max_leaves` (31), `max_depth` (none), `min_samples_leaf` (20), `l2` (0.0), `early_stopping` ("auto": over 10,000 rows), `validation_fraction` (0.1), `patience` (10) |
 
+use crate::import::ImportedTrees;
 use crate::linear::{FitError, LinearModel};
 use crate::trees::{BoostParams, Boosted, Forest, ForestParams, Target};
 use gyre_core::Algorithm;
@@ -36,6 +37,29 @@ pub enum Learner {
     Boosted(Boosted),
     /// Keeps learning after the fit ([`crate::model::Model::learn`]).
     Online(crate::online::Online),
+    /// Trees trained by XGBoost or LightGBM ([`crate::import`]).
+    Imported(ImportedTrees),
+}
+
+impl Predictor for ImportedTrees {
+    fn outputs(&self) -> usize {
+        ImportedTrees::outputs(self)
+    }
+    fn predict_row(&self, row: &[f64], out: &mut [f64]) {
+        self.predict(row, out)
+    }
+    fn importance(&self) -> Option<Vec<f64>> {
+        None
+    }
+    fn check(&self, n_features: usize) -> Result<(), String> {
+        if self.n_features != n_features {
+            return Err(format!(
+                "imported trees for {} features, given {n_features}",
+                self.n_features
+            ));
+        }
+        ImportedTrees::check(self)
+    }
 }
 
 impl Predictor for crate::online::Online {
@@ -151,6 +175,7 @@ impl Learner {
             Learner::Forest(m) => m,
             Learner::Boosted(m) => m,
             Learner::Online(m) => m,
+            Learner::Imported(m) => m,
         }
     }
 }
@@ -391,6 +416,18 @@ pub fn fit(
                 m.learn(&data.x[r * data.cols..(r + 1) * data.cols], class as usize);
             }
             Ok(Learner::Online(m))
+        }
+        Algorithm::Xgboost | Algorithm::Lightgbm => {
+            let (name, file) = if algorithm == Algorithm::Xgboost {
+                ("XGBoost", "save_model(\"model.json\")")
+            } else {
+                ("LightGBM", "booster_.save_model(\"model.txt\")")
+            };
+            Err(FitError(format!(
+                "{name} models are trained by {name}, not by gyre: train there, save with \
+                 {file}, then `gyre models register NAME FILE` (or a `register` step with \
+                 `file = …`)"
+            )))
         }
         Algorithm::GradientBoosting => {
             let p = p(

@@ -4,6 +4,7 @@
 //! the batch learners and the model artifact; and online learners ([`online`]) that learn
 //! one labelled row at a time.
 
+pub mod import;
 pub mod learner;
 pub mod linear;
 pub mod metrics;

@@ -15,9 +15,11 @@ use serde::{Deserialize, Serialize};
 
 pub const MAGIC: &[u8; 8] = b"GYREMODL";
 /// The format this build writes and the newest it reads.
-/// Version 2 adds the decision cutoff; a model without one is still written as version 1,
-/// so its bytes (and hash) are what they were.
-pub const FORMAT_VERSION: u32 = 2;
+/// Version 2 adds the decision cutoff; version 3, imported learners and raw inputs (the body
+/// is laid out as version 2's). A model writes the oldest version that holds it, so a
+/// model without a cutoff is still written as version 1, its bytes (and hash) as they were,
+/// and a gyre too old for an imported model says so instead of calling the file damaged.
+pub const FORMAT_VERSION: u32 = 3;
 const HEADER: usize = 8 + 4 + 8 + 32;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -147,7 +149,14 @@ impl Predictions {
 
 impl Model {
     pub fn to_bytes(&self) -> Vec<u8> {
+        let imported = matches!(self.learner, Learner::Imported(_))
+            || self
+                .pipeline
+                .columns
+                .iter()
+                .any(|f| matches!(f, Fitted::Raw { .. }));
         let (version, body) = match self.decision {
+            _ if imported => (3, postcard::to_stdvec(self)),
             None => (
                 1u32,
                 postcard::to_stdvec(&ModelV1 {
@@ -161,7 +170,7 @@ impl Model {
                     importance: &self.importance,
                 }),
             ),
-            Some(_) => (FORMAT_VERSION, postcard::to_stdvec(self)),
+            Some(_) => (2, postcard::to_stdvec(self)),
         };
         let body = body.expect("a model always serialises");
         let mut out = Vec::with_capacity(HEADER + body.len());
@@ -247,7 +256,7 @@ impl Model {
                 c.class, c.at
             ));
         }
-        if let crate::learner::Learner::Linear(l) = &self.learner
+        if let Learner::Linear(l) = &self.learner
             && l.classes != sig.classes
         {
             return Err("the learner's classes are not the signature's".into());
@@ -260,11 +269,8 @@ impl Model {
             ));
         }
         for (input, f) in sig.inputs.iter().zip(&self.pipeline.columns) {
-            let (name, kind) = match f {
-                Fitted::Numeric { column, .. } => (column, ColumnKind::Number),
-                Fitted::Categorical { column, .. } => (column, ColumnKind::Text),
-            };
-            if *name != input.name || kind != input.kind {
+            let (name, kind) = (f.column(), f.kind());
+            if name != input.name || kind != input.kind {
                 return Err(format!(
                     "input `{}` does not match its transform (`{name}`)",
                     input.name
@@ -313,7 +319,7 @@ impl Model {
 
     /// Whether the model keeps learning after its fit (an online learner).
     pub fn is_online(&self) -> bool {
-        matches!(self.learner, crate::learner::Learner::Online(_))
+        matches!(self.learner, Learner::Online(_))
     }
 
     /// An online model learns row `row` of `inputs`, labelled `label` (one of its classes);
@@ -324,7 +330,7 @@ impl Model {
         row: usize,
         label: &str,
     ) -> Result<bool, TransformError> {
-        let crate::learner::Learner::Online(online) = &mut self.learner else {
+        let Learner::Online(online) = &mut self.learner else {
             return Ok(false);
         };
         let Some(class) = self.signature.classes.iter().position(|c| c == label) else {
@@ -400,12 +406,9 @@ pub fn column_importance(pipeline: &Pipeline, per_feature: &[f64]) -> Vec<(Strin
         .iter()
         .map(|f| {
             let w = f.width();
-            let name = match f {
-                Fitted::Numeric { column, .. } | Fitted::Categorical { column, .. } => column,
-            };
             let s = per_feature[at..at + w].iter().sum();
             at += w;
-            (name.clone(), s)
+            (f.column().to_string(), s)
         })
         .collect();
     out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));

@@ -61,9 +61,29 @@ pub enum Fitted {
         /// Unseen values are an error instead of all zeros.
         strict: bool,
     },
+    /// A number handed to the learner as given: a missing value stays missing (NaN), for
+    /// learners that route missing values themselves (imported trees).
+    Raw { column: String },
 }
 
 impl Fitted {
+    /// The input column this transform reads.
+    pub fn column(&self) -> &str {
+        match self {
+            Fitted::Numeric { column, .. }
+            | Fitted::Categorical { column, .. }
+            | Fitted::Raw { column } => column,
+        }
+    }
+
+    /// The kind of value the input column holds.
+    pub fn kind(&self) -> crate::model::ColumnKind {
+        match self {
+            Fitted::Categorical { .. } => crate::model::ColumnKind::Text,
+            Fitted::Numeric { .. } | Fitted::Raw { .. } => crate::model::ColumnKind::Number,
+        }
+    }
+
     /// Names of the output features, in order.
     pub fn feature_names(&self) -> Vec<String> {
         match self {
@@ -74,7 +94,7 @@ impl Fitted {
             } => (0..=edges.len())
                 .map(|i| format!("{column}#bucket{i}"))
                 .collect(),
-            Fitted::Numeric { column, .. } => vec![column.clone()],
+            Fitted::Numeric { column, .. } | Fitted::Raw { column } => vec![column.clone()],
             Fitted::Categorical {
                 column, categories, ..
             } => categories.iter().map(|c| format!("{column}={c}")).collect(),
@@ -87,7 +107,7 @@ impl Fitted {
                 buckets: Some(edges),
                 ..
             } => edges.len() + 1,
-            Fitted::Numeric { .. } => 1,
+            Fitted::Numeric { .. } | Fitted::Raw { .. } => 1,
             Fitted::Categorical { categories, .. } => categories.len(),
         }
     }
@@ -149,10 +169,12 @@ impl Fitted {
                 }
                 Ok(())
             }
+            (Fitted::Raw { .. }, Values::Numeric(v)) => {
+                out[0] = v[row].unwrap_or(f64::NAN);
+                Ok(())
+            }
             (f, _) => Err(col_err(
-                match f {
-                    Fitted::Numeric { column, .. } | Fitted::Categorical { column, .. } => column,
-                },
+                f.column(),
                 "the column's type differs from training",
             )),
         }

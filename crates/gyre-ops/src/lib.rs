@@ -15,6 +15,7 @@ pub mod backtest;
 pub mod datasets;
 pub mod drift;
 mod error;
+pub mod import;
 pub mod lineage;
 pub mod monitor;
 mod online;

@@ -154,7 +154,7 @@ async fn snapshot(
     ));
     let hash = project.blobs.put_bytes(model.to_bytes()).await?;
     let (version, _) = project
-        .register_model(name, &format!("model:{hash}"))
+        .register_model(name, &format!("model:{hash}"), &Default::default())
         .await?;
     let reference = format!("{name}@{}", version.version);
     let learned = l.learned;

@@ -6,6 +6,7 @@
 //! or model they read. A result is recorded only after the step succeeded and every output is
 //! in the object store, so a step killed half-way is never cached and simply runs again.
 
+use crate::import::ImportOptions;
 use crate::progress::NoProgress;
 use crate::statcache::{Stamp, StatCache};
 use crate::train::TrainOptions;
@@ -294,7 +295,7 @@ impl Project {
                 value_text(param(&pipe.params, k).expect("checked")),
             );
         }
-        let deps: Vec<String> = s.deps.iter().map(|d| norm(d)).collect();
+        let deps: Vec<String> = s.reads().map(|d| norm(d)).collect();
         match s.uses {
             Some(Builtin::Validate) => {
                 let ds = s.dataset.as_deref().expect("checked");
@@ -338,7 +339,7 @@ impl Project {
                 let v = self.pinned_version(&ds, upstream).await?;
                 parts.extra.insert(DATASET.into(), v);
             }
-            Some(Builtin::Register) => {
+            Some(Builtin::Register) if s.file.is_none() => {
                 let model = upstream_artifact(upstream, "model:").unwrap_or_default();
                 parts.extra.insert(MODEL.into(), model);
             }
@@ -365,7 +366,14 @@ impl Project {
                     toml::to_string(&self.spec.gate).unwrap_or_default(),
                 );
             }
-            None => {}
+            None => {
+                if let Some(ds) = &s.dataset {
+                    let v = self.pinned_version(ds, upstream).await?;
+                    parts.extra.insert(DATASET.into(), v);
+                }
+            }
+            // A file's hash is in `deps`.
+            Some(Builtin::Register) => {}
         }
         for d in deps {
             let path = self.root.join(&d);
@@ -803,7 +811,7 @@ impl Project {
             .collect();
         run.add_inputs(&inputs).await?;
         let result: std::result::Result<(Vec<Output>, Option<String>), StepFailure> = match s.uses {
-            None => self.run_command(name, s, params).await,
+            None => self.run_command(name, s, params, &parts).await,
             Some(Builtin::Validate) => self.builtin_validate(s).await.map(|o| (o, None)),
             Some(Builtin::Train) => self
                 .builtin_train(s, params, &parts, &run.id)
@@ -871,8 +879,22 @@ impl Project {
         name: &str,
         s: &StepSpec,
         params: &toml::Table,
+        parts: &KeyParts,
     ) -> std::result::Result<(Vec<Output>, Option<String>), StepFailure> {
         let cmd = s.run.as_deref().expect("a command step");
+        // The dataset version it reads, from verified objects (kept until it exits).
+        let mut data = None;
+        if let Some(pinned) = parts.extra.get(DATASET) {
+            if pinned.ends_with("@none") {
+                return Err(StepFailure::from(format!(
+                    "step `{name}` reads `{}`, which has no version yet",
+                    s.dataset.as_deref().unwrap_or_default()
+                )));
+            }
+            let t = self.resolve_target(pinned).await?;
+            let label = t.label();
+            data = Some((label, self.readable_target(&t).await?));
+        }
         for o in &s.outs {
             if let Some(parent) = self.root.join(norm(o)).parent() {
                 let _ = std::fs::create_dir_all(parent);
@@ -892,6 +914,15 @@ impl Project {
             serde_json::Value::Object(step_params).to_string(),
         );
         c.env("GYRE_STEP", name);
+        if let Some((label, readable)) = &data {
+            let files: Vec<String> = readable
+                .files
+                .iter()
+                .map(|f| f.path.to_string_lossy().into_owned())
+                .collect();
+            c.env("GYRE_DATASET", label);
+            c.env("GYRE_DATASET_FILES", files.join("\n"));
+        }
         c.envs(&s.env);
         c.stdin(std::process::Stdio::null());
         // The child's output is drained by its own task, so it never waits on this one.
@@ -1054,12 +1085,38 @@ impl Project {
         parts: &KeyParts,
     ) -> std::result::Result<Vec<Output>, StepFailure> {
         let name = s.name.as_deref().expect("checked");
-        let model = parts
-            .extra
-            .get(MODEL)
-            .filter(|m| !m.is_empty())
-            .ok_or_else(|| StepFailure::from("the train step made no model".to_string()))?;
-        let (v, _) = self.register_model(name, model).await?;
+        let (v, _) = match &s.file {
+            Some(file) => {
+                // A file a command wrote: its signature from the step, else from [model].
+                let spec = self.spec.model.as_ref();
+                let from = ImportOptions {
+                    file: s.signature.as_ref().map(|f| self.root.join(f)),
+                    metrics: s.metrics.as_ref().map(|f| self.root.join(f)),
+                    dataset: s
+                        .dataset
+                        .clone()
+                        .or_else(|| spec.map(|m| m.dataset.clone())),
+                    target: spec.map(|m| m.target.clone()),
+                };
+                let path = self.root.join(file);
+                if !path.is_file() {
+                    return Err(StepFailure::from(format!(
+                        "`file = \"{file}\"`: no such file (the step that writes it must run first)"
+                    )));
+                }
+                self.register_model(name, &path.to_string_lossy(), &from)
+                    .await?
+            }
+            None => {
+                let model = parts
+                    .extra
+                    .get(MODEL)
+                    .filter(|m| !m.is_empty())
+                    .ok_or_else(|| StepFailure::from("the train step made no model".to_string()))?;
+                self.register_model(name, model, &ImportOptions::default())
+                    .await?
+            }
+        };
         Ok(vec![Output::Artifact {
             reference: format!("registry:{}@{}", v.name, v.version),
         }])

@@ -1,6 +1,7 @@
 //! The model registry and the validation gate: register model files as numbered versions of
 //! a named model, move aliases (audited), roll back, and judge a version against `[gate]`.
 
+use crate::import::ImportOptions;
 use crate::runs::now_ms;
 use crate::train::LoadedModel;
 use crate::{OpsError, Project, Result, settings};
@@ -103,14 +104,30 @@ fn check_name(name: &str) -> Result<()> {
 }
 
 impl Project {
-    /// Registers a model (a run, a model hash or a model file) as the next version of `name`.
+    /// Registers a model (a run, a model hash, a gyre model file, or an XGBoost JSON or
+    /// LightGBM text file, whose signature `from` completes) as the next version of `name`.
     pub async fn register_model(
         &self,
         name: &str,
         model_ref: &str,
+        from: &ImportOptions,
     ) -> Result<(ModelVersion, bool)> {
         check_name(name)?;
-        let loaded = self.load_model(model_ref).await?;
+        let path = std::path::Path::new(model_ref);
+        let imported = match path.is_file() {
+            true => Project::sniff_import(path)?,
+            false => None,
+        };
+        let loaded = match imported {
+            Some(bytes) => self.import_model(model_ref, &bytes, from).await?,
+            None if !from.is_empty() => {
+                return Err(OpsError::Invalid(format!(
+                    "{model_ref}: --signature, --metrics, --dataset and --target describe an \
+                     XGBoost or LightGBM file; a gyre model carries its own"
+                )));
+            }
+            None => self.load_model(model_ref).await?,
+        };
         if !self.blobs.contains(loaded.hash).await? {
             // A model file given by path: keep its bytes in the store.
             self.blobs.put_bytes(loaded.model.to_bytes()).await?;
@@ -425,7 +442,24 @@ impl Project {
         loaded: &LoadedModel,
     ) -> Result<Vec<Check>> {
         let m = &loaded.model;
-        let metric = |k: &str| m.metrics.iter().find(|(n, _)| n == k).map(|(_, x)| *x);
+        // A model trained here carries its test figures; one trained elsewhere is measured
+        // by running it on the gate's data, or else judged on what its script reported.
+        let (figures, missing) = match (m.algorithm.is_imported(), &gate.dataset) {
+            (false, _) => (m.metrics.clone(), "not recorded"),
+            (true, None) if !m.metrics.is_empty() => (m.metrics.clone(), "not reported"),
+            (true, Some(ds)) => (
+                self.evaluate(&format!("model:{}", v.model), ds)
+                    .await?
+                    .flat(),
+                "not measured",
+            ),
+            (true, None) => (
+                Vec::new(),
+                "not measured: a model trained elsewhere is measured on [gate] dataset, or \
+                 judged on the figures its script reports (--metrics FILE)",
+            ),
+        };
+        let metric = |k: &str| figures.iter().find(|(n, _)| n == k).map(|(_, x)| *x);
         let num = |x: f64| format!("{x:.4}");
         let mut checks = Vec::new();
         for (k, min) in &gate.min {
@@ -433,7 +467,7 @@ impl Project {
             checks.push(Check {
                 check: format!("{k} ≥ min"),
                 expected: format!("≥ {}", num(*min)),
-                found: found.map_or("not recorded".into(), num),
+                found: found.map_or(missing.into(), num),
                 passed: found.is_some_and(|f| f >= *min),
             });
         }
@@ -442,7 +476,7 @@ impl Project {
             checks.push(Check {
                 check: format!("{k} ≤ max"),
                 expected: format!("≤ {}", num(*max)),
-                found: found.map_or("not recorded".into(), num),
+                found: found.map_or(missing.into(), num),
                 passed: found.is_some_and(|f| f <= *max),
             });
         }

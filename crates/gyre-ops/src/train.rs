@@ -195,10 +195,19 @@ impl Project {
             .parse::<ContentHash>()
         {
             (self.blobs.get_bytes(hash).await?, None)
+        } else if reference.contains('@') {
+            // A registered version: NAME@V or NAME@ALIAS.
+            let v = self.resolve_model_version(reference).await?;
+            let hash = v
+                .model
+                .parse::<ContentHash>()
+                .map_err(|e| OpsError::Invalid(format!("{reference}: {e}")))?;
+            (self.blobs.get_bytes(hash).await?, None)
         } else {
             let detail = self.run_detail(reference).await.map_err(|e| {
                 OpsError::NotFound(format!(
-                    "`{reference}` is not a model file, a model hash or a run: {e}"
+                    "`{reference}` is not a model file, a model hash, a registered version \
+                     (NAME@V) or a run: {e}"
                 ))
             })?;
             let hash = detail

@@ -406,6 +406,67 @@ async fn a_worse_candidate_is_rolled_back() {
     let _ = stop.send(());
 }
 
+/// The loop with a training script of its own (`examples/external-retrain`): Python trains
+/// XGBoost and writes model.json; gyre registers the file, gates it, serves it, and when the
+/// change of concept breaches the floor runs the script on the labelled traffic, gates the
+/// candidate, proves it as the canary and promotes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_retrain_script_closes_the_loop() {
+    let Some(python) = common::python_with("xgboost, pandas") else {
+        eprintln!("no Python with xgboost and pandas: skipping the external retraining example");
+        return;
+    };
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/external-retrain");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("steps")).unwrap();
+    std::fs::copy(
+        example.join("steps/train.py"),
+        dir.path().join("steps/train.py"),
+    )
+    .unwrap();
+    let spec = std::fs::read_to_string(example.join("gyre.toml"))
+        .unwrap()
+        .replace("${PYTHON:-python3}", &python);
+    let data = elec2();
+    let p = project_with(dir.path(), &data, &spec).await;
+    let show = p.show_model("elec@1").await.unwrap();
+    assert_eq!(show.algorithm, "xgboost");
+    assert_eq!(show.classes, ["DOWN", "UP"]);
+    assert!(
+        show.metrics.iter().any(|(k, _)| k == "accuracy"),
+        "{:?}",
+        show.metrics
+    );
+
+    let (addr, stop) = start(p.clone()).await;
+    let run = replay(&p, addr, &data, false).await;
+    assert_eq!(run.firings.len(), 1, "{:?}", run.firings);
+    let f = &run.firings[0].firing;
+    assert_eq!(
+        (f.trigger.as_str(), f.status.as_str()),
+        ("decay", "succeeded"),
+        "{f:?}"
+    );
+    assert_eq!(
+        run.firings[0].candidate.as_deref(),
+        Some("elec@2 is challenger")
+    );
+    let v2 = p.show_model("elec@2").await.unwrap();
+    assert_eq!(v2.algorithm, "xgboost");
+    assert!(v2.datasets[0].starts_with("elec@"), "{:?}", v2.datasets);
+    assert_eq!(run.decisions.len(), 1, "{:?}", run.decisions);
+    let d = &run.decisions[0];
+    assert!(d.promoted && d.candidate == 2, "{d:?}");
+    assert_eq!(
+        p.meta.aliases("elec").await.unwrap(),
+        vec![("champion".to_string(), 2)]
+    );
+    let series = champion_series(&p).await;
+    let last = series.last().unwrap();
+    assert!(last.0 == 2 && last.1 >= 0.6, "quality recovers: {series:?}");
+    let _ = stop.send(());
+}
+
 /// `POST /api/triggers/{name}` fires a message trigger only with the right bearer token.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_webhook_fires_with_a_token() {

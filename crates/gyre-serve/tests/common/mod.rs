@@ -71,7 +71,7 @@ pub async fn project_on(dir: &Path, store: Option<&str>) -> Arc<Project> {
         .await
         .unwrap();
     let (v, _) = p
-        .register_model("elec", &out.run.to_string())
+        .register_model("elec", &out.run.to_string(), &Default::default())
         .await
         .unwrap();
     assert_eq!(v.version, 2);

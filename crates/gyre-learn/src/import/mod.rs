@@ -1,0 +1,375 @@
+//! Tree ensembles trained by other libraries (XGBoost's JSON model, LightGBM's text model),
+//! read into plain data and evaluated the way their library evaluates them: the same split
+//! rule, the same routing of missing values, the same link from raw score to output.
+//!
+//! Why our own evaluator: neither library has a Rust crate that reads its saved model
+//! without linking the library's C++ build, and a model file is data: reading one must never
+//! run code. Parsing is strict: a feature the evaluator does not reproduce exactly
+//! (categorical splits, linear trees, DART weights, an unknown objective) is refused with
+//! its name, never approximated.
+
+mod lightgbm;
+mod xgboost;
+
+use crate::learner::Learner;
+use crate::model::{ColumnKind, InputColumn, Lineage, Model, Signature};
+use crate::transform::{Fitted, Pipeline};
+use gyre_core::Algorithm;
+use serde::{Deserialize, Serialize};
+
+pub use lightgbm::parse as parse_lightgbm;
+pub use xgboost::parse as parse_xgboost;
+
+/// `feature` of a leaf.
+const LEAF: u32 = u32::MAX;
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("{format} model: {message}")]
+pub struct ImportError {
+    pub format: &'static str,
+    pub message: String,
+}
+
+/// The library a model came from, which fixes how a split is decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// A row goes left when `(x as f32) < threshold` (XGBoost compares in single precision);
+    /// a missing value follows the node's default direction.
+    Xgboost,
+    /// A row goes left when `x <= threshold`; missing values follow each node's missing type
+    /// (none: treated as 0; zero: 0 and missing take the default; NaN: missing takes it).
+    Lightgbm,
+}
+
+/// What the summed raw scores become.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Link {
+    /// A number, as summed.
+    Identity,
+    /// A number, `exp` of the sum (Poisson, gamma and Tweedie objectives).
+    Exp,
+    /// A number in (0, 1): the logistic of `scale ×` the sum (XGBoost's `reg:logistic`).
+    SigmoidValue { scale: f64 },
+    /// Two classes: the second's probability is the logistic of `scale ×` the sum.
+    Binary { scale: f64 },
+    /// Several classes: a softmax over one sum per class.
+    Softmax,
+}
+
+/// One imported tree, as flat arrays. Node 0 is the root. A leaf's `threshold` is its value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportedTree {
+    pub feature: Vec<u32>,
+    pub threshold: Vec<f64>,
+    pub left: Vec<u32>,
+    pub right: Vec<u32>,
+    /// Per node: bit 0, missing values go left; bits 1–2, LightGBM's missing type.
+    pub flags: Vec<u8>,
+}
+
+const DEFAULT_LEFT: u8 = 1;
+const MISSING_ZERO: u8 = 1 << 1;
+const MISSING_NAN: u8 = 2 << 1;
+const MISSING_MASK: u8 = 3 << 1;
+/// LightGBM's `kZeroThreshold`: |x| at or under it is zero.
+const ZERO: f64 = 1e-35;
+
+impl ImportedTree {
+    fn leaf(&self, source: Source, row: &[f64]) -> f64 {
+        let mut i = 0usize;
+        loop {
+            let f = self.feature[i];
+            if f == LEAF {
+                return self.threshold[i];
+            }
+            let x = row[f as usize];
+            let flags = self.flags[i];
+            let default = flags & DEFAULT_LEFT != 0;
+            let left = match source {
+                Source::Xgboost => {
+                    if x.is_nan() {
+                        default
+                    } else {
+                        ((x as f32) as f64) < self.threshold[i]
+                    }
+                }
+                Source::Lightgbm => {
+                    let missing = flags & MISSING_MASK;
+                    let x = if x.is_nan() && missing != MISSING_NAN {
+                        0.0
+                    } else {
+                        x
+                    };
+                    if (missing == MISSING_ZERO && x.abs() <= ZERO)
+                        || (missing == MISSING_NAN && x.is_nan())
+                    {
+                        default
+                    } else {
+                        x <= self.threshold[i]
+                    }
+                }
+            };
+            i = if left { self.left[i] } else { self.right[i] } as usize;
+        }
+    }
+
+    /// Every index in bounds and every node reached once from the root, so a walk ends.
+    fn check(&self, n_features: usize) -> Result<(), String> {
+        let n = self.feature.len();
+        if n == 0
+            || self.threshold.len() != n
+            || self.left.len() != n
+            || self.right.len() != n
+            || self.flags.len() != n
+        {
+            return Err("an imported tree's arrays disagree".into());
+        }
+        let mut seen = vec![false; n];
+        let mut stack = vec![0usize];
+        while let Some(i) = stack.pop() {
+            if std::mem::replace(&mut seen[i], true) {
+                return Err(format!("node {i} is reached twice: not a tree"));
+            }
+            let f = self.feature[i];
+            if f == LEAF {
+                continue;
+            }
+            if f as usize >= n_features {
+                return Err(format!("node {i} splits on feature {f} of {n_features}"));
+            }
+            for c in [self.left[i] as usize, self.right[i] as usize] {
+                if c >= n {
+                    return Err(format!("node {i} has child {c} of {n} nodes"));
+                }
+                stack.push(c);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A tree ensemble from another library.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportedTrees {
+    pub source: Source,
+    pub n_features: usize,
+    /// The feature names the file gives (empty when it has none), in feature order.
+    pub feature_names: Vec<String>,
+    pub link: Link,
+    /// Each raw score before any tree.
+    pub base: Vec<f64>,
+    pub trees: Vec<ImportedTree>,
+    /// The raw score each tree adds to.
+    pub output: Vec<u32>,
+    /// Sums are divided by the number of trees of their score (LightGBM's random forest).
+    pub average: bool,
+}
+
+impl ImportedTrees {
+    /// Values `predict` writes: class probabilities, or 1.
+    pub fn outputs(&self) -> usize {
+        match self.link {
+            Link::Binary { .. } => 2,
+            Link::Softmax => self.base.len(),
+            _ => 1,
+        }
+    }
+
+    pub fn predict(&self, row: &[f64], out: &mut [f64]) {
+        let k = self.base.len();
+        // A stack buffer for the usual case (up to 16 scores) keeps a served row off the heap.
+        let mut small = [0.0f64; 16];
+        let mut large = Vec::new();
+        let z: &mut [f64] = if k <= small.len() {
+            &mut small[..k]
+        } else {
+            large.resize(k, 0.0);
+            &mut large
+        };
+        for (t, &o) in self.trees.iter().zip(&self.output) {
+            z[o as usize] += t.leaf(self.source, row);
+        }
+        if self.average {
+            let per = (self.trees.len() / k.max(1)).max(1) as f64;
+            z.iter_mut().for_each(|v| *v /= per);
+        }
+        for (v, b) in z.iter_mut().zip(&self.base) {
+            *v += b;
+        }
+        match self.link {
+            Link::Identity => out[0] = z[0],
+            Link::Exp => out[0] = z[0].exp(),
+            Link::SigmoidValue { scale } => out[0] = sigmoid(scale * z[0]),
+            Link::Binary { scale } => {
+                let p = sigmoid(scale * z[0]);
+                out[0] = 1.0 - p;
+                out[1] = p;
+            }
+            Link::Softmax => {
+                let m = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let mut s = 0.0;
+                for (o, v) in out.iter_mut().zip(z.iter()) {
+                    *o = (v - m).exp();
+                    s += *o;
+                }
+                out.iter_mut().for_each(|o| *o /= s);
+            }
+        }
+    }
+
+    pub fn check(&self) -> Result<(), String> {
+        let k = self.base.len();
+        let want = match self.link {
+            Link::Softmax => k >= 2,
+            _ => k == 1,
+        };
+        if !want {
+            return Err(format!("{k} raw scores for a {:?} output", self.link));
+        }
+        if self.output.len() != self.trees.len() || self.output.iter().any(|&o| o as usize >= k) {
+            return Err("imported trees: trees and scores disagree".into());
+        }
+        if !self.feature_names.is_empty() && self.feature_names.len() != self.n_features {
+            return Err(format!(
+                "{} feature names for {} features",
+                self.feature_names.len(),
+                self.n_features
+            ));
+        }
+        self.trees.iter().try_for_each(|t| t.check(self.n_features))
+    }
+}
+
+fn sigmoid(z: f64) -> f64 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+/// The library that wrote `bytes`, by their first bytes: XGBoost JSON opens with `{`,
+/// LightGBM's text model with `tree`.
+pub fn sniff(bytes: &[u8]) -> Option<Source> {
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .map_or(&[][..], |i| &bytes[i..]);
+    if start.starts_with(b"{") {
+        Some(Source::Xgboost)
+    } else if start.starts_with(b"tree\n") || start.starts_with(b"tree\r\n") {
+        Some(Source::Lightgbm)
+    } else {
+        None
+    }
+}
+
+/// Reads a model of either library.
+pub fn parse(bytes: &[u8]) -> Result<ImportedTrees, ImportError> {
+    match sniff(bytes) {
+        Some(Source::Xgboost) => parse_xgboost(bytes),
+        Some(Source::Lightgbm) => parse_lightgbm(bytes),
+        None => Err(ImportError {
+            format: "imported",
+            message: "neither an XGBoost JSON model (`{…}`) nor a LightGBM text model \
+                      (`tree` on the first line)"
+                .into(),
+        }),
+    }
+}
+
+impl ImportedTrees {
+    /// The file's feature names, unless they are the library's placeholders (LightGBM's
+    /// `Column_0…`, XGBoost's `f0…`) for a model trained on a bare matrix.
+    pub fn names(&self) -> Option<&[String]> {
+        let placeholder = |i: usize, n: &str| n == format!("Column_{i}") || n == format!("f{i}");
+        let real = !self.feature_names.is_empty()
+            && !self
+                .feature_names
+                .iter()
+                .enumerate()
+                .all(|(i, n)| placeholder(i, n));
+        real.then_some(self.feature_names.as_slice())
+    }
+
+    pub fn algorithm(&self) -> Algorithm {
+        match self.source {
+            Source::Xgboost => Algorithm::Xgboost,
+            Source::Lightgbm => Algorithm::Lightgbm,
+        }
+    }
+
+    /// Whether it predicts classes (and how many), or a number (0).
+    pub fn classes(&self) -> usize {
+        match self.link {
+            Link::Binary { .. } => 2,
+            Link::Softmax => self.base.len(),
+            _ => 0,
+        }
+    }
+
+    /// A gyre model around these trees: `inputs` (numbers, in the trees' feature order,
+    /// handed over as given, missing values included) and `target` with its `classes`
+    /// (none for a number). Everything downstream (gate, serving, monitoring) then treats
+    /// it as any model.
+    pub fn into_model(
+        self,
+        inputs: Vec<String>,
+        target: String,
+        classes: Vec<String>,
+        lineage: Lineage,
+    ) -> Result<Model, ImportError> {
+        let format = match self.source {
+            Source::Xgboost => "XGBoost",
+            Source::Lightgbm => "LightGBM",
+        };
+        let bad = |message: String| ImportError { format, message };
+        if inputs.len() != self.n_features {
+            return Err(bad(format!(
+                "the model takes {} features; {} inputs were given ({})",
+                self.n_features,
+                inputs.len(),
+                inputs.join(", ")
+            )));
+        }
+        if classes.len() != self.classes() {
+            return Err(bad(match self.classes() {
+                0 => format!(
+                    "the model predicts a number, but {} classes were given",
+                    classes.len()
+                ),
+                k => format!(
+                    "the model predicts {k} classes, but {} were given ({})",
+                    classes.len(),
+                    classes.join(", ")
+                ),
+            }));
+        }
+        let model = Model {
+            algorithm: self.algorithm(),
+            signature: Signature {
+                inputs: inputs
+                    .iter()
+                    .map(|name| InputColumn {
+                        name: name.clone(),
+                        kind: ColumnKind::Number,
+                    })
+                    .collect(),
+                target,
+                classes,
+            },
+            features: inputs.clone(),
+            pipeline: Pipeline {
+                columns: inputs
+                    .into_iter()
+                    .map(|column| Fitted::Raw { column })
+                    .collect(),
+            },
+            learner: Learner::Imported(self),
+            lineage,
+            metrics: Vec::new(),
+            importance: Vec::new(),
+            decision: None,
+        };
+        model.check().map_err(bad)?;
+        Ok(model)
+    }
+}

@@ -1,0 +1,271 @@
+//! Models trained elsewhere: an XGBoost JSON or LightGBM text file read into a gyre model
+//! (plain data; nothing in the file is run), with a signature from a signature file, the
+//! file's own feature names, or a dataset version. The original file is kept in the store
+//! beside the model it became.
+
+use crate::targets::options_for;
+use crate::train::{LoadedModel, read};
+use crate::{OpsError, Project, Result};
+use gyre_core::{ContentHash, ReadOptions};
+use gyre_learn::import::{self, ImportedTrees};
+use gyre_learn::model::{Lineage, Model};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// What a model takes and predicts, for a file that does not say: `--signature FILE`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureFile {
+    /// The input columns (numbers), in the model's feature order.
+    #[serde(default)]
+    pub inputs: Vec<String>,
+    pub target: String,
+    /// Class labels in the model's class order; none for a model that predicts a number.
+    #[serde(default)]
+    pub classes: Vec<String>,
+}
+
+/// What completes a model trained elsewhere. Its signature: each part is optional, and the
+/// first that says wins: the signature file, then the model file's own names, then the
+/// dataset. Its test figures: what the training script measured, when it reports them.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    pub file: Option<std::path::PathBuf>,
+    /// A JSON object of the test figures the training script measured
+    /// (`{"accuracy": 0.91, "f1": 0.88}`), recorded as the model's metrics for `[gate]`.
+    pub metrics: Option<std::path::PathBuf>,
+    /// A dataset version (`NAME@V`) or a data file: its columns are the inputs (all but the
+    /// target, in order, when the model file names none) and its target's values the classes.
+    pub dataset: Option<String>,
+    pub target: Option<String>,
+}
+
+impl ImportOptions {
+    pub fn is_empty(&self) -> bool {
+        self.file.is_none()
+            && self.metrics.is_none()
+            && self.dataset.is_none()
+            && self.target.is_none()
+    }
+}
+
+/// Class labels as a library encoded them: numbers in numeric order (scikit-learn's
+/// `LabelEncoder` and XGBoost's `0..k`), else text in text order.
+fn class_order(mut values: Vec<String>) -> Vec<String> {
+    values.sort();
+    values.dedup();
+    let numbers: Option<Vec<f64>> = values.iter().map(|v| v.trim().parse().ok()).collect();
+    if let Some(n) = numbers {
+        let mut both: Vec<(f64, String)> = n.into_iter().zip(values).collect();
+        both.sort_by(|a, b| a.0.total_cmp(&b.0));
+        return both.into_iter().map(|(_, v)| v).collect();
+    }
+    values
+}
+
+impl Project {
+    /// Reads `path` as an XGBoost or LightGBM model, or `None` when it is neither (a gyre
+    /// model file, say).
+    pub fn sniff_import(path: &Path) -> Result<Option<Vec<u8>>> {
+        let bytes = std::fs::read(path).map_err(OpsError::io(format!(
+            "reading the model file {}",
+            path.display()
+        )))?;
+        Ok(import::sniff(&bytes).map(|_| bytes))
+    }
+
+    /// The gyre model an XGBoost or LightGBM file becomes, with its signature from `from`;
+    /// the original file is kept in the store.
+    pub async fn import_model(
+        &self,
+        label: &str,
+        bytes: &[u8],
+        from: &ImportOptions,
+    ) -> Result<LoadedModel> {
+        let trees = import::parse(bytes).map_err(|e| OpsError::Invalid(format!("{label}: {e}")))?;
+        let source = self.blobs.put_bytes(bytes.to_vec()).await?;
+        let sig = self.signature_for(label, &trees, from).await?;
+        let spec = format!(
+            "algorithm = \"{}\"\nimported_from = \"{label}\"\nsource = \"{source}\"\n",
+            toml::Value::try_from(trees.algorithm())
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default()
+        );
+        let (git_commit, git_dirty) = crate::runs::git_state(&self.root);
+        let lineage = Lineage {
+            datasets: sig.datasets,
+            spec_hash: blake3::hash(spec.as_bytes()).to_hex().to_string(),
+            spec,
+            seed: 0,
+            git_commit,
+            git_dirty,
+            gyre_version: env!("CARGO_PKG_VERSION").to_string(),
+        };
+        let mut model = trees
+            .into_model(sig.inputs, sig.target, sig.classes, lineage)
+            .map_err(|e| OpsError::Invalid(format!("{label}: {e}")))?;
+        if let Some(path) = &from.metrics {
+            model.metrics = reported_metrics(path)?;
+        }
+        let hash = self.blobs.put_bytes(model.to_bytes()).await?;
+        Ok(LoadedModel {
+            model,
+            hash,
+            run: None,
+        })
+    }
+
+    async fn signature_for(
+        &self,
+        label: &str,
+        trees: &ImportedTrees,
+        from: &ImportOptions,
+    ) -> Result<Resolved> {
+        let given = match &from.file {
+            Some(f) => {
+                let text = std::fs::read_to_string(f).map_err(OpsError::io(format!(
+                    "reading the signature file {}",
+                    f.display()
+                )))?;
+                Some(toml::from_str::<SignatureFile>(&text).map_err(|e| {
+                    OpsError::Invalid(format!("the signature file {}: {e}", f.display()))
+                })?)
+            }
+            None => None,
+        };
+        let target = given
+            .as_ref()
+            .map(|g| g.target.clone())
+            .or_else(|| from.target.clone())
+            .ok_or_else(|| {
+                OpsError::Invalid(format!(
+                    "{label}: name the target (--target COLUMN, with --dataset to take the \
+                     classes from its values) or give --signature FILE"
+                ))
+            })?;
+        let mut inputs = given
+            .as_ref()
+            .map(|g| g.inputs.clone())
+            .filter(|i| !i.is_empty())
+            .or_else(|| trees.names().map(<[String]>::to_vec));
+        let mut classes = given
+            .as_ref()
+            .map(|g| g.classes.clone())
+            .filter(|c| !c.is_empty());
+        let mut datasets = Vec::new();
+        if let Some(d) = &from.dataset {
+            let t = self.resolve_target(d).await?;
+            let readable = self.readable_target(&t).await?;
+            let table = read(
+                &readable.files,
+                &options_for(&t, &ReadOptions::default()),
+                &crate::NoProgress,
+            )?;
+            let Some(at) = table.names.iter().position(|n| *n == target) else {
+                return Err(OpsError::Invalid(format!(
+                    "{}: no target column `{target}`; its columns: {}",
+                    t.label(),
+                    table.names.join(", ")
+                )));
+            };
+            match &inputs {
+                Some(names) => {
+                    if let Some(missing) = names.iter().find(|n| !table.names.contains(n)) {
+                        return Err(OpsError::Invalid(format!(
+                            "{label} reads column `{missing}`, which {} does not have",
+                            t.label()
+                        )));
+                    }
+                }
+                None => {
+                    inputs = Some(
+                        table
+                            .names
+                            .iter()
+                            .filter(|n| **n != target)
+                            .cloned()
+                            .collect(),
+                    )
+                }
+            }
+            if classes.is_none() && trees.classes() > 0 {
+                classes = Some(class_order(
+                    table.columns[at].iter().flatten().cloned().collect(),
+                ));
+            }
+            if let crate::targets::Target::Version(v) = &t {
+                datasets.push(format!("{}@{}:{}", v.info.dataset, v.info.seq, v.info.id));
+            }
+        }
+        let inputs = inputs.ok_or_else(|| {
+            OpsError::Invalid(format!(
+                "{label} names no features: give --dataset (its columns but the target, in \
+                 order) or --signature FILE with `inputs`"
+            ))
+        })?;
+        // A classifier trained on encoded labels: XGBoost's and LightGBM's are 0..k.
+        let classes =
+            classes.unwrap_or_else(|| (0..trees.classes()).map(|c| c.to_string()).collect());
+        Ok(Resolved {
+            inputs,
+            target,
+            classes,
+            datasets,
+        })
+    }
+}
+
+/// The figures a training script reports: a JSON object of finite numbers, in key order.
+fn reported_metrics(path: &Path) -> Result<Vec<(String, f64)>> {
+    let text = std::fs::read_to_string(path).map_err(OpsError::io(format!(
+        "reading the metrics file {}",
+        path.display()
+    )))?;
+    let bad = |m: String| OpsError::Invalid(format!("the metrics file {}: {m}", path.display()));
+    let map: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&text).map_err(|e| {
+            bad(format!(
+                "line {}, column {}: {e} (expected {{\"accuracy\": 0.9, …}})",
+                e.line(),
+                e.column()
+            ))
+        })?;
+    map.into_iter()
+        .map(|(k, v)| match v.as_f64().filter(|x| x.is_finite()) {
+            Some(x) => Ok((k, x)),
+            None => Err(bad(format!("`{k}` = {v} is not a finite number"))),
+        })
+        .collect()
+}
+
+struct Resolved {
+    inputs: Vec<String>,
+    target: String,
+    classes: Vec<String>,
+    datasets: Vec<String>,
+}
+
+/// The hash an imported model's lineage names as its source file.
+pub fn source_of(model: &Model) -> Option<ContentHash> {
+    if !model.algorithm.is_imported() {
+        return None;
+    }
+    let spec: toml::Table = toml::from_str(&model.lineage.spec).ok()?;
+    spec.get("source")?.as_str()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::class_order;
+
+    #[test]
+    fn classes_in_the_order_a_library_encoded_them() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            class_order(s(&["10", "2", "0", "1", "2"])),
+            s(&["0", "1", "2", "10"])
+        );
+        assert_eq!(class_order(s(&["UP", "DOWN", "UP"])), s(&["DOWN", "UP"]));
+    }
+}
