@@ -219,3 +219,131 @@ fn what_gyre_cannot_evaluate_is_refused_and_nothing_is_stored() {
     let r = p.gyre(&["models", "list", "--json"]);
     assert_eq!(r.json().as_array().unwrap().len(), 0);
 }
+
+/// The ONNX Runtime library of the test Python's `onnxruntime` wheel, if there is one.
+fn onnx_runtime() -> Option<String> {
+    let script = "import onnxruntime, glob, os; \
+                  print(sorted(glob.glob(os.path.join(os.path.dirname(onnxruntime.__file__), \
+                  'capi', 'libonnxruntime.so*')))[0])";
+    [
+        std::env::var("GYRE_TEST_MLFLOW_PYTHON").ok(),
+        Some("python3".into()),
+    ]
+    .into_iter()
+    .flatten()
+    .find_map(|py| {
+        let out = std::process::Command::new(py)
+            .args(["-c", script])
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    })
+}
+
+fn onnx_fixture(name: &str) -> PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../gyre-learn/tests/fixtures/onnx")
+        .join(name)
+}
+
+#[test]
+fn an_onnx_pipeline_with_text_inputs_is_registered_and_served() {
+    let Some(runtime) = onnx_runtime() else {
+        eprintln!("no Python with onnxruntime: skipping the ONNX serving test");
+        return;
+    };
+    let p = Project::init();
+    p.add_adult("adult");
+    let model = onnx_fixture("adult_pipeline.onnx");
+    let model = model.to_str().unwrap();
+    let with_runtime = |args: &[&str], runtime: &str| {
+        let out = p
+            .command(args)
+            .env("GYRE_ONNXRUNTIME", runtime)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // Without the runtime: the error says how to get it, and nothing is registered.
+    let args = [
+        "models",
+        "register",
+        "income",
+        model,
+        "--dataset",
+        "adult",
+        "--target",
+        "income",
+    ];
+    let (code, _, err) = with_runtime(&args, "/nonexistent/libonnxruntime.so");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("pip install onnxruntime"), "{err}");
+    assert_eq!(p.ok(&["models", "list", "--json"]).json(), json!([]));
+
+    let (code, _, err) = with_runtime(&args, &runtime);
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = with_runtime(&["models", "show", "income@1", "--json"], &runtime);
+    let show: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(show["algorithm"], "onnx");
+    assert_eq!(show["classes"], json!(["<=50K", ">50K"]));
+    // The graph's `education_num` is the dataset's `education-num`; text stays text.
+    assert_eq!(show["inputs"][1], json!(["education-num", "number"]));
+    assert_eq!(show["inputs"][5], json!(["workclass", "text"]));
+    p.ok(&["models", "alias", "income@1", "champion", "--force"]);
+
+    // Served, with the runtime the server was given: scikit-learn's probabilities.
+    let all: Value =
+        serde_json::from_slice(&std::fs::read(onnx_fixture("expected.json")).unwrap()).unwrap();
+    let case = all["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["model"] == "adult_pipeline.onnx")
+        .unwrap();
+    let names: Vec<String> = serde_json::from_value(case["inputs"].clone()).unwrap();
+    let rows: Vec<usize> = serde_json::from_value(case["rows"].clone()).unwrap();
+    let want: Vec<Vec<f64>> = serde_json::from_value(case["expected"].clone()).unwrap();
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .trim(csv::Trim::All)
+        .from_path(shared("adult/adult.data"))
+        .unwrap();
+    let records: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    let header: Vec<&str> = common::ADULT_COLUMNS.split(',').collect();
+    let records_json: Vec<Value> = rows
+        .iter()
+        .map(|&r| {
+            let mut m = serde_json::Map::new();
+            for n in &names {
+                let v = &records[r][header.iter().position(|h| h == n).unwrap()];
+                m.insert(
+                    n.clone(),
+                    match v.parse::<f64>() {
+                        Ok(x) => json!(x),
+                        Err(_) if v == "?" => Value::Null,
+                        Err(_) => json!(v),
+                    },
+                );
+            }
+            Value::Object(m)
+        })
+        .collect();
+    let s = Server::start_with_env(&p, "income", &[], &[("GYRE_ONNXRUNTIME", &runtime)]);
+    let body = json!({ "dataframe_records": records_json });
+    let (status, got, _) = s.post("/invocations", "application/json", &body.to_string());
+    assert_eq!(status, 200, "{got}");
+    let probs: Vec<Vec<f64>> = serde_json::from_value(got["probabilities"].clone()).unwrap();
+    assert_eq!(probs.len(), rows.len());
+    for (a, b) in probs.iter().zip(&want) {
+        for (x, y) in a.iter().zip(b) {
+            assert!((x - y).abs() <= 1e-5, "{a:?} vs {b:?}");
+        }
+    }
+    s.stop();
+}

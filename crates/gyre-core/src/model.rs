@@ -31,12 +31,17 @@ pub enum Algorithm {
     Xgboost,
     /// Imported, never trained here: a LightGBM text model (`gyre models register`).
     Lightgbm,
+    /// Imported, never trained here: an ONNX graph, run by ONNX Runtime.
+    Onnx,
 }
 
 impl Algorithm {
     /// Whether gyre only imports models of this kind (trained by another library).
     pub fn is_imported(self) -> bool {
-        matches!(self, Algorithm::Xgboost | Algorithm::Lightgbm)
+        matches!(
+            self,
+            Algorithm::Xgboost | Algorithm::Lightgbm | Algorithm::Onnx
+        )
     }
 }
 

@@ -13,6 +13,8 @@
 
 use crate::import::ImportedTrees;
 use crate::linear::{FitError, LinearModel};
+use crate::onnx::OnnxModel;
+use crate::transform::Values;
 use crate::trees::{BoostParams, Boosted, Forest, ForestParams, Target};
 use gyre_core::Algorithm;
 use serde::{Deserialize, Serialize};
@@ -39,6 +41,39 @@ pub enum Learner {
     Online(crate::online::Online),
     /// Trees trained by XGBoost or LightGBM ([`crate::import`]).
     Imported(ImportedTrees),
+    /// An ONNX graph, run by ONNX Runtime ([`crate::onnx`]).
+    Onnx(OnnxModel),
+}
+
+impl Predictor for OnnxModel {
+    fn outputs(&self) -> usize {
+        self.width
+    }
+    /// One row through the runtime: numbers only (a model with text inputs is scored in
+    /// batches by [`crate::model::Model::predict`], which hands it the columns as given).
+    fn predict_row(&self, row: &[f64], out: &mut [f64]) {
+        let cols: Vec<Values> = row
+            .iter()
+            .map(|&x| Values::Numeric(vec![Some(x)]))
+            .collect();
+        let refs: Vec<&Values> = cols.iter().collect();
+        match self.predict(&refs, &[0]) {
+            Ok(v) => out.copy_from_slice(&v),
+            Err(_) => out.iter_mut().for_each(|o| *o = f64::NAN),
+        }
+    }
+    fn importance(&self) -> Option<Vec<f64>> {
+        None
+    }
+    fn check(&self, n_features: usize) -> Result<(), String> {
+        if self.columns() != n_features {
+            return Err(format!(
+                "ONNX model for {} inputs, given {n_features}",
+                self.columns()
+            ));
+        }
+        OnnxModel::check(self)
+    }
 }
 
 impl Predictor for ImportedTrees {
@@ -176,6 +211,7 @@ impl Learner {
             Learner::Boosted(m) => m,
             Learner::Online(m) => m,
             Learner::Imported(m) => m,
+            Learner::Onnx(m) => m,
         }
     }
 }
@@ -417,14 +453,14 @@ pub fn fit(
             }
             Ok(Learner::Online(m))
         }
-        Algorithm::Xgboost | Algorithm::Lightgbm => {
-            let (name, file) = if algorithm == Algorithm::Xgboost {
-                ("XGBoost", "save_model(\"model.json\")")
-            } else {
-                ("LightGBM", "booster_.save_model(\"model.txt\")")
+        Algorithm::Xgboost | Algorithm::Lightgbm | Algorithm::Onnx => {
+            let (name, file) = match algorithm {
+                Algorithm::Xgboost => ("XGBoost", "save_model(\"model.json\")"),
+                Algorithm::Lightgbm => ("LightGBM", "booster_.save_model(\"model.txt\")"),
+                _ => ("ONNX", "an exporter such as skl2onnx to model.onnx"),
             };
             Err(FitError(format!(
-                "{name} models are trained by {name}, not by gyre: train there, save with \
+                "{name} models are trained elsewhere, not by gyre: train there, save with \
                  {file}, then `gyre models register NAME FILE` (or a `register` step with \
                  `file = …`)"
             )))

@@ -10,6 +10,7 @@ pub mod linear;
 pub mod metrics;
 pub mod model;
 pub mod online;
+pub mod onnx;
 pub mod rng;
 pub mod split;
 pub mod train;

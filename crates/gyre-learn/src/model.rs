@@ -149,12 +149,12 @@ impl Predictions {
 
 impl Model {
     pub fn to_bytes(&self) -> Vec<u8> {
-        let imported = matches!(self.learner, Learner::Imported(_))
+        let imported = matches!(self.learner, Learner::Imported(_) | Learner::Onnx(_))
             || self
                 .pipeline
                 .columns
                 .iter()
-                .any(|f| matches!(f, Fitted::Raw { .. }));
+                .any(|f| matches!(f, Fitted::Raw { .. } | Fitted::RawText { .. }));
         let (version, body) = match self.decision {
             _ if imported => (3, postcard::to_stdvec(self)),
             None => (
@@ -351,6 +351,12 @@ impl Model {
         let width = self.features.len();
         let k = self.outputs();
         let score = |chunk: &[usize]| -> Result<Vec<f64>, TransformError> {
+            // An ONNX graph takes the columns as given and scores the chunk in one run.
+            if let Learner::Onnx(onnx) = &self.learner {
+                return onnx
+                    .predict(inputs, chunk)
+                    .map_err(|e| TransformError::Model(e.to_string()));
+            }
             let x = self.pipeline.transform(inputs, chunk)?;
             let mut out = vec![0.0; chunk.len() * k];
             for (r, o) in out.chunks_mut(k).enumerate() {

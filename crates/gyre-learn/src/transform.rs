@@ -32,6 +32,10 @@ impl Values {
 pub enum TransformError {
     #[error("column `{column}`: {message}")]
     Column { column: String, message: String },
+    /// The learner could not score (an ONNX model's runtime failed): the model's fault or
+    /// the machine's, not the input's.
+    #[error("the model could not score: {0}")]
+    Model(String),
 }
 
 fn col_err(column: &str, message: impl Into<String>) -> TransformError {
@@ -62,8 +66,11 @@ pub enum Fitted {
         strict: bool,
     },
     /// A number handed to the learner as given: a missing value stays missing (NaN), for
-    /// learners that route missing values themselves (imported trees).
+    /// learners that route missing values themselves (imported trees, ONNX models).
     Raw { column: String },
+    /// Text handed to the learner as given (an ONNX model that encodes text itself); it has
+    /// no numeric feature.
+    RawText { column: String },
 }
 
 impl Fitted {
@@ -72,14 +79,15 @@ impl Fitted {
         match self {
             Fitted::Numeric { column, .. }
             | Fitted::Categorical { column, .. }
-            | Fitted::Raw { column } => column,
+            | Fitted::Raw { column }
+            | Fitted::RawText { column } => column,
         }
     }
 
     /// The kind of value the input column holds.
     pub fn kind(&self) -> crate::model::ColumnKind {
         match self {
-            Fitted::Categorical { .. } => crate::model::ColumnKind::Text,
+            Fitted::Categorical { .. } | Fitted::RawText { .. } => crate::model::ColumnKind::Text,
             Fitted::Numeric { .. } | Fitted::Raw { .. } => crate::model::ColumnKind::Number,
         }
     }
@@ -94,7 +102,9 @@ impl Fitted {
             } => (0..=edges.len())
                 .map(|i| format!("{column}#bucket{i}"))
                 .collect(),
-            Fitted::Numeric { column, .. } | Fitted::Raw { column } => vec![column.clone()],
+            Fitted::Numeric { column, .. }
+            | Fitted::Raw { column }
+            | Fitted::RawText { column } => vec![column.clone()],
             Fitted::Categorical {
                 column, categories, ..
             } => categories.iter().map(|c| format!("{column}={c}")).collect(),
@@ -107,7 +117,7 @@ impl Fitted {
                 buckets: Some(edges),
                 ..
             } => edges.len() + 1,
-            Fitted::Numeric { .. } | Fitted::Raw { .. } => 1,
+            Fitted::Numeric { .. } | Fitted::Raw { .. } | Fitted::RawText { .. } => 1,
             Fitted::Categorical { categories, .. } => categories.len(),
         }
     }
@@ -173,6 +183,10 @@ impl Fitted {
                 out[0] = v[row].unwrap_or(f64::NAN);
                 Ok(())
             }
+            (Fitted::RawText { column }, _) => Err(col_err(
+                column,
+                "text is read by the model itself, never turned into a number",
+            )),
             (f, _) => Err(col_err(
                 f.column(),
                 "the column's type differs from training",

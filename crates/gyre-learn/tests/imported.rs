@@ -198,7 +198,10 @@ fn the_signature_must_fit_the_trees() {
         )
         .unwrap_err()
         .to_string();
-    assert!(e.contains("takes 13 features; 12 inputs"), "{e}");
+    assert!(
+        e.contains("imported trees for 13 features, given 12"),
+        "{e}"
+    );
     let e = trees
         .into_model(
             names,

@@ -1,14 +1,17 @@
 //! Models trained elsewhere: an XGBoost JSON or LightGBM text file read into a gyre model
-//! (plain data; nothing in the file is run), with a signature from a signature file, the
-//! file's own feature names, or a dataset version. The original file is kept in the store
-//! beside the model it became.
+//! (plain data; nothing in the file is run), or an ONNX graph (run by ONNX Runtime, which
+//! only evaluates the graph's operators), with a signature from a signature file, the
+//! file's own names, or a dataset version. The original file is kept in the store beside
+//! the model it became.
 
+use crate::datasets::blocking_here;
 use crate::targets::options_for;
 use crate::train::{LoadedModel, read};
 use crate::{OpsError, Project, Result};
 use gyre_core::{ContentHash, ReadOptions};
 use gyre_learn::import::{self, ImportedTrees};
 use gyre_learn::model::{Lineage, Model};
+use gyre_learn::onnx::OnnxModel;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -63,38 +66,104 @@ fn class_order(mut values: Vec<String>) -> Vec<String> {
     values
 }
 
+/// A model file trained elsewhere, read.
+enum Graph {
+    Trees(ImportedTrees),
+    Onnx(OnnxModel),
+}
+
+impl Graph {
+    fn read(bytes: &[u8]) -> std::result::Result<Graph, String> {
+        match import::sniff(bytes) {
+            Some(_) => import::parse(bytes)
+                .map(Graph::Trees)
+                .map_err(|e| e.to_string()),
+            None => OnnxModel::inspect(bytes.to_vec())
+                .map(Graph::Onnx)
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    fn names(&self) -> Option<Vec<String>> {
+        match self {
+            Graph::Trees(t) => t.names().map(<[String]>::to_vec),
+            Graph::Onnx(o) => o.names(),
+        }
+    }
+
+    fn classes(&self) -> usize {
+        match self {
+            Graph::Trees(t) => t.classes(),
+            Graph::Onnx(o) => o.classes(),
+        }
+    }
+
+    fn algorithm(&self) -> gyre_core::Algorithm {
+        match self {
+            Graph::Trees(t) => t.algorithm(),
+            Graph::Onnx(_) => gyre_core::Algorithm::Onnx,
+        }
+    }
+
+    fn into_model(
+        self,
+        sig: Resolved,
+        lineage: Lineage,
+    ) -> std::result::Result<Model, import::ImportError> {
+        match self {
+            Graph::Trees(t) => t.into_model(sig.inputs, sig.target, sig.classes, lineage),
+            Graph::Onnx(o) => o.into_model(sig.inputs, sig.target, sig.classes, lineage),
+        }
+    }
+}
+
+/// Whether `bytes` (from `path`) are a model trained elsewhere: XGBoost JSON or LightGBM
+/// text by their first bytes, ONNX by its `.onnx` name or a protobuf's first field
+/// (`ir_version`); never a gyre model file.
+fn trained_elsewhere(path: &Path, bytes: &[u8]) -> bool {
+    if bytes.starts_with(gyre_learn::model::MAGIC) {
+        return false;
+    }
+    import::sniff(bytes).is_some()
+        || path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("onnx"))
+        || bytes.first() == Some(&0x08)
+}
+
 impl Project {
-    /// Reads `path` as an XGBoost or LightGBM model, or `None` when it is neither (a gyre
-    /// model file, say).
+    /// Reads `path` when it is a model trained elsewhere (XGBoost, LightGBM, ONNX), or `None`
+    /// when it is not (a gyre model file, say).
     pub fn sniff_import(path: &Path) -> Result<Option<Vec<u8>>> {
         let bytes = std::fs::read(path).map_err(OpsError::io(format!(
             "reading the model file {}",
             path.display()
         )))?;
-        Ok(import::sniff(&bytes).map(|_| bytes))
+        Ok(trained_elsewhere(path, &bytes).then_some(bytes))
     }
 
-    /// The gyre model an XGBoost or LightGBM file becomes, with its signature from `from`;
-    /// the original file is kept in the store.
+    /// The gyre model a file trained elsewhere becomes, with its signature from `from`; the
+    /// original file is kept in the store.
     pub async fn import_model(
         &self,
         label: &str,
         bytes: &[u8],
         from: &ImportOptions,
     ) -> Result<LoadedModel> {
-        let trees = import::parse(bytes).map_err(|e| OpsError::Invalid(format!("{label}: {e}")))?;
+        let graph = blocking_here(|| Graph::read(bytes))
+            .map_err(|e| OpsError::Invalid(format!("{label}: {e}")))?;
         let source = self.blobs.put_bytes(bytes.to_vec()).await?;
-        let sig = self.signature_for(label, &trees, from).await?;
+        let sig = self.signature_for(label, &graph, from).await?;
         let spec = format!(
             "algorithm = \"{}\"\nimported_from = \"{label}\"\nsource = \"{source}\"\n",
-            toml::Value::try_from(trees.algorithm())
+            toml::Value::try_from(graph.algorithm())
                 .ok()
                 .and_then(|v| v.as_str().map(String::from))
                 .unwrap_or_default()
         );
         let (git_commit, git_dirty) = crate::runs::git_state(&self.root);
         let lineage = Lineage {
-            datasets: sig.datasets,
+            datasets: sig.datasets.clone(),
             spec_hash: blake3::hash(spec.as_bytes()).to_hex().to_string(),
             spec,
             seed: 0,
@@ -102,8 +171,8 @@ impl Project {
             git_dirty,
             gyre_version: env!("CARGO_PKG_VERSION").to_string(),
         };
-        let mut model = trees
-            .into_model(sig.inputs, sig.target, sig.classes, lineage)
+        let mut model = graph
+            .into_model(sig, lineage)
             .map_err(|e| OpsError::Invalid(format!("{label}: {e}")))?;
         if let Some(path) = &from.metrics {
             model.metrics = reported_metrics(path)?;
@@ -119,7 +188,7 @@ impl Project {
     async fn signature_for(
         &self,
         label: &str,
-        trees: &ImportedTrees,
+        graph: &Graph,
         from: &ImportOptions,
     ) -> Result<Resolved> {
         let given = match &from.file {
@@ -148,7 +217,7 @@ impl Project {
             .as_ref()
             .map(|g| g.inputs.clone())
             .filter(|i| !i.is_empty())
-            .or_else(|| trees.names().map(<[String]>::to_vec));
+            .or_else(|| graph.names());
         let mut classes = given
             .as_ref()
             .map(|g| g.classes.clone())
@@ -169,13 +238,15 @@ impl Project {
                     table.names.join(", ")
                 )));
             };
-            match &inputs {
+            match &mut inputs {
                 Some(names) => {
-                    if let Some(missing) = names.iter().find(|n| !table.names.contains(n)) {
-                        return Err(OpsError::Invalid(format!(
-                            "{label} reads column `{missing}`, which {} does not have",
-                            t.label()
-                        )));
+                    for n in names.iter_mut() {
+                        *n = column_for(n, &table.names).ok_or_else(|| {
+                            OpsError::Invalid(format!(
+                                "{label} reads column `{n}`, which {} does not have",
+                                t.label()
+                            ))
+                        })?;
                     }
                 }
                 None => {
@@ -189,7 +260,7 @@ impl Project {
                     )
                 }
             }
-            if classes.is_none() && trees.classes() > 0 {
+            if classes.is_none() && graph.classes() > 0 {
                 classes = Some(class_order(
                     table.columns[at].iter().flatten().cloned().collect(),
                 ));
@@ -206,7 +277,7 @@ impl Project {
         })?;
         // A classifier trained on encoded labels: XGBoost's and LightGBM's are 0..k.
         let classes =
-            classes.unwrap_or_else(|| (0..trees.classes()).map(|c| c.to_string()).collect());
+            classes.unwrap_or_else(|| (0..graph.classes()).map(|c| c.to_string()).collect());
         Ok(Resolved {
             inputs,
             target,
@@ -239,6 +310,22 @@ fn reported_metrics(path: &Path) -> Result<Vec<(String, f64)>> {
         .collect()
 }
 
+/// The dataset column a model's input name stands for: the same name, or the one an
+/// exporter made of it (skl2onnx writes `education-num` as `education_num`).
+fn column_for(name: &str, columns: &[String]) -> Option<String> {
+    let plain = |s: &str| -> String {
+        s.chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect()
+    };
+    columns
+        .iter()
+        .find(|c| *c == name)
+        .or_else(|| columns.iter().find(|c| plain(c) == plain(name)))
+        .cloned()
+}
+
+#[derive(Clone)]
 struct Resolved {
     inputs: Vec<String>,
     target: String,

@@ -32,7 +32,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use gyre_learn::model::{Model, Predictions};
-use gyre_learn::transform::Values;
+use gyre_learn::transform::{TransformError, Values};
 use gyre_ops::Project;
 use gyre_store::PredictionRecord;
 use payload::Frame;
@@ -880,7 +880,11 @@ fn predict_rows(model: &Model, inputs: &[Values], rows: usize) -> Result<Predict
     // client gets a 500 naming a model fault instead of a dropped connection.
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.predict(&refs, &all)))
         .map_err(|_| ApiError::internal("predicting", "the model panicked"))?
-        .map_err(|e| ApiError::bad(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))
+        .map_err(|e| match e {
+            // The model's runtime failed (an ONNX graph): not the client's doing.
+            TransformError::Model(m) => ApiError::internal("predicting", m),
+            e => ApiError::bad(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+        })
 }
 
 struct Scored {

@@ -29,10 +29,16 @@ pub fn admin_token(p: &Project) -> String {
 
 impl Server {
     pub fn start(p: &Project, model: &str, args: &[&str]) -> Server {
+        Server::start_with_env(p, model, args, &[])
+    }
+
+    /// [`Server::start`] with environment variables for the server process.
+    pub fn start_with_env(p: &Project, model: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut all = vec!["serve", model, "--port", "0"];
         all.extend(args);
         let mut child = p
             .command(&all)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

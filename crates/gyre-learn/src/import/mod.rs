@@ -321,55 +321,93 @@ impl ImportedTrees {
             Source::Xgboost => "XGBoost",
             Source::Lightgbm => "LightGBM",
         };
-        let bad = |message: String| ImportError { format, message };
-        if inputs.len() != self.n_features {
-            return Err(bad(format!(
-                "the model takes {} features; {} inputs were given ({})",
-                self.n_features,
-                inputs.len(),
-                inputs.join(", ")
-            )));
-        }
-        if classes.len() != self.classes() {
-            return Err(bad(match self.classes() {
-                0 => format!(
-                    "the model predicts a number, but {} classes were given",
-                    classes.len()
-                ),
-                k => format!(
-                    "the model predicts {k} classes, but {} were given ({})",
-                    classes.len(),
-                    classes.join(", ")
-                ),
-            }));
-        }
-        let model = Model {
-            algorithm: self.algorithm(),
-            signature: Signature {
-                inputs: inputs
-                    .iter()
-                    .map(|name| InputColumn {
-                        name: name.clone(),
-                        kind: ColumnKind::Number,
-                    })
-                    .collect(),
-                target,
-                classes,
-            },
-            features: inputs.clone(),
-            pipeline: Pipeline {
-                columns: inputs
-                    .into_iter()
-                    .map(|column| Fitted::Raw { column })
-                    .collect(),
-            },
-            learner: Learner::Imported(self),
+        let inputs = inputs
+            .into_iter()
+            .map(|n| (n, ColumnKind::Number))
+            .collect();
+        let classes_out = self.classes();
+        wrap(
+            format,
+            self.algorithm(),
+            Learner::Imported(self),
+            (inputs, classes_out),
+            target,
+            classes,
             lineage,
-            metrics: Vec::new(),
-            importance: Vec::new(),
-            decision: None,
-        };
-        model.check().map_err(bad)?;
-        Ok(model)
+        )
     }
+}
+
+/// What a model trained elsewhere takes (its input columns, in its order, with their kinds)
+/// and how many classes it scores (0: a number).
+pub type Takes = (Vec<(String, ColumnKind)>, usize);
+
+/// A gyre model around a learner trained elsewhere: inputs handed over as given (`Raw`
+/// numbers, `RawText` text), no test figures of its own.
+pub fn wrap(
+    format: &'static str,
+    algorithm: Algorithm,
+    learner: Learner,
+    (inputs, scores): Takes,
+    target: String,
+    classes: Vec<String>,
+    lineage: Lineage,
+) -> Result<Model, ImportError> {
+    let bad = |message: String| ImportError { format, message };
+    let wanted = crate::learner::Predictor::check(&learner, inputs.len()).err();
+    if let Some(e) = wanted {
+        return Err(bad(format!(
+            "{e}; {} inputs were given ({})",
+            inputs.len(),
+            inputs
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    if classes.len() != scores {
+        return Err(bad(match scores {
+            0 => format!(
+                "the model predicts a number, but {} classes were given",
+                classes.len()
+            ),
+            k => format!(
+                "the model predicts {k} classes, but {} were given ({})",
+                classes.len(),
+                classes.join(", ")
+            ),
+        }));
+    }
+    let model = Model {
+        algorithm,
+        signature: Signature {
+            inputs: inputs
+                .iter()
+                .map(|(name, kind)| InputColumn {
+                    name: name.clone(),
+                    kind: *kind,
+                })
+                .collect(),
+            target,
+            classes,
+        },
+        features: inputs.iter().map(|(n, _)| n.clone()).collect(),
+        pipeline: Pipeline {
+            columns: inputs
+                .into_iter()
+                .map(|(column, kind)| match kind {
+                    ColumnKind::Number => Fitted::Raw { column },
+                    ColumnKind::Text => Fitted::RawText { column },
+                })
+                .collect(),
+        },
+        learner,
+        lineage,
+        metrics: Vec::new(),
+        importance: Vec::new(),
+        decision: None,
+    };
+    model.check().map_err(bad)?;
+    Ok(model)
 }
