@@ -109,6 +109,7 @@ pub async fn run(cmd: ModelsCommand, project: &Option<PathBuf>) -> CliResult {
                 metrics,
                 dataset,
                 target,
+                inputs: Vec::new(),
             };
             let (v, created) = p.register_model(&name, &model, &from).await?;
             if json {

@@ -40,12 +40,16 @@ pub struct ImportOptions {
     /// A dataset version (`NAME@V`) or a data file: its columns are the inputs (all but the
     /// target, in order, when the model file names none) and its target's values the classes.
     pub dataset: Option<String>,
+    /// The input columns, in the model's order, when nothing else names them (an MLflow
+    /// signature's columns); the signature file and the model's own names come first.
+    pub inputs: Vec<String>,
     pub target: Option<String>,
 }
 
 impl ImportOptions {
     pub fn is_empty(&self) -> bool {
-        self.file.is_none()
+        self.inputs.is_empty()
+            && self.file.is_none()
             && self.metrics.is_none()
             && self.dataset.is_none()
             && self.target.is_none()
@@ -217,7 +221,19 @@ impl Project {
             .as_ref()
             .map(|g| g.inputs.clone())
             .filter(|i| !i.is_empty())
-            .or_else(|| graph.names());
+            .or_else(|| match graph.names() {
+                // A graph's own names are an exporter's spelling of the columns given
+                // (skl2onnx writes `education-num` as `education_num`): the given ones win.
+                Some(names) if !from.inputs.is_empty() => Some(
+                    names
+                        .iter()
+                        .map(|n| column_for(n, &from.inputs).unwrap_or_else(|| n.clone()))
+                        .collect(),
+                ),
+                Some(names) => Some(names),
+                None => None,
+            })
+            .or_else(|| (!from.inputs.is_empty()).then(|| from.inputs.clone()));
         let mut classes = given
             .as_ref()
             .map(|g| g.classes.clone())
@@ -310,6 +326,107 @@ fn reported_metrics(path: &Path) -> Result<Vec<(String, f64)>> {
         .collect()
 }
 
+/// What MLflow's MLmodel file says that gyre uses.
+#[derive(Deserialize)]
+struct MlModel {
+    #[serde(default)]
+    flavors: std::collections::BTreeMap<String, serde_norway::Value>,
+    #[serde(default)]
+    signature: Option<MlSignature>,
+}
+
+#[derive(Deserialize)]
+struct MlSignature {
+    /// JSON, as a string: `[{"type": "double", "name": "age"}, …]` for columns.
+    #[serde(default)]
+    inputs: Option<String>,
+}
+
+/// An ONNX model an MLflow client logged: the graph and its MLflow signature's columns.
+pub struct MlflowOnnx {
+    pub bytes: Vec<u8>,
+    pub columns: Vec<String>,
+}
+
+/// Whether a model reference is an MLflow source (`models:/m-…`, `mlflow-artifacts:/…`).
+pub fn is_mlflow_source(reference: &str) -> bool {
+    reference.starts_with("models:/m-") || reference.starts_with("mlflow-artifacts:/")
+}
+
+impl Project {
+    /// The artifact folder an MLflow source names: a logged model's (`models:/m-ID`) or a
+    /// path of the artifacts proxy (`mlflow-artifacts:/…`).
+    async fn mlflow_folder(&self, source: &str) -> Result<Option<String>> {
+        if let Some(id) = source.strip_prefix("models:/") {
+            let Some(m) = self.meta.logged_model(id.trim_end_matches('/')).await? else {
+                return Ok(None);
+            };
+            return Ok(Some(format!(
+                "{}/models/{}/artifacts/",
+                m.experiment_id, m.id
+            )));
+        }
+        Ok(source
+            .strip_prefix("mlflow-artifacts:/")
+            .map(|p| format!("{}/", p.trim_matches('/'))))
+    }
+
+    /// The ONNX graph an MLflow source holds (an MLmodel with the `onnx` flavour), or `None`
+    /// when it holds none (a pickled model, say).
+    pub async fn mlflow_onnx(&self, source: &str) -> Result<Option<MlflowOnnx>> {
+        let Some(folder) = self.mlflow_folder(source).await? else {
+            return Ok(None);
+        };
+        let read = |path: String| async move {
+            match self.meta.artifact(&path).await? {
+                Some(e) => {
+                    let hash: gyre_core::ContentHash = e
+                        .hash
+                        .parse()
+                        .map_err(|e: gyre_core::CoreError| OpsError::Invalid(e.to_string()))?;
+                    Ok::<_, OpsError>(Some(self.blobs.get_bytes(hash).await?))
+                }
+                None => Ok(None),
+            }
+        };
+        let Some(text) = read(format!("{folder}MLmodel")).await? else {
+            return Ok(None);
+        };
+        let ml: MlModel = serde_norway::from_slice(&text)
+            .map_err(|e| OpsError::Invalid(format!("{source}: its MLmodel file: {e}")))?;
+        let Some(data) = ml
+            .flavors
+            .get("onnx")
+            .and_then(|f| f.get("data"))
+            .and_then(|d| d.as_str())
+        else {
+            return Ok(None);
+        };
+        if !gyre_core::dataset::is_safe_relative_path(data) {
+            return Err(OpsError::Invalid(format!(
+                "{source}: the onnx flavour's data `{data}` leaves the model's folder"
+            )));
+        }
+        let Some(bytes) = read(format!("{folder}{data}")).await? else {
+            return Err(OpsError::NotFound(format!(
+                "{source}: the onnx flavour names `{data}`, which was never uploaded"
+            )));
+        };
+        let columns = ml
+            .signature
+            .and_then(|s| s.inputs)
+            .and_then(|i| serde_json::from_str::<Vec<serde_json::Value>>(&i).ok())
+            .map(|cols| {
+                cols.iter()
+                    .filter(|c| c["type"] != "tensor")
+                    .filter_map(|c| c["name"].as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Some(MlflowOnnx { bytes, columns }))
+    }
+}
+
 /// The dataset column a model's input name stands for: the same name, or the one an
 /// exporter made of it (skl2onnx writes `education-num` as `education_num`).
 fn column_for(name: &str, columns: &[String]) -> Option<String> {
@@ -333,13 +450,17 @@ struct Resolved {
     datasets: Vec<String>,
 }
 
-/// The hash an imported model's lineage names as its source file.
-pub fn source_of(model: &Model) -> Option<ContentHash> {
+/// Where an imported model came from, as its lineage records it: the hash of the original
+/// file, and what it was registered from (a path, or an MLflow source).
+pub fn origin_of(model: &Model) -> Option<(ContentHash, String)> {
     if !model.algorithm.is_imported() {
         return None;
     }
     let spec: toml::Table = toml::from_str(&model.lineage.spec).ok()?;
-    spec.get("source")?.as_str()?.parse().ok()
+    Some((
+        spec.get("source")?.as_str()?.parse().ok()?,
+        spec.get("imported_from")?.as_str()?.to_string(),
+    ))
 }
 
 #[cfg(test)]

@@ -1097,6 +1097,7 @@ impl Project {
                         .clone()
                         .or_else(|| spec.map(|m| m.dataset.clone())),
                     target: spec.map(|m| m.target.clone()),
+                    inputs: Vec::new(),
                 };
                 let path = self.root.join(file);
                 if !path.is_file() {

@@ -1,7 +1,7 @@
 //! The model registry and the validation gate: register model files as numbered versions of
 //! a named model, move aliases (audited), roll back, and judge a version against `[gate]`.
 
-use crate::import::ImportOptions;
+use crate::import::{ImportOptions, is_mlflow_source};
 use crate::runs::now_ms;
 use crate::train::LoadedModel;
 use crate::{OpsError, Project, Result, settings};
@@ -104,8 +104,10 @@ fn check_name(name: &str) -> Result<()> {
 }
 
 impl Project {
-    /// Registers a model (a run, a model hash, a gyre model file, or an XGBoost JSON or
-    /// LightGBM text file, whose signature `from` completes) as the next version of `name`.
+    /// Registers a model as the next version of `name`: a run, a model hash, a registered
+    /// `NAME@V`, a gyre model file, a file trained elsewhere (XGBoost JSON, LightGBM text,
+    /// ONNX) or an ONNX model an MLflow client logged (`models:/m-…`), whose signature `from`
+    /// completes.
     pub async fn register_model(
         &self,
         name: &str,
@@ -113,36 +115,100 @@ impl Project {
         from: &ImportOptions,
     ) -> Result<(ModelVersion, bool)> {
         check_name(name)?;
+        let loaded = self.model_to_register(model_ref, from).await?;
+        let run = loaded.run.as_ref().map(|r| r.to_string());
+        self.register_loaded(name, &loaded, run.as_deref(), &settings::actor())
+            .await
+    }
+
+    async fn model_to_register(
+        &self,
+        model_ref: &str,
+        from: &ImportOptions,
+    ) -> Result<LoadedModel> {
+        if is_mlflow_source(model_ref) {
+            let Some(onnx) = self.mlflow_onnx(model_ref).await? else {
+                return Err(OpsError::Invalid(format!(
+                    "{model_ref} holds no ONNX model (MLflow's onnx flavour): gyre never loads \
+                     a pickled model (loading one runs its code); log it with \
+                     mlflow.onnx.log_model"
+                )));
+            };
+            let mut from = from.clone();
+            if from.inputs.is_empty() {
+                from.inputs = onnx.columns;
+            }
+            return self.import_model(model_ref, &onnx.bytes, &from).await;
+        }
         let path = std::path::Path::new(model_ref);
         let imported = match path.is_file() {
             true => Project::sniff_import(path)?,
             false => None,
         };
-        let loaded = match imported {
-            Some(bytes) => self.import_model(model_ref, &bytes, from).await?,
-            None if !from.is_empty() => {
-                return Err(OpsError::Invalid(format!(
-                    "{model_ref}: --signature, --metrics, --dataset and --target describe an \
-                     XGBoost or LightGBM file; a gyre model carries its own"
-                )));
-            }
-            None => self.load_model(model_ref).await?,
-        };
+        match imported {
+            Some(bytes) => self.import_model(model_ref, &bytes, from).await,
+            None if !from.is_empty() => Err(OpsError::Invalid(format!(
+                "{model_ref}: --signature, --metrics, --dataset and --target describe a model \
+                 trained elsewhere; a gyre model carries its own"
+            ))),
+            None => self.load_model(model_ref).await,
+        }
+    }
+
+    async fn register_loaded(
+        &self,
+        name: &str,
+        loaded: &LoadedModel,
+        run: Option<&str>,
+        actor: &str,
+    ) -> Result<(ModelVersion, bool)> {
         if !self.blobs.contains(loaded.hash).await? {
             // A model file given by path: keep its bytes in the store.
             self.blobs.put_bytes(loaded.model.to_bytes()).await?;
         }
-        let run = loaded.run.as_ref().map(|r| r.to_string());
         Ok(self
             .meta
-            .register_version(
-                name,
-                &loaded.hash.to_hex(),
-                run.as_deref(),
-                &settings::actor(),
-                now_ms(),
-            )
+            .register_version(name, &loaded.hash.to_hex(), run, actor, now_ms())
             .await?)
+    }
+
+    /// Registers the source an MLflow client names for a new version: its ONNX model,
+    /// servable like any version, when the source holds one (inputs from its MLflow
+    /// signature or the graph; the target called `target`); else a record of the source,
+    /// never loaded ([`Project::register_external`]).
+    pub async fn register_mlflow(
+        &self,
+        name: &str,
+        source: &str,
+        run_id: Option<&str>,
+        actor: &str,
+    ) -> Result<(ModelVersion, bool)> {
+        check_name(name)?;
+        // MLflow 3 names a logged model as the source and leaves the run out: the logged
+        // model knows its run.
+        let logged_run = match (run_id, source.strip_prefix("models:/")) {
+            (None, Some(id)) => self
+                .meta
+                .logged_model(id)
+                .await?
+                .and_then(|m| m.source_run_id),
+            _ => None,
+        };
+        let run_id = run_id.or(logged_run.as_deref());
+        if is_mlflow_source(source) && self.mlflow_onnx(source).await?.is_some() {
+            let from = ImportOptions {
+                target: Some("target".into()),
+                ..ImportOptions::default()
+            };
+            match self.model_to_register(source, &from).await {
+                Ok(loaded) => return self.register_loaded(name, &loaded, run_id, actor).await,
+                Err(e) => crate::note!(
+                    "{source}: its ONNX model is kept as a record, not served: {e}; register it \
+                     with `gyre models register {name} {source} --dataset … --target …`"
+                ),
+            }
+        }
+        self.register_external(name, source, run_id, actor).await
     }
 
     /// Registers a model that lives elsewhere (an MLflow client's `runs:/…` or artifacts

@@ -229,7 +229,9 @@ impl Project {
         if let Some(source) = crate::registry::external_source(&bytes) {
             return Err(OpsError::Invalid(format!(
                 "{reference} was registered through MLflow from {source}: gyre never loads a \
-                 pickled model (loading one runs its code); export it to ONNX to serve it"
+                 pickled model (loading one runs its code); export it to ONNX to serve it (an \
+                 ONNX model logged by MLflow registers with `gyre models register NAME \
+                 {source} --dataset … --target …`)"
             )));
         }
         let model = Model::from_bytes(&bytes)

@@ -78,11 +78,17 @@ async fn source_of(t: &Tracking, v: &ModelVersion) -> String {
     let Ok(hash) = v.model.parse::<gyre_core::ContentHash>() else {
         return String::new();
     };
-    match t.project().blobs.get_bytes(hash).await {
-        Ok(bytes) => gyre_ops::registry::external_source(&bytes)
-            .unwrap_or_else(|| format!("models:/{}/{}", v.name, v.version)),
-        Err(_) => String::new(),
-    }
+    let Ok(bytes) = t.project().blobs.get_bytes(hash).await else {
+        return String::new();
+    };
+    // A record of a source; a model imported from an MLflow source; or gyre's own.
+    gyre_ops::registry::external_source(&bytes)
+        .or_else(|| {
+            let model = gyre_learn::model::Model::from_bytes(&bytes).ok()?;
+            let (_, from) = gyre_ops::import::origin_of(&model)?;
+            gyre_ops::import::is_mlflow_source(&from).then_some(from)
+        })
+        .unwrap_or_else(|| format!("models:/{}/{}", v.name, v.version))
 }
 
 async fn version_json(t: &Tracking, v: &ModelVersion, aliases: &[(String, i64)]) -> Value {
@@ -336,7 +342,7 @@ async fn create_version(
     let run = b.run_id.filter(|r| !r.is_empty());
     let (v, _) = t
         .project()
-        .register_external(&b.name, &b.source, run.as_deref(), &actor(&caller))
+        .register_mlflow(&b.name, &b.source, run.as_deref(), &actor(&caller))
         .await?;
     let aliases = t.project().meta.aliases(&v.name).await?;
     Ok(Json(

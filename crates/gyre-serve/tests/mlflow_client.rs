@@ -120,6 +120,108 @@ async fn sklearn_autolog_and_logged_models_work_end_to_end() {
     let _ = stop.send(());
 }
 
+/// An ONNX model logged with `mlflow.onnx.log_model` and registered through the client
+/// (tests/mlflow/onnx_model.py) is a servable gyre version: its graph runs in ONNX Runtime,
+/// its inputs are the MLflow signature's columns, and it predicts what scikit-learn did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_onnx_model_logged_through_mlflow_is_served() {
+    let (Some(python), Some(runtime)) =
+        (python_with("mlflow, onnx, pandas"), common::onnx_runtime())
+    else {
+        eprintln!(
+            "no Python with mlflow, onnx, pandas and onnxruntime: skipping the ONNX client test"
+        );
+        return;
+    };
+    gyre_learn::onnx::use_runtime(&runtime).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let p = project_on(dir.path(), None).await;
+    let token = p.create_token("nb", Role::Editor).await.unwrap().token;
+    let (addr, stop) = start(p.clone(), |_| {}).await;
+    let fixtures =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../gyre-learn/tests/fixtures/onnx");
+    let adult = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/adult/adult.data");
+    let summary = run_script(
+        &python,
+        "onnx_model.py",
+        &[
+            format!("http://{addr}"),
+            fixtures.join("adult_pipeline.onnx").display().to_string(),
+            adult.display().to_string(),
+        ],
+        &token,
+    );
+    assert_eq!(summary["version"], "1", "{summary}");
+    let (v, loaded) = p.registered_model("adult@1").await.unwrap();
+    assert_eq!(v.run_id.as_deref(), summary["run"].as_str());
+    let m = &loaded.model;
+    assert_eq!(m.algorithm, gyre_core::Algorithm::Onnx);
+    let names: Vec<&str> = m.signature.inputs.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        names[1], "education-num",
+        "the signature's column, not the graph's spelling"
+    );
+    // What the client sees as the version's source is where it logged the model.
+    let source = gyre_ops::import::origin_of(m).unwrap().1;
+    assert_eq!(
+        source,
+        format!("models:/{}", summary["model_id"].as_str().unwrap())
+    );
+
+    // It scores the fixture rows as scikit-learn did.
+    let expected: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixtures.join("expected.json")).unwrap()).unwrap();
+    let case = &expected["cases"][1];
+    assert_eq!(case["model"], "adult_pipeline.onnx");
+    let text = std::fs::read_to_string(&adult).unwrap();
+    let lines: Vec<Vec<&str>> = text
+        .lines()
+        .map(|l| l.split(',').map(str::trim).collect())
+        .collect();
+    let header = [
+        "age",
+        "workclass",
+        "fnlwgt",
+        "education",
+        "education-num",
+        "marital-status",
+        "occupation",
+        "relationship",
+        "race",
+        "sex",
+        "capital-gain",
+        "capital-loss",
+        "hours-per-week",
+        "native-country",
+    ];
+    let rows: Vec<usize> = serde_json::from_value(case["rows"].clone()).unwrap();
+    let rows = &rows[..5];
+    let inputs: Vec<gyre_learn::transform::Values> = m
+        .signature
+        .inputs
+        .iter()
+        .map(|c| {
+            let at = header.iter().position(|h| *h == c.name).unwrap();
+            let cells: Vec<Option<String>> = rows
+                .iter()
+                .map(|&r| Some(lines[r][at]).filter(|v| *v != "?").map(String::from))
+                .collect();
+            gyre_learn::model::typed(c.kind, cells).unwrap()
+        })
+        .collect();
+    let refs: Vec<&gyre_learn::transform::Values> = inputs.iter().collect();
+    let p_ = m
+        .predict(&refs, &(0..rows.len()).collect::<Vec<_>>())
+        .unwrap();
+    for (r, want) in case["expected"].as_array().unwrap()[..5].iter().enumerate() {
+        for (got, want) in p_.row(r).iter().zip(want.as_array().unwrap()) {
+            assert!((got - want.as_f64().unwrap()).abs() <= 1e-5, "row {r}");
+        }
+    }
+    let _ = stop.send(());
+}
+
 /// Runs `tests/mlflow/SCRIPT ARGS…` with the token as `MLFLOW_TRACKING_TOKEN`; the JSON
 /// summary it prints last.
 fn run_script(python: &str, script: &str, args: &[String], token: &str) -> serde_json::Value {
