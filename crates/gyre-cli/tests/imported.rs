@@ -222,24 +222,14 @@ fn what_gyre_cannot_evaluate_is_refused_and_nothing_is_stored() {
 
 /// The ONNX Runtime library of the test Python's `onnxruntime` wheel, if there is one.
 fn onnx_runtime() -> Option<String> {
-    let script = "import onnxruntime, glob, os; \
-                  print(sorted(glob.glob(os.path.join(os.path.dirname(onnxruntime.__file__), \
-                  'capi', 'libonnxruntime.so*')))[0])";
     [
         std::env::var("GYRE_TEST_MLFLOW_PYTHON").ok(),
         Some("python3".into()),
     ]
     .into_iter()
     .flatten()
-    .find_map(|py| {
-        let out = std::process::Command::new(py)
-            .args(["-c", script])
-            .output()
-            .ok()?;
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-    })
+    .find_map(|py| gyre_learn::onnx::wheel_library(&py))
+    .map(|p| p.display().to_string())
 }
 
 fn onnx_fixture(name: &str) -> PathBuf {

@@ -126,6 +126,22 @@ fn environment() -> Result<&'static ort::environment::Environment, OnnxError> {
     .map_err(|e| OnnxError::NoRuntime(e.clone()))
 }
 
+/// The ONNX Runtime library inside `python`'s `onnxruntime` wheel, if it has one (for the
+/// tests and benchmarks, and to say where a user's is).
+pub fn wheel_library(python: &str) -> Option<PathBuf> {
+    let out = std::process::Command::new(python)
+        .args([
+            "-c",
+            "import onnxruntime, glob, os; print(sorted(glob.glob(os.path.join(\
+             os.path.dirname(onnxruntime.__file__), 'capi', 'libonnxruntime.so*')))[0])",
+        ])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+}
+
 /// Loads ONNX Runtime from `path` for this process, unless a runtime is already loaded (the
 /// first one stays: a process holds one).
 pub fn use_runtime(path: &Path) -> Result<(), OnnxError> {

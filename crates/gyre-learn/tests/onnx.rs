@@ -15,24 +15,13 @@ fn fixtures() -> PathBuf {
 
 /// The ONNX Runtime library of the test Python's `onnxruntime` wheel.
 fn runtime() -> Option<PathBuf> {
-    let script = "import onnxruntime, glob, os; \
-                  print(sorted(glob.glob(os.path.join(os.path.dirname(onnxruntime.__file__), \
-                  'capi', 'libonnxruntime.so*')))[0])";
     [
         std::env::var("GYRE_TEST_MLFLOW_PYTHON").ok(),
         Some("python3".into()),
     ]
     .into_iter()
     .flatten()
-    .find_map(|py| {
-        let out = std::process::Command::new(py)
-            .args(["-c", script])
-            .output()
-            .ok()?;
-        out.status
-            .success()
-            .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
-    })
+    .find_map(|py| onnx::wheel_library(&py))
 }
 
 #[derive(Deserialize)]

@@ -175,7 +175,7 @@ impl Project {
     /// Registers the source an MLflow client names for a new version: its ONNX model,
     /// servable like any version, when the source holds one (inputs from its MLflow
     /// signature or the graph; the target called `target`); else a record of the source,
-    /// never loaded ([`Project::register_external`]).
+    /// never loaded.
     pub async fn register_mlflow(
         &self,
         name: &str,
@@ -195,12 +195,17 @@ impl Project {
             _ => None,
         };
         let run_id = run_id.or(logged_run.as_deref());
-        if is_mlflow_source(source) && self.mlflow_onnx(source).await?.is_some() {
+        let onnx = match is_mlflow_source(source) {
+            true => self.mlflow_onnx(source).await?,
+            false => None,
+        };
+        if let Some(onnx) = onnx {
             let from = ImportOptions {
                 target: Some("target".into()),
+                inputs: onnx.columns,
                 ..ImportOptions::default()
             };
-            match self.model_to_register(source, &from).await {
+            match self.import_model(source, &onnx.bytes, &from).await {
                 Ok(loaded) => return self.register_loaded(name, &loaded, run_id, actor).await,
                 Err(e) => crate::note!(
                     "{source}: its ONNX model is kept as a record, not served: {e}; register it \
@@ -208,21 +213,19 @@ impl Project {
                 ),
             }
         }
-        self.register_external(name, source, run_id, actor).await
+        self.record_source(name, source, run_id, actor).await
     }
 
-    /// Registers a model that lives elsewhere (an MLflow client's `runs:/…` or artifacts
-    /// source) as the next version of `name`. The version's object is a small JSON record of
-    /// the source, never the model: nothing of it is ever loaded, so it cannot pass the gate
-    /// or serve (see [`external_source`]).
-    pub async fn register_external(
+    /// Registers a model that lives elsewhere as the next version of `name`. The version's
+    /// object is a small JSON record of the source, never the model: nothing of it is ever
+    /// loaded, so it cannot pass the gate or serve (see [`external_source`]).
+    async fn record_source(
         &self,
         name: &str,
         source: &str,
         run_id: Option<&str>,
         actor: &str,
     ) -> Result<(ModelVersion, bool)> {
-        check_name(name)?;
         let record = serde_json::json!({
             "format": EXTERNAL_FORMAT,
             "source": source,

@@ -1,7 +1,7 @@
 //! MLflow's model registry (`/api/2.0/mlflow/registered-models/…`, `model-versions/…`) onto
-//! gyre's: a version an MLflow client creates is a gyre model version whose object records
-//! its source (`Project::register_external`), never the model, so nothing of it is loaded;
-//! an alias set through MLflow is a gyre alias move, audited under the caller's token, and
+//! gyre's: a version an MLflow client creates is a gyre model version
+//! (`Project::register_mlflow`): an ONNX model it logged is imported and serves; any other
+//! source is recorded, never loaded (a pickled model runs code when loaded); an alias set through MLflow is a gyre alias move, audited under the caller's token, and
 //! `champion` still needs a passing gate verdict (which a model gyre cannot load never has).
 //! Versions gyre trained itself show here too.
 

@@ -213,16 +213,5 @@ pub fn python_with(module: &str) -> Option<String> {
 
 /// The ONNX Runtime library of a test Python's `onnxruntime` wheel, if there is one.
 pub fn onnx_runtime() -> Option<std::path::PathBuf> {
-    let python = python_with("onnxruntime")?;
-    let out = std::process::Command::new(python)
-        .args([
-            "-c",
-            "import onnxruntime, glob, os; print(sorted(glob.glob(os.path.join(\
-             os.path.dirname(onnxruntime.__file__), 'capi', 'libonnxruntime.so*')))[0])",
-        ])
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+    gyre_learn::onnx::wheel_library(&python_with("onnxruntime")?)
 }
