@@ -327,3 +327,99 @@ fn the_loop_template_works_once_the_data_is_added() {
     assert_eq!(report["window"], 500);
     assert!(report["notes"].as_array().unwrap().is_empty(), "{report}");
 }
+
+/// A Python with xgboost and pandas: the venv `.ci/run` makes, else `python3`.
+fn python_with_xgboost() -> Option<String> {
+    [
+        std::env::var("GYRE_TEST_MLFLOW_PYTHON").ok(),
+        Some("python3".into()),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|py| {
+        std::process::Command::new(py)
+            .args(["-c", "import xgboost, pandas"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}
+
+/// The loop of `examples/external-retrain` replayed: every model (the first, the loop's
+/// candidates, the schedule's) is trained by the project's Python script, as the pipeline
+/// would train it, and the loop acts on them as on its own.
+#[test]
+fn a_loop_that_retrains_with_a_script_replays() {
+    let Some(python) = python_with_xgboost() else {
+        eprintln!("no Python with xgboost and pandas: skipping the external backtest");
+        return;
+    };
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/external-retrain");
+    let p = Project::init();
+    std::fs::create_dir_all(p.root().join("steps")).unwrap();
+    std::fs::copy(
+        example.join("steps/train.py"),
+        p.root().join("steps/train.py"),
+    )
+    .unwrap();
+    // A floor the first model breaches after the first weeks, so the loop retrains.
+    let spec = std::fs::read_to_string(example.join("gyre.toml"))
+        .unwrap()
+        .replace("min = { accuracy = 0.4 }", "min = { accuracy = 0.7 }");
+    std::fs::write(p.root().join("gyre.toml"), spec).unwrap();
+    let data = shared("elec2/elec2_first_half.csv");
+    p.ok(&["data", "add", "elec", data.to_str().unwrap()]);
+    let out = p
+        .command(&[
+            "backtest",
+            "elec",
+            "--train-rows",
+            "2016",
+            "--rows",
+            "6000",
+            "--window",
+            "500",
+            "--label-delay",
+            "48",
+            "--json",
+        ])
+        .env("PYTHON", &python)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let by = |name: &str| {
+        r["strategies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"].as_str().unwrap().starts_with(name))
+            .unwrap()
+            .clone()
+    };
+    let (looped, never, schedule) = (by("gyre loop"), by("never"), by("retrained every"));
+    assert!(looped["retrains"].as_u64().unwrap() >= 1, "{looped}");
+    assert!(looped["promotions"].as_u64().unwrap() >= 1, "{looped}");
+    assert_eq!(schedule["retrains"], 2, "{schedule}");
+    assert!(
+        looped["mean"].as_f64().unwrap() > never["mean"].as_f64().unwrap(),
+        "retraining with the script helps: {looped} vs {never}"
+    );
+    let retrain = r["marks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["kind"] == "retrain")
+        .unwrap();
+    assert!(
+        retrain["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("v2 on rows"),
+        "{retrain}"
+    );
+}

@@ -196,15 +196,7 @@ impl Project {
         from: &ImportOptions,
     ) -> Result<Resolved> {
         let given = match &from.file {
-            Some(f) => {
-                let text = std::fs::read_to_string(f).map_err(OpsError::io(format!(
-                    "reading the signature file {}",
-                    f.display()
-                )))?;
-                Some(toml::from_str::<SignatureFile>(&text).map_err(|e| {
-                    OpsError::Invalid(format!("the signature file {}: {e}", f.display()))
-                })?)
-            }
+            Some(f) => Some(read_signature(f)?),
             None => None,
         };
         let target = given
@@ -304,7 +296,7 @@ impl Project {
 }
 
 /// The figures a training script reports: a JSON object of finite numbers, in key order.
-fn reported_metrics(path: &Path) -> Result<Vec<(String, f64)>> {
+pub(crate) fn reported_metrics(path: &Path) -> Result<Vec<(String, f64)>> {
     let text = std::fs::read_to_string(path).map_err(OpsError::io(format!(
         "reading the metrics file {}",
         path.display()
@@ -324,6 +316,54 @@ fn reported_metrics(path: &Path) -> Result<Vec<(String, f64)>> {
             None => Err(bad(format!("`{k}` = {v} is not a finite number"))),
         })
         .collect()
+}
+
+/// A model file trained elsewhere, read without the store (a replay's fit): inputs from
+/// the signature file, else the file's own names, else `columns`; classes from the signature
+/// file, else `values` (the target's, in the order a library encodes them).
+pub(crate) fn model_from_bytes(
+    label: &str,
+    bytes: &[u8],
+    signature: Option<&Path>,
+    columns: Vec<String>,
+    target: String,
+    values: Option<Vec<String>>,
+) -> Result<Model> {
+    let graph = Graph::read(bytes).map_err(|e| OpsError::Invalid(format!("{label}: {e}")))?;
+    let given = match signature {
+        Some(f) => Some(read_signature(f)?),
+        None => None,
+    };
+    let inputs = given
+        .as_ref()
+        .map(|g| g.inputs.clone())
+        .filter(|i| !i.is_empty())
+        .or_else(|| graph.names())
+        .unwrap_or(columns);
+    let classes = given
+        .as_ref()
+        .map(|g| g.classes.clone())
+        .filter(|c| !c.is_empty())
+        .or_else(|| (graph.classes() > 0).then(|| class_order(values.unwrap_or_default())))
+        .unwrap_or_default();
+    let sig = Resolved {
+        inputs,
+        target: given.map_or(target, |g| g.target),
+        classes,
+        datasets: Vec::new(),
+    };
+    graph
+        .into_model(sig, Lineage::default())
+        .map_err(|e| OpsError::Invalid(format!("{label}: {e}")))
+}
+
+fn read_signature(f: &Path) -> Result<SignatureFile> {
+    let text = std::fs::read_to_string(f).map_err(OpsError::io(format!(
+        "reading the signature file {}",
+        f.display()
+    )))?;
+    toml::from_str::<SignatureFile>(&text)
+        .map_err(|e| OpsError::Invalid(format!("the signature file {}: {e}", f.display())))
 }
 
 /// What MLflow's MLmodel file says that gyre uses.

@@ -15,13 +15,14 @@
 
 mod baselines;
 mod driver;
+mod external;
 mod models;
 mod stream;
 mod trainer;
 
 use crate::progress::Progress;
 use crate::targets::options_for;
-use crate::{Project, Result};
+use crate::{OpsError, Project, Result};
 use gyre_core::ReadOptions;
 use gyre_core::model::ModelSpec;
 use gyre_core::monitor::{TriggerKind, TriggerSpec};
@@ -247,6 +248,25 @@ impl Project {
         })
     }
 
+    /// The command the loop retrains a model trained elsewhere with: the one writing the
+    /// file of the `register` step a monitor trigger runs.
+    fn external_trainer(&self) -> Result<external::External> {
+        let pipeline = self.pipeline(&[])?;
+        self.spec
+            .trigger
+            .iter()
+            .filter(|t| matches!(t.on, TriggerKind::Monitor | TriggerKind::Schedule))
+            .find_map(|t| external::find(&self.root, &pipeline.steps, &t.run))
+            .ok_or_else(|| {
+                OpsError::Invalid(
+                    "[model] is trained elsewhere, and no monitor or schedule trigger runs a \
+                     `register` step whose `file` a command step writes: a replay has nothing \
+                     to retrain with"
+                        .into(),
+                )
+            })
+    }
+
     fn replay(
         &self,
         opts: &BacktestOptions,
@@ -288,6 +308,10 @@ impl Project {
             recent: loop_spec.retrain.rows as usize,
             metric: String::new(),
             positive: None,
+            external: match spec.algorithm.is_imported() {
+                true => Some(self.external_trainer()?),
+                false => None,
+            },
         };
         let first = trainer.fit("the first model", std::slice::from_ref(&base))?;
         // The monitor's positive class, else the one the model cuts on.

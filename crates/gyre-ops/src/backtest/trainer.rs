@@ -1,5 +1,6 @@
-//! How a candidate is trained in a replay: the `[model]` spec on the labelled rows so far,
-//! on the window `[loop] retrain.data` names.
+//! How a candidate is trained in a replay: the `[model]` spec (or the project's own training
+//! command, for a model trained elsewhere) on the labelled rows so far, on the window
+//! `[loop] retrain.data` names.
 
 use super::BacktestError;
 use super::models::Models;
@@ -18,10 +19,15 @@ pub(super) struct Trainer<'a> {
     pub(super) recent: usize,
     pub(super) metric: String,
     pub(super) positive: Option<u32>,
+    /// The loop retrains with a command of the project's (a model trained elsewhere).
+    pub(super) external: Option<super::external::External>,
 }
 
 impl Trainer<'_> {
     pub(super) fn fit(&self, what: &str, rows: &[std::ops::Range<usize>]) -> Result<Model> {
+        if let Some(x) = &self.external {
+            return x.fit(what, self.stream, rows);
+        }
         let columns = self.stream.slice(rows);
         let trained =
             gyre_learn::train::train(self.spec, &self.stream.names, columns, Default::default())
