@@ -247,6 +247,9 @@ pub async fn run(cmd: ModelsCommand, project: &Option<PathBuf>) -> CliResult {
                         .join(", ")
                 );
                 out!("data       {}", d.datasets.join(", "));
+                if let Some(i) = &d.imported {
+                    out!("imported   from {} (file:{})", i.from, &i.file[..12]);
+                }
                 out!(
                     "run        {}",
                     d.version.run_id.clone().unwrap_or_else(|| "—".into())

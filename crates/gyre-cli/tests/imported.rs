@@ -82,6 +82,20 @@ fn an_xgboost_model_is_registered_gated_and_served() {
         show["datasets"][0].as_str().unwrap().split(':').next(),
         Some("cancer@1")
     );
+    // The original file is kept, by hash, and named in the version's lineage.
+    let original = blake3::hash(&std::fs::read(&model).unwrap())
+        .to_hex()
+        .to_string();
+    assert_eq!(show["imported"]["file"], original.as_str());
+    assert_eq!(show["imported"]["from"], model.as_str());
+    let text = p.ok(&["models", "show", "cancer@1"]).stdout;
+    assert!(
+        text.contains(&format!(
+            "imported   from {model} (file:{})",
+            &original[..12]
+        )),
+        "{text}"
+    );
 
     // The gate runs the model on [gate] dataset, since it has no test figures of its own.
     let v = p.ok(&["models", "validate", "cancer@1", "--json"]).json();

@@ -45,6 +45,16 @@ pub struct ModelDetail {
     pub git_commit: Option<String>,
     pub size_bytes: usize,
     pub verdict: Option<Verdict>,
+    /// A model trained elsewhere: what it was registered from (a path or an MLflow source)
+    /// and the hash of the original file, kept in the store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub imported: Option<Imported>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Imported {
+    pub from: String,
+    pub file: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -373,6 +383,10 @@ impl Project {
             git_commit: m.lineage.git_commit.clone(),
             size_bytes,
             verdict,
+            imported: crate::import::origin_of(m).map(|(file, from)| Imported {
+                from,
+                file: file.to_hex(),
+            }),
             version: v,
         })
     }
