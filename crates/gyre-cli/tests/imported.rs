@@ -210,8 +210,8 @@ classes = ["setosa", "versicolor", "virginica"]
 fn what_gyre_cannot_evaluate_is_refused_and_nothing_is_stored() {
     let p = Project::init();
     let text = std::fs::read_to_string(fixture("breast_cancer.lgb.txt")).unwrap();
-    let bad = p.root().join("categorical.txt");
-    std::fs::write(&bad, text.replacen("decision_type=2", "decision_type=3", 1)).unwrap();
+    let bad = p.root().join("linear.txt");
+    std::fs::write(&bad, text.replacen("is_linear=0", "is_linear=1", 1)).unwrap();
     let r = p.gyre(&[
         "models",
         "register",
@@ -222,8 +222,7 @@ fn what_gyre_cannot_evaluate_is_refused_and_nothing_is_stored() {
     ]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(
-        r.stderr
-            .contains("LightGBM model: tree 0: categorical splits"),
+        r.stderr.contains("LightGBM model: tree 0: linear trees"),
         "{}",
         r.stderr
     );

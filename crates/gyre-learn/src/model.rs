@@ -150,11 +150,12 @@ impl Predictions {
 impl Model {
     pub fn to_bytes(&self) -> Vec<u8> {
         let imported = matches!(self.learner, Learner::Imported(_) | Learner::Onnx(_))
-            || self
-                .pipeline
-                .columns
-                .iter()
-                .any(|f| matches!(f, Fitted::Raw { .. } | Fitted::RawText { .. }));
+            || self.pipeline.columns.iter().any(|f| {
+                matches!(
+                    f,
+                    Fitted::Raw { .. } | Fitted::RawText { .. } | Fitted::Code { .. }
+                )
+            });
         let (version, body) = match self.decision {
             _ if imported => (3, postcard::to_stdvec(self)),
             None => (

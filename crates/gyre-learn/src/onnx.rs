@@ -403,20 +403,13 @@ impl OnnxModel {
         classes: Vec<String>,
         lineage: crate::model::Lineage,
     ) -> Result<crate::model::Model, crate::import::ImportError> {
-        use crate::model::ColumnKind;
+        use crate::transform::Fitted;
         let kinds = inputs
             .into_iter()
             .enumerate()
-            .map(|(i, n)| {
-                let text = i < self.columns() && self.is_text(i);
-                (
-                    n,
-                    if text {
-                        ColumnKind::Text
-                    } else {
-                        ColumnKind::Number
-                    },
-                )
+            .map(|(i, column)| match i < self.columns() && self.is_text(i) {
+                true => Fitted::RawText { column },
+                false => Fitted::Raw { column },
             })
             .collect();
         let scores = self.classes();

@@ -71,6 +71,12 @@ pub enum Fitted {
     /// Text handed to the learner as given (an ONNX model that encodes text itself); it has
     /// no numeric feature.
     RawText { column: String },
+    /// Text coded as a library coded it: the category's index in `categories` (pandas'
+    /// category codes, which LightGBM splits on); missing or unseen is NaN.
+    Code {
+        column: String,
+        categories: Vec<String>,
+    },
 }
 
 impl Fitted {
@@ -80,14 +86,17 @@ impl Fitted {
             Fitted::Numeric { column, .. }
             | Fitted::Categorical { column, .. }
             | Fitted::Raw { column }
-            | Fitted::RawText { column } => column,
+            | Fitted::RawText { column }
+            | Fitted::Code { column, .. } => column,
         }
     }
 
     /// The kind of value the input column holds.
     pub fn kind(&self) -> crate::model::ColumnKind {
         match self {
-            Fitted::Categorical { .. } | Fitted::RawText { .. } => crate::model::ColumnKind::Text,
+            Fitted::Categorical { .. } | Fitted::RawText { .. } | Fitted::Code { .. } => {
+                crate::model::ColumnKind::Text
+            }
             Fitted::Numeric { .. } | Fitted::Raw { .. } => crate::model::ColumnKind::Number,
         }
     }
@@ -104,7 +113,8 @@ impl Fitted {
                 .collect(),
             Fitted::Numeric { column, .. }
             | Fitted::Raw { column }
-            | Fitted::RawText { column } => vec![column.clone()],
+            | Fitted::RawText { column }
+            | Fitted::Code { column, .. } => vec![column.clone()],
             Fitted::Categorical {
                 column, categories, ..
             } => categories.iter().map(|c| format!("{column}={c}")).collect(),
@@ -117,7 +127,10 @@ impl Fitted {
                 buckets: Some(edges),
                 ..
             } => edges.len() + 1,
-            Fitted::Numeric { .. } | Fitted::Raw { .. } | Fitted::RawText { .. } => 1,
+            Fitted::Numeric { .. }
+            | Fitted::Raw { .. }
+            | Fitted::RawText { .. }
+            | Fitted::Code { .. } => 1,
             Fitted::Categorical { categories, .. } => categories.len(),
         }
     }
@@ -181,6 +194,14 @@ impl Fitted {
             }
             (Fitted::Raw { .. }, Values::Numeric(v)) => {
                 out[0] = v[row].unwrap_or(f64::NAN);
+                Ok(())
+            }
+            (Fitted::Code { categories, .. }, Values::Text(v)) => {
+                // A model's categories are few: a scan beats hashing at this size.
+                out[0] = v[row]
+                    .as_deref()
+                    .and_then(|t| categories.iter().position(|c| c == t))
+                    .map_or(f64::NAN, |i| i as f64);
                 Ok(())
             }
             (Fitted::RawText { column }, _) => Err(col_err(

@@ -1,7 +1,8 @@
 //! LightGBM's text model (`Booster.save_model("model.txt")`, format `v3` and `v4`).
 
 use super::{
-    DEFAULT_LEFT, ImportError, ImportedTree, ImportedTrees, LEAF, Link, MISSING_MASK, Source,
+    CATEGORICAL, DEFAULT_LEFT, ImportError, ImportedTree, ImportedTrees, LEAF, Link, MISSING_MASK,
+    Source,
 };
 use std::collections::HashMap;
 
@@ -13,7 +14,7 @@ fn bad(message: impl Into<String>) -> ImportError {
 }
 
 /// LightGBM's `decision_type` bits.
-const CATEGORICAL: u8 = 1;
+const CATEGORICAL_SPLIT: u8 = 1;
 const LGB_DEFAULT_LEFT: u8 = 2;
 
 /// One `key=value` block (the header, or one tree), with the line each key was on.
@@ -60,15 +61,19 @@ impl<'a> Block<'a> {
     }
 }
 
-/// The header and tree blocks of a model's text, with 1-based line numbers.
-fn blocks(text: &str) -> Result<(Block<'_>, Vec<Block<'_>>), ImportError> {
+/// The header and tree blocks of a model's text, with 1-based line numbers, and the
+/// `pandas_categorical:` line after them (with its number), when there is one.
+type Blocks<'a> = (Block<'a>, Vec<Block<'a>>, Option<(usize, &'a str)>);
+
+fn blocks(text: &str) -> Result<Blocks<'_>, ImportError> {
     let mut header = Block {
         name: "the header".into(),
         values: HashMap::new(),
     };
     let mut trees: Vec<Block> = Vec::new();
     let mut ended = false;
-    for (i, line) in text.lines().enumerate() {
+    let mut lines = text.lines().enumerate();
+    for (i, line) in lines.by_ref() {
         let line = line.trim_end();
         if line == "end of trees" {
             ended = true;
@@ -96,7 +101,66 @@ fn blocks(text: &str) -> Result<(Block<'_>, Vec<Block<'_>>), ImportError> {
     if !ended {
         return Err(bad("no `end of trees` line: the file is cut short"));
     }
-    Ok((header, trees))
+    let pandas = lines.find_map(|(i, l)| l.strip_prefix("pandas_categorical:").map(|v| (i + 1, v)));
+    Ok((header, trees, pandas))
+}
+
+/// Per feature, the categories pandas coded it with: the features whose `feature_infos`
+/// lists codes (not a `[min:max]` range, not `none`) take `pandas_categorical`'s lists in
+/// order. Empty when the model was trained on no pandas categories.
+fn categories(
+    header: &Block,
+    pandas: Option<(usize, &str)>,
+    n_features: usize,
+) -> Result<Vec<Vec<String>>, ImportError> {
+    let lists: Vec<Vec<String>> = match pandas {
+        None => return Ok(Vec::new()),
+        Some((line, v)) => match serde_json::from_str::<Option<Vec<Vec<serde_json::Value>>>>(v) {
+            Ok(Some(l)) => l
+                .into_iter()
+                .map(|c| {
+                    c.into_iter()
+                        .map(|v| match v {
+                            serde_json::Value::String(s) => s,
+                            other => other.to_string(),
+                        })
+                        .collect()
+                })
+                .collect(),
+            Ok(None) => return Ok(Vec::new()),
+            Err(e) => {
+                return Err(bad(format!(
+                    "line {line}: `pandas_categorical` is not a list of lists: {e}"
+                )));
+            }
+        },
+    };
+    if lists.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (line, infos) = header.get("feature_infos")?;
+    let infos: Vec<&str> = infos.split_ascii_whitespace().collect();
+    if infos.len() != n_features {
+        return Err(bad(format!(
+            "line {line}: `feature_infos` has {} entries for {n_features} features",
+            infos.len()
+        )));
+    }
+    let coded: Vec<usize> = (0..n_features)
+        .filter(|&i| !infos[i].starts_with('[') && infos[i] != "none")
+        .collect();
+    if coded.len() != lists.len() {
+        return Err(bad(format!(
+            "{} categorical features but {} lists in `pandas_categorical`",
+            coded.len(),
+            lists.len()
+        )));
+    }
+    let mut out = vec![Vec::new(); n_features];
+    for (i, list) in coded.into_iter().zip(lists) {
+        out[i] = list;
+    }
+    Ok(out)
 }
 
 /// The link from raw scores to output, and the number of classes, by objective.
@@ -149,7 +213,7 @@ pub fn parse(bytes: &[u8]) -> Result<ImportedTrees, ImportError> {
             e.valid_up_to()
         ))
     })?;
-    let (header, blocks) = blocks(text)?;
+    let (header, blocks, pandas) = blocks(text)?;
     let (_, objective) = header.get("objective")?;
     let (link, classes) = link_of(objective)?;
     let per_iteration: usize = header.one("num_tree_per_iteration")?;
@@ -177,6 +241,7 @@ pub fn parse(bytes: &[u8]) -> Result<ImportedTrees, ImportError> {
         output: (0..trees.len()).map(|i| (i % k) as u32).collect(),
         trees,
         average: header.values.contains_key("average_output"),
+        categories: categories(&header, pandas, n_features)?,
     };
     out.check().map_err(bad)?;
     Ok(out)
@@ -206,6 +271,8 @@ fn tree(b: &Block, n_features: usize) -> Result<ImportedTree, ImportError> {
         left: Vec::with_capacity(inner + leaves),
         right: Vec::with_capacity(inner + leaves),
         flags: Vec::with_capacity(inner + leaves),
+        cat_bounds: Vec::new(),
+        cat_words: Vec::new(),
     };
     if inner > 0 {
         let feature: Vec<u32> = b.list("split_feature", inner)?;
@@ -220,14 +287,16 @@ fn tree(b: &Block, n_features: usize) -> Result<ImportedTree, ImportError> {
                 .filter(|&n| (n as usize) < inner + leaves)
                 .ok_or_else(|| bad(format!("{}: child {c} is not a node", b.name)))
         };
+        let sets: usize = match b.values.get("num_cat") {
+            Some(_) => b.one("num_cat")?,
+            None => 0,
+        };
+        if sets > 0 {
+            t.cat_bounds = b.list("cat_boundaries", sets + 1)?;
+            let words = *t.cat_bounds.last().expect("sets + 1 bounds") as usize;
+            t.cat_words = b.list("cat_threshold", words)?;
+        }
         for i in 0..inner {
-            if decision[i] & CATEGORICAL != 0 {
-                return Err(bad(format!(
-                    "{}: categorical splits are not evaluated; one-hot encode categories \
-                     before training, or export the model to ONNX",
-                    b.name
-                )));
-            }
             if feature[i] as usize >= n_features {
                 return Err(bad(format!(
                     "{}: node {i} splits on feature {} of {n_features}",
@@ -244,7 +313,13 @@ fn tree(b: &Block, n_features: usize) -> Result<ImportedTree, ImportError> {
                 0
             };
             // LightGBM's missing type sits in bits 2–3; ours in bits 1–2.
-            t.flags.push(default | ((decision[i] >> 1) & MISSING_MASK));
+            let categorical = if decision[i] & CATEGORICAL_SPLIT != 0 {
+                CATEGORICAL
+            } else {
+                0
+            };
+            t.flags
+                .push(default | ((decision[i] >> 1) & MISSING_MASK) | categorical);
         }
     }
     for v in values {

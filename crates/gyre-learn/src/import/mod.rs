@@ -5,14 +5,15 @@
 //! Why our own evaluator: neither library has a Rust crate that reads its saved model
 //! without linking the library's C++ build, and a model file is data: reading one must never
 //! run code. Parsing is strict: a feature the evaluator does not reproduce exactly
-//! (categorical splits, linear trees, DART weights, an unknown objective) is refused with
-//! its name, never approximated.
+//! (XGBoost's categorical splits, linear trees, DART weights, an unknown objective) is
+//! refused with its name, never approximated. LightGBM's categorical splits are evaluated,
+//! with the categories pandas coded (`pandas_categorical`) carried to the inputs.
 
 mod lightgbm;
 mod xgboost;
 
 use crate::learner::Learner;
-use crate::model::{ColumnKind, InputColumn, Lineage, Model, Signature};
+use crate::model::{InputColumn, Lineage, Model, Signature};
 use crate::transform::{Fitted, Pipeline};
 use gyre_core::Algorithm;
 use serde::{Deserialize, Serialize};
@@ -65,14 +66,20 @@ pub struct ImportedTree {
     pub threshold: Vec<f64>,
     pub left: Vec<u32>,
     pub right: Vec<u32>,
-    /// Per node: bit 0, missing values go left; bits 1–2, LightGBM's missing type.
+    /// Per node: bit 0, missing values go left; bits 1–2, LightGBM's missing type; bit 3,
+    /// a categorical split, whose `threshold` indexes `cat_bounds`.
     pub flags: Vec<u8>,
+    /// A categorical split `i`'s category set: the bits of `cat_words[cat_bounds[i]..
+    /// cat_bounds[i + 1]]` (LightGBM's bitsets of category codes that go left).
+    pub cat_bounds: Vec<u32>,
+    pub cat_words: Vec<u32>,
 }
 
 const DEFAULT_LEFT: u8 = 1;
 const MISSING_ZERO: u8 = 1 << 1;
 const MISSING_NAN: u8 = 2 << 1;
 const MISSING_MASK: u8 = 3 << 1;
+pub(crate) const CATEGORICAL: u8 = 1 << 3;
 /// LightGBM's `kZeroThreshold`: |x| at or under it is zero.
 const ZERO: f64 = 1e-35;
 
@@ -95,6 +102,7 @@ impl ImportedTree {
                         ((x as f32) as f64) < self.threshold[i]
                     }
                 }
+                Source::Lightgbm if flags & CATEGORICAL != 0 => self.in_category(i, x),
                 Source::Lightgbm => {
                     let missing = flags & MISSING_MASK;
                     let x = if x.is_nan() && missing != MISSING_NAN {
@@ -115,6 +123,23 @@ impl ImportedTree {
         }
     }
 
+    /// LightGBM's categorical decision: the code `x` goes left when its bit is set. LightGBM
+    /// casts the value to a C `int` first, which on x86 turns NaN and values past `i32::MAX`
+    /// into `i32::MIN`: those, and negative codes, go right.
+    fn in_category(&self, node: usize, x: f64) -> bool {
+        if x.is_nan() || x <= -1.0 || x >= 2_147_483_648.0 {
+            return false;
+        }
+        let code = x.trunc() as usize;
+        let set = self.threshold[node] as usize;
+        let (lo, hi) = (
+            self.cat_bounds[set] as usize,
+            self.cat_bounds[set + 1] as usize,
+        );
+        let word = code / 32;
+        word < hi - lo && (self.cat_words[lo + word] >> (code % 32)) & 1 == 1
+    }
+
     /// Every index in bounds and every node reached once from the root, so a walk ends.
     fn check(&self, n_features: usize) -> Result<(), String> {
         let n = self.feature.len();
@@ -125,6 +150,14 @@ impl ImportedTree {
             || self.flags.len() != n
         {
             return Err("an imported tree's arrays disagree".into());
+        }
+        if self.cat_bounds.windows(2).any(|w| w[0] > w[1])
+            || self
+                .cat_bounds
+                .last()
+                .is_some_and(|&e| e as usize > self.cat_words.len())
+        {
+            return Err("an imported tree's category sets are out of order".into());
         }
         let mut seen = vec![false; n];
         let mut stack = vec![0usize];
@@ -138,6 +171,13 @@ impl ImportedTree {
             }
             if f as usize >= n_features {
                 return Err(format!("node {i} splits on feature {f} of {n_features}"));
+            }
+            if self.flags[i] & CATEGORICAL != 0 {
+                let set = self.threshold[i];
+                let sets = self.cat_bounds.len().saturating_sub(1);
+                if !(set >= 0.0 && (set as usize) < sets && set.fract() == 0.0) {
+                    return Err(format!("node {i} names category set {set} of {sets}"));
+                }
             }
             for c in [self.left[i] as usize, self.right[i] as usize] {
                 if c >= n {
@@ -165,6 +205,9 @@ pub struct ImportedTrees {
     pub output: Vec<u32>,
     /// Sums are divided by the number of trees of their score (LightGBM's random forest).
     pub average: bool,
+    /// Per feature, the categories whose codes it takes (LightGBM's `pandas_categorical`),
+    /// in code order; empty for a number. Empty altogether when no feature has any.
+    pub categories: Vec<Vec<String>>,
 }
 
 impl ImportedTrees {
@@ -230,6 +273,13 @@ impl ImportedTrees {
         }
         if self.output.len() != self.trees.len() || self.output.iter().any(|&o| o as usize >= k) {
             return Err("imported trees: trees and scores disagree".into());
+        }
+        if !self.categories.is_empty() && self.categories.len() != self.n_features {
+            return Err(format!(
+                "categories for {} features, not {}",
+                self.categories.len(),
+                self.n_features
+            ));
         }
         if !self.feature_names.is_empty() && self.feature_names.len() != self.n_features {
             return Err(format!(
@@ -321,9 +371,17 @@ impl ImportedTrees {
             Source::Xgboost => "XGBoost",
             Source::Lightgbm => "LightGBM",
         };
+        // A category column is read as text and coded as the library coded it.
         let inputs = inputs
             .into_iter()
-            .map(|n| (n, ColumnKind::Number))
+            .enumerate()
+            .map(|(i, column)| match self.categories.get(i) {
+                Some(c) if !c.is_empty() => Fitted::Code {
+                    column,
+                    categories: c.clone(),
+                },
+                _ => Fitted::Raw { column },
+            })
             .collect();
         let classes_out = self.classes();
         wrap(
@@ -338,9 +396,9 @@ impl ImportedTrees {
     }
 }
 
-/// What a model trained elsewhere takes (its input columns, in its order, with their kinds)
-/// and how many classes it scores (0: a number).
-pub type Takes = (Vec<(String, ColumnKind)>, usize);
+/// What a model trained elsewhere takes (its input columns' transforms, in its order) and
+/// how many classes it scores (0: a number).
+pub type Takes = (Vec<Fitted>, usize);
 
 /// A gyre model around a learner trained elsewhere: inputs handed over as given (`Raw`
 /// numbers, `RawText` text), no test figures of its own.
@@ -361,7 +419,7 @@ pub fn wrap(
             inputs.len(),
             inputs
                 .iter()
-                .map(|(n, _)| n.as_str())
+                .map(Fitted::column)
                 .collect::<Vec<_>>()
                 .join(", ")
         )));
@@ -384,24 +442,16 @@ pub fn wrap(
         signature: Signature {
             inputs: inputs
                 .iter()
-                .map(|(name, kind)| InputColumn {
-                    name: name.clone(),
-                    kind: *kind,
+                .map(|f| InputColumn {
+                    name: f.column().to_string(),
+                    kind: f.kind(),
                 })
                 .collect(),
             target,
             classes,
         },
-        features: inputs.iter().map(|(n, _)| n.clone()).collect(),
-        pipeline: Pipeline {
-            columns: inputs
-                .into_iter()
-                .map(|(column, kind)| match kind {
-                    ColumnKind::Number => Fitted::Raw { column },
-                    ColumnKind::Text => Fitted::RawText { column },
-                })
-                .collect(),
-        },
+        features: inputs.iter().map(|f| f.column().to_string()).collect(),
+        pipeline: Pipeline { columns: inputs },
         learner,
         lineage,
         metrics: Vec::new(),

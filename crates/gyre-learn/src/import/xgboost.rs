@@ -183,6 +183,7 @@ pub fn parse(bytes: &[u8]) -> Result<ImportedTrees, ImportError> {
         trees,
         output: model.tree_info,
         average: false,
+        categories: Vec::new(),
     };
     out.check().map_err(bad)?;
     Ok(out)
@@ -225,6 +226,8 @@ fn tree(at: usize, t: &Tree, n_features: usize) -> Result<ImportedTree, ImportEr
         left: Vec::with_capacity(n),
         right: Vec::with_capacity(n),
         flags: Vec::with_capacity(n),
+        cat_bounds: Vec::new(),
+        cat_words: Vec::new(),
     };
     for i in 0..n {
         if t.left_children[i] == -1 {
