@@ -118,7 +118,7 @@ fn model_of(case: &Case) -> Model {
 fn predictions_equal_the_source_libraries() {
     let expected: Expected =
         serde_json::from_slice(&std::fs::read(fixtures().join("expected.json")).unwrap()).unwrap();
-    assert_eq!(expected.cases.len(), 9);
+    assert_eq!(expected.cases.len(), 10);
     for case in &expected.cases {
         let model = model_of(case);
         let cols = columns(&case.data, &model);
@@ -186,9 +186,9 @@ fn what_is_not_evaluated_is_refused_by_name() {
         .as_bytes());
     assert!(e.contains("categorical splits"), "{e}");
     let e = err(xgb
-        .replace("\"name\":\"gbtree\"", "\"name\":\"dart\"")
+        .replace("\"name\":\"gbtree\"", "\"name\":\"gblinear\"")
         .as_bytes());
-    assert!(e.contains("booster `dart`"), "{e}");
+    assert!(e.contains("booster `gblinear`"), "{e}");
     let e = err(&xgb.as_bytes()[..xgb.len() / 2]);
     assert!(
         e.starts_with("XGBoost model: not an XGBoost JSON model (line 1"),

@@ -5,7 +5,7 @@
 //! Why our own evaluator: neither library has a Rust crate that reads its saved model
 //! without linking the library's C++ build, and a model file is data: reading one must never
 //! run code. Parsing is strict: a feature the evaluator does not reproduce exactly
-//! (XGBoost's categorical splits, linear trees, DART weights, an unknown objective) is
+//! (XGBoost's categorical splits, linear trees, an unknown objective) is
 //! refused with its name, never approximated. LightGBM's categorical splits are evaluated,
 //! with the categories pandas coded (`pandas_categorical`) carried to the inputs.
 

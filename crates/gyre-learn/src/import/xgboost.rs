@@ -42,6 +42,10 @@ struct Objective {
 struct Booster {
     name: String,
     model: Option<GbTree>,
+    /// DART: the trees sit one level down, and each is weighed at prediction.
+    gbtree: Option<Box<Booster>>,
+    #[serde(default)]
+    weight_drop: Vec<f64>,
 }
 
 #[derive(Deserialize)]
@@ -137,15 +141,27 @@ pub fn parse(bytes: &[u8]) -> Result<ImportedTrees, ImportError> {
         ))
     })?;
     let l = file.learner;
-    if l.gradient_booster.name != "gbtree" {
-        return Err(bad(format!(
-            "booster `{}`: gyre reads gbtree models (dart and gblinear are not evaluated)",
-            l.gradient_booster.name
-        )));
-    }
-    let Some(model) = l.gradient_booster.model else {
+    let booster = l.gradient_booster;
+    let (model, weights) = match booster.name.as_str() {
+        "gbtree" => (booster.model, Vec::new()),
+        "dart" => (booster.gbtree.and_then(|g| g.model), booster.weight_drop),
+        other => {
+            return Err(bad(format!(
+                "booster `{other}`: gyre reads gbtree and dart models (gblinear is not \
+                 evaluated)"
+            )));
+        }
+    };
+    let Some(model) = model else {
         return Err(bad("the booster has no trees"));
     };
+    if !weights.is_empty() && weights.len() != model.trees.len() {
+        return Err(bad(format!(
+            "{} DART weights for {} trees",
+            weights.len(),
+            model.trees.len()
+        )));
+    }
     let n_features: usize = number("num_feature", &l.learner_model_param.num_feature)?;
     let num_class: usize = number("num_class", &l.learner_model_param.num_class)?;
     if let Some(t) = &l.learner_model_param.num_target
@@ -168,12 +184,20 @@ pub fn parse(bytes: &[u8]) -> Result<ImportedTrees, ImportError> {
             model.tree_info.len()
         )));
     }
-    let trees = model
+    let mut trees = model
         .trees
         .iter()
         .enumerate()
         .map(|(i, t)| tree(i, t, n_features))
         .collect::<Result<Vec<_>, _>>()?;
+    // DART weighs each tree's output: fold the weight into its leaves.
+    for (t, w) in trees.iter_mut().zip(&weights) {
+        for (f, v) in t.feature.iter().zip(t.threshold.iter_mut()) {
+            if *f == LEAF {
+                *v *= w;
+            }
+        }
+    }
     let out = ImportedTrees {
         source: Source::Xgboost,
         n_features,
