@@ -1,10 +1,13 @@
 //! XGBoost and LightGBM models, evaluated by gyre, against the predictions their own
 //! libraries made (fixtures/make_imported.py) on the shared datasets.
 
+mod shared;
+
 use gyre_learn::import::{self, Source};
 use gyre_learn::model::{Lineage, Model};
 use gyre_learn::transform::Values;
 use serde::Deserialize;
+use shared::read;
 use std::path::{Path, PathBuf};
 
 fn fixtures() -> PathBuf {
@@ -23,52 +26,6 @@ struct Case {
     inputs: Option<Vec<String>>,
     rows: Vec<usize>,
     expected: Vec<Vec<f64>>,
-}
-
-const ADULT: [&str; 15] = [
-    "age",
-    "workclass",
-    "fnlwgt",
-    "education",
-    "education-num",
-    "marital-status",
-    "occupation",
-    "relationship",
-    "race",
-    "sex",
-    "capital-gain",
-    "capital-loss",
-    "hours-per-week",
-    "native-country",
-    "income",
-];
-
-/// A shared dataset's header and records (Adult has no header line; `?` is missing there).
-fn read(data: &str) -> (Vec<String>, Vec<Vec<Option<String>>>) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data")
-        .join(data);
-    let adult = data.starts_with("adult/");
-    let mut r = csv::ReaderBuilder::new()
-        .has_headers(!adult)
-        .trim(csv::Trim::All)
-        .from_path(&path)
-        .unwrap();
-    let header: Vec<String> = if adult {
-        ADULT.iter().map(|s| s.to_string()).collect()
-    } else {
-        r.headers().unwrap().iter().map(String::from).collect()
-    };
-    let records = r
-        .records()
-        .map(|rec| {
-            rec.unwrap()
-                .iter()
-                .map(|v| (!v.is_empty() && v != "?").then(|| v.to_string()))
-                .collect()
-        })
-        .collect();
-    (header, records)
 }
 
 /// The model's input columns of a shared dataset, typed by its signature.

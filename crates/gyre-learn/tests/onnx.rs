@@ -3,6 +3,8 @@
 //! `onnxruntime` wheel of the Python that `.ci/run` sets up; without one the test says so
 //! and skips.
 
+mod shared;
+
 use gyre_learn::model::{Lineage, Model};
 use gyre_learn::onnx::{self, OnnxModel};
 use gyre_learn::transform::Values;
@@ -39,59 +41,20 @@ struct Case {
     expected: Vec<Vec<f64>>,
 }
 
-const ADULT: [&str; 15] = [
-    "age",
-    "workclass",
-    "fnlwgt",
-    "education",
-    "education-num",
-    "marital-status",
-    "occupation",
-    "relationship",
-    "race",
-    "sex",
-    "capital-gain",
-    "capital-loss",
-    "hours-per-week",
-    "native-country",
-    "income",
-];
-
-/// The named columns of a shared dataset: numbers where the model takes numbers, text
-/// (`?` is missing, which gyre hands a graph as the empty string) where it takes text.
+/// The model's columns of a shared dataset: numbers where it takes numbers, text (missing is
+/// `None`, which gyre hands a graph as the empty string) where it takes text.
 fn columns(case: &Case, model: &OnnxModel) -> Vec<Values> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data")
-        .join(&case.data);
-    let adult = case.data.starts_with("adult/");
-    let mut r = csv::ReaderBuilder::new()
-        .has_headers(!adult)
-        .trim(csv::Trim::All)
-        .from_path(&path)
-        .unwrap();
-    let header: Vec<String> = if adult {
-        ADULT.iter().map(|s| s.to_string()).collect()
-    } else {
-        r.headers().unwrap().iter().map(String::from).collect()
-    };
-    let records: Vec<csv::StringRecord> = r.records().map(|r| r.unwrap()).collect();
+    let (header, records) = shared::read(&case.data);
     case.inputs
         .iter()
         .enumerate()
         .map(|(i, name)| {
             let at = header.iter().position(|h| h == name).unwrap();
+            let cells = records.iter().map(|r| r[at].clone());
             if model.is_text(i) {
-                Values::Text(
-                    records
-                        .iter()
-                        .map(|rec| match &rec[at] {
-                            "?" | "" => None,
-                            v => Some(v.to_string()),
-                        })
-                        .collect(),
-                )
+                Values::Text(cells.collect())
             } else {
-                Values::Numeric(records.iter().map(|rec| rec[at].parse().ok()).collect())
+                Values::Numeric(cells.map(|c| c.and_then(|v| v.parse().ok())).collect())
             }
         })
         .collect()
