@@ -5,9 +5,9 @@
 //! Why our own evaluator: neither library has a Rust crate that reads its saved model
 //! without linking the library's C++ build, and a model file is data: reading one must never
 //! run code. Parsing is strict: a feature the evaluator does not reproduce exactly
-//! (XGBoost's categorical splits, linear trees, an unknown objective) is
-//! refused with its name, never approximated. LightGBM's categorical splits are evaluated,
-//! with the categories pandas coded (`pandas_categorical`) carried to the inputs.
+//! (vector leaves, linear trees, an unknown objective) is refused with its name, never
+//! approximated. Categorical splits are evaluated, with the categories pandas coded (kept in
+//! the file by either library) carried to the inputs.
 
 mod lightgbm;
 mod xgboost;
@@ -95,6 +95,15 @@ impl ImportedTree {
             let flags = self.flags[i];
             let default = flags & DEFAULT_LEFT != 0;
             let left = match source {
+                // XGBoost sends the codes of a categorical split's set right, and any other
+                // value (an unseen code, a negative one) left; missing takes the default.
+                Source::Xgboost if flags & CATEGORICAL != 0 => {
+                    if x.is_nan() {
+                        default
+                    } else {
+                        !self.in_category(i, x)
+                    }
+                }
                 Source::Xgboost => {
                     if x.is_nan() {
                         default
@@ -123,9 +132,10 @@ impl ImportedTree {
         }
     }
 
-    /// LightGBM's categorical decision: the code `x` goes left when its bit is set. LightGBM
-    /// casts the value to a C `int` first, which on x86 turns NaN and values past `i32::MAX`
-    /// into `i32::MIN`: those, and negative codes, go right.
+    /// Whether the code `x` is in a categorical split's set (LightGBM sends it left, XGBoost
+    /// right). Neither library finds NaN, a negative code or one past `i32::MAX` in a set:
+    /// LightGBM casts to a C `int` first, which on x86 turns NaN and values past `i32::MAX`
+    /// into `i32::MIN`, and XGBoost calls such codes invalid.
     fn in_category(&self, node: usize, x: f64) -> bool {
         if x.is_nan() || x <= -1.0 || x >= 2_147_483_648.0 {
             return false;

@@ -1,6 +1,8 @@
 //! XGBoost's JSON model (`Booster.save_model("model.json")`, format of XGBoost 1.0 and up).
 
-use super::{DEFAULT_LEFT, ImportError, ImportedTree, ImportedTrees, LEAF, Link, Source};
+use super::{
+    CATEGORICAL, DEFAULT_LEFT, ImportError, ImportedTree, ImportedTrees, LEAF, Link, Source,
+};
 use serde::Deserialize;
 
 fn bad(message: impl Into<String>) -> ImportError {
@@ -52,6 +54,51 @@ struct Booster {
 struct GbTree {
     trees: Vec<Tree>,
     tree_info: Vec<u32>,
+    /// XGBoost 3.1 and up: each feature's categories (pandas' or Arrow's), in code order.
+    #[serde(default)]
+    cats: Option<Cats>,
+}
+
+#[derive(Deserialize)]
+struct Cats {
+    #[serde(default)]
+    enc: Vec<Encoding>,
+}
+
+/// One feature's category names: UTF-8 bytes, name `i` at `values[offsets[i]..offsets[i +
+/// 1]]` (the last to the end); a number has none.
+#[derive(Deserialize)]
+struct Encoding {
+    #[serde(default)]
+    offsets: Vec<usize>,
+    #[serde(default)]
+    values: Vec<u8>,
+}
+
+impl Encoding {
+    fn names(&self, feature: usize) -> Result<Vec<String>, ImportError> {
+        let ends = self
+            .offsets
+            .iter()
+            .skip(1)
+            .copied()
+            .chain([self.values.len()]);
+        self.offsets
+            .iter()
+            .zip(ends)
+            .map(|(&a, b)| {
+                self.values
+                    .get(a..b)
+                    .and_then(|v| std::str::from_utf8(v).ok())
+                    .map(String::from)
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "feature {feature}: category bytes {a}..{b} are not UTF-8 text"
+                        ))
+                    })
+            })
+            .collect()
+    }
 }
 
 #[derive(Deserialize)]
@@ -64,6 +111,16 @@ struct Tree {
     default_left: Vec<Flag>,
     #[serde(default)]
     split_type: Vec<u8>,
+    /// Categorical splits: node `categories_nodes[k]` sends the codes
+    /// `categories[categories_segments[k]..][..categories_sizes[k]]` right.
+    #[serde(default)]
+    categories: Vec<u32>,
+    #[serde(default)]
+    categories_nodes: Vec<usize>,
+    #[serde(default)]
+    categories_segments: Vec<usize>,
+    #[serde(default)]
+    categories_sizes: Vec<usize>,
 }
 
 #[derive(Deserialize)]
@@ -198,6 +255,22 @@ pub fn parse(bytes: &[u8]) -> Result<ImportedTrees, ImportError> {
             }
         }
     }
+    let categories = match &model.cats {
+        Some(c) if c.enc.iter().any(|e| !e.offsets.is_empty()) => {
+            if c.enc.len() != n_features {
+                return Err(bad(format!(
+                    "categories for {} features, not {n_features}",
+                    c.enc.len()
+                )));
+            }
+            c.enc
+                .iter()
+                .enumerate()
+                .map(|(i, e)| e.names(i))
+                .collect::<Result<Vec<_>, _>>()?
+        }
+        _ => Vec::new(),
+    };
     let out = ImportedTrees {
         source: Source::Xgboost,
         n_features,
@@ -207,7 +280,7 @@ pub fn parse(bytes: &[u8]) -> Result<ImportedTrees, ImportError> {
         trees,
         output: model.tree_info,
         average: false,
-        categories: Vec::new(),
+        categories,
     };
     out.check().map_err(bad)?;
     Ok(out)
@@ -231,12 +304,35 @@ fn tree(at: usize, t: &Tree, n_features: usize) -> Result<ImportedTree, ImportEr
     {
         return Err(here("its node arrays have different lengths".into()));
     }
-    if t.split_type.iter().any(|&s| s != 0) {
-        return Err(here(
-            "categorical splits are not evaluated; one-hot encode categories before training, \
-             or export the model to ONNX"
-                .into(),
-        ));
+    // Each categorical split's codes, as a bitset in the layout LightGBM's use.
+    let k = t.categories_nodes.len();
+    if t.categories_segments.len() != k || t.categories_sizes.len() != k {
+        return Err(here("its category arrays have different lengths".into()));
+    }
+    let mut sets: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
+    let mut cat_bounds = vec![0u32];
+    let mut cat_words: Vec<u32> = Vec::new();
+    for j in 0..k {
+        let (start, size) = (t.categories_segments[j], t.categories_sizes[j]);
+        let codes = t
+            .categories
+            .get(start..start + size)
+            .ok_or_else(|| here(format!("category set {j} points past its codes")))?;
+        let words = codes
+            .iter()
+            .map(|&c| c as usize / 32 + 1)
+            .max()
+            .unwrap_or(0);
+        if words > 1 << 20 {
+            return Err(here(format!("category set {j} holds a code past 2^25")));
+        }
+        let base = cat_words.len();
+        cat_words.resize(base + words, 0);
+        for &c in codes {
+            cat_words[base + c as usize / 32] |= 1 << (c % 32);
+        }
+        cat_bounds.push(cat_words.len() as u32);
+        sets.insert(t.categories_nodes[j], j);
     }
     let child = |c: i64| -> Result<u32, ImportError> {
         u32::try_from(c)
@@ -250,8 +346,8 @@ fn tree(at: usize, t: &Tree, n_features: usize) -> Result<ImportedTree, ImportEr
         left: Vec::with_capacity(n),
         right: Vec::with_capacity(n),
         flags: Vec::with_capacity(n),
-        cat_bounds: Vec::new(),
-        cat_words: Vec::new(),
+        cat_bounds: if k > 0 { cat_bounds } else { Vec::new() },
+        cat_words,
     };
     for i in 0..n {
         if t.left_children[i] == -1 {
@@ -269,15 +365,24 @@ fn tree(at: usize, t: &Tree, n_features: usize) -> Result<ImportedTree, ImportEr
             )));
         }
         out.feature.push(f as u32);
-        // XGBoost keeps thresholds as f32: the JSON text is that f32, printed.
-        out.threshold.push(t.split_conditions[i] as f32 as f64);
-        out.left.push(child(t.left_children[i])?);
-        out.right.push(child(t.right_children[i])?);
-        out.flags.push(if t.default_left[i].on() {
+        let default = if t.default_left[i].on() {
             DEFAULT_LEFT
         } else {
             0
-        });
+        };
+        if t.split_type.get(i).is_some_and(|&s| s != 0) {
+            let set = sets
+                .get(&i)
+                .ok_or_else(|| here(format!("categorical node {i} has no category set")))?;
+            out.threshold.push(*set as f64);
+            out.flags.push(default | CATEGORICAL);
+        } else {
+            // XGBoost keeps thresholds as f32: the JSON text is that f32, printed.
+            out.threshold.push(t.split_conditions[i] as f32 as f64);
+            out.flags.push(default);
+        }
+        out.left.push(child(t.left_children[i])?);
+        out.right.push(child(t.right_children[i])?);
     }
     Ok(out)
 }
