@@ -5,10 +5,8 @@
 mod common;
 
 use common::Project;
-use common::server::{Server, admin_token};
+use common::server::Server;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
 
 const SPEC: &str = r#"
 [model]
@@ -578,31 +576,19 @@ fn gyre_server_takes_a_users_mlflow_script() {
         return;
     };
     let p = Project::init();
-    let token = admin_token(&p);
-    let mut child = p
-        .command(&["server", "--port", "0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line.rsplit(" on ").next().unwrap().trim().to_string();
-    assert!(base.starts_with("http://127.0.0.1:"), "{line}");
+    let server = Server::spawn(&p, &["server", "--port", "0"], &[]);
+    let token = server.bearer.trim_start_matches("Bearer ");
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../gyre-serve/tests/mlflow/client.py");
     let out = std::process::Command::new(&python)
         .arg(&script)
-        .arg(&base)
+        .arg(&server.base)
         .arg(p.root().join("table.csv"))
-        .env("MLFLOW_TRACKING_TOKEN", &token)
+        .env("MLFLOW_TRACKING_TOKEN", token)
         .env_remove("MLFLOW_TRACKING_URI")
         .output()
         .unwrap();
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
     assert!(
         out.status.success(),
         "{}\n{}",

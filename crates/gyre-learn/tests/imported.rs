@@ -81,19 +81,7 @@ fn predictions_equal_the_source_libraries() {
         let cols = columns(&case.data, &model);
         let refs: Vec<&Values> = cols.iter().collect();
         let p = model.predict(&refs, &case.rows).unwrap();
-        let mut worst = 0.0f64;
-        for (r, want) in case.expected.iter().enumerate() {
-            assert_eq!(p.row(r).len(), want.len(), "{}", case.model);
-            for (got, want) in p.row(r).iter().zip(want) {
-                worst = worst.max((got - want).abs());
-            }
-        }
-        assert!(
-            worst <= 1e-5,
-            "{}: largest difference {worst:e} over {} rows",
-            case.model,
-            case.rows.len()
-        );
+        shared::agrees(&case.model, &p, &case.expected);
         // The same through the model file, which says it holds an imported learner.
         let bytes = model.to_bytes();
         assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 3);

@@ -83,19 +83,7 @@ fn onnx_predictions_equal_scikit_learns() {
             .unwrap();
         let refs: Vec<&Values> = cols.iter().collect();
         let p = model.predict(&refs, &case.rows).unwrap();
-        let mut worst = 0.0f64;
-        for (r, want) in case.expected.iter().enumerate() {
-            assert_eq!(p.row(r).len(), want.len(), "{}", case.model);
-            for (got, want) in p.row(r).iter().zip(want) {
-                worst = worst.max((got - want).abs());
-            }
-        }
-        assert!(
-            worst <= 1e-5,
-            "{}: largest difference {worst:e} over {} rows",
-            case.model,
-            case.rows.len()
-        );
+        shared::agrees(&case.model, &p, &case.expected);
         // Through the model file (format 3), and in parallel chunks for a large batch.
         let back = Model::from_bytes(&model.to_bytes()).unwrap();
         assert_eq!(back.predict(&refs, &case.rows).unwrap().values, p.values);

@@ -302,6 +302,17 @@ impl Project {
         Ok(out)
     }
 
+    /// The version `alias` of model `name` points to, if it is set.
+    async fn alias_version(&self, name: &str, alias: &str) -> Result<Option<i64>> {
+        Ok(self
+            .meta
+            .aliases(name)
+            .await?
+            .into_iter()
+            .find(|(a, _)| a == alias)
+            .map(|(_, v)| v))
+    }
+
     /// The version `NAME@V`, `NAME@ALIAS` or `NAME` (latest) names.
     pub async fn resolve_model_version(&self, reference: &str) -> Result<ModelVersion> {
         let (name, sel) = split_ref(reference);
@@ -315,13 +326,7 @@ impl Project {
             None | Some("latest") => versions.last().map(|v| v.version),
             Some(s) if s.chars().all(|c| c.is_ascii_digit()) => s.parse().ok(),
             Some(alias) => {
-                let found = self
-                    .meta
-                    .aliases(name)
-                    .await?
-                    .into_iter()
-                    .find(|(a, _)| a == alias)
-                    .map(|(_, v)| v);
+                let found = self.alias_version(name, alias).await?;
                 if found.is_none() {
                     return Err(OpsError::NotFound(format!(
                         "model `{name}` has no alias `{alias}`"
@@ -419,13 +424,7 @@ impl Project {
                 v.name, v.version, v.name, v.version
             )));
         }
-        let from = self
-            .meta
-            .aliases(&v.name)
-            .await?
-            .into_iter()
-            .find(|(a, _)| a == alias)
-            .map(|(_, n)| n);
+        let from = self.alias_version(&v.name, alias).await?;
         let event = AliasEvent {
             name: v.name.clone(),
             alias: alias.to_string(),
@@ -444,12 +443,8 @@ impl Project {
     /// Moves `champion` back to the version it pointed to before its current one.
     pub async fn rollback(&self, name: &str, reason: &str) -> Result<AliasEvent> {
         let current = self
-            .meta
-            .aliases(name)
+            .alias_version(name, CHAMPION)
             .await?
-            .into_iter()
-            .find(|(a, _)| a == CHAMPION)
-            .map(|(_, v)| v)
             .ok_or_else(|| OpsError::NotFound(format!("model `{name}` has no champion")))?;
         let previous = self
             .meta
@@ -588,12 +583,7 @@ impl Project {
         }
         if let Some(beat) = &gate.beat_champion {
             let check = format!("beats champion on {} by {}", beat.metric, beat.margin);
-            let champion = self
-                .meta
-                .aliases(&v.name)
-                .await?
-                .into_iter()
-                .find(|(a, _)| a == CHAMPION);
+            let champion = self.alias_version(&v.name, CHAMPION).await?;
             match (champion, &gate.dataset) {
                 (None, _) => checks.push(Check {
                     check,
@@ -601,7 +591,7 @@ impl Project {
                     found: "no champion yet: passes".into(),
                     passed: true,
                 }),
-                (Some((_, c)), _) if c == v.version => checks.push(Check {
+                (Some(c), _) if c == v.version => checks.push(Check {
                     check,
                     expected: "a different champion".into(),
                     found: "it is the champion: passes".into(),
@@ -613,7 +603,7 @@ impl Project {
                     found: "no gate.dataset".into(),
                     passed: false,
                 }),
-                (Some((_, c)), Some(ds)) => {
+                (Some(c), Some(ds)) => {
                     let champ = self
                         .resolve_model_version(&format!("{}@{c}", v.name))
                         .await?;
@@ -717,12 +707,8 @@ impl Project {
         actor: &str,
     ) -> Result<AliasEvent> {
         let from = self
-            .meta
-            .aliases(name)
+            .alias_version(name, alias)
             .await?
-            .into_iter()
-            .find(|(a, _)| a == alias)
-            .map(|(_, v)| v)
             .ok_or_else(|| OpsError::NotFound(format!("model `{name}` has no alias `{alias}`")))?;
         let event = AliasEvent {
             name: name.to_string(),

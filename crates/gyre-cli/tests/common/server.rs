@@ -1,4 +1,5 @@
-//! A `gyre serve` process on 127.0.0.1:0, with an admin token, for the HTTP tests.
+//! A `gyre serve` (or `gyre server`) process on 127.0.0.1:0, with an admin token, for the
+//! HTTP tests.
 
 use super::Project;
 use serde_json::Value;
@@ -36,8 +37,14 @@ impl Server {
     pub fn start_with_env(p: &Project, model: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut all = vec!["serve", model, "--port", "0"];
         all.extend(args);
+        Server::spawn(p, &all, env)
+    }
+
+    /// Runs `gyre ARGS` (a `serve` or `server` on port 0) and waits for the address it
+    /// prints.
+    pub fn spawn(p: &Project, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut child = p
-            .command(&all)
+            .command(args)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -47,3 +47,19 @@ pub fn read(data: &str) -> (Vec<String>, Vec<Vec<Option<String>>>) {
         .collect();
     (header, records)
 }
+
+/// Predictions agree with a library's own, row by row, within 1e-5.
+pub fn agrees(model: &str, p: &gyre_learn::model::Predictions, expected: &[Vec<f64>]) {
+    let mut worst = 0.0f64;
+    for (r, want) in expected.iter().enumerate() {
+        assert_eq!(p.row(r).len(), want.len(), "{model}");
+        for (got, want) in p.row(r).iter().zip(want) {
+            worst = worst.max((got - want).abs());
+        }
+    }
+    assert!(
+        worst <= 1e-5,
+        "{model}: largest difference {worst:e} over {} rows",
+        expected.len()
+    );
+}
