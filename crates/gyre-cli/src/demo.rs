@@ -659,7 +659,8 @@ pub async fn run(a: DemoArgs, quiet: bool) -> CliResult {
                     detail: d.summary(),
                 });
             }
-            for e in &r.events {
+            // A `retrain` event is drawn as the firing it causes, just below.
+            for e in r.events.iter().filter(|e| e.kind != "retrain") {
                 marks.push(Mark {
                     row: i + 1,
                     kind: e.kind.clone(),

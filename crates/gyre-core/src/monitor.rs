@@ -148,6 +148,16 @@ impl TriggerKind {
 }
 
 impl TriggerSpec {
+    /// Whether this is a monitor trigger that runs on `rule` (its own rule, or one of its
+    /// dotted children: `drift` covers `drift.price`; no rule covers every rule).
+    pub fn runs_on(&self, rule: &str) -> bool {
+        self.on == TriggerKind::Monitor
+            && self
+                .rule
+                .as_ref()
+                .is_none_or(|r| rule == r || rule.starts_with(&format!("{r}.")))
+    }
+
     /// What the trigger's kind needs.
     pub fn check(&self) -> Result<(), String> {
         let need = |what: &str, v: &Option<String>| {

@@ -8,7 +8,7 @@
 use crate::breach::{Breaches, Change, CooldownPolicy};
 use crate::canary::{self, CanaryPolicy, Decision, Rows, Verdict};
 use crate::detect::Detector;
-use crate::judge::judge_quality;
+use crate::judge::{Judgement, judge_quality};
 use crate::outcome::{Figures, Outcome, figures};
 use gyre_core::monitor::{DetectSpec, LoopSpec, MonitorSpec};
 use serde::Serialize;
@@ -19,14 +19,24 @@ use serde::Serialize;
 pub enum Role {
     Champion,
     Challenger,
+    /// The candidate scoring the champion's own requests; its answers are not returned.
+    Shadow,
 }
+
+const ROLES: [Role; 3] = [Role::Champion, Role::Challenger, Role::Shadow];
 
 impl Role {
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Champion => "champion",
             Role::Challenger => "challenger",
+            Role::Shadow => "shadow",
         }
+    }
+
+    /// A role by its name in the prediction log.
+    pub fn parse(name: &str) -> Option<Role> {
+        ROLES.into_iter().find(|r| r.as_str() == name)
     }
 }
 
@@ -42,7 +52,8 @@ pub struct Labelled {
     pub served: Role,
     pub outcome: Outcome,
     /// The other live version's outcome on the same row, when it scored it too (a shadow,
-    /// or a backtest): the champion's when the challenger answered, and the reverse.
+    /// or a backtest): the champion's when the challenger (or shadow) answered, and the
+    /// reverse. A pair is given once, on either side.
     pub other: Option<Outcome>,
 }
 
@@ -63,7 +74,18 @@ pub enum Input {
     Rejected {
         reason: String,
     },
+    /// The candidate left the canary outside the loop (its alias was removed by hand).
+    Withdrawn,
     Labelled(Labelled),
+    /// A labelled row the windows already hold (a restart reading back the canary's rows):
+    /// only the canary counts it.
+    Recalled(Labelled),
+    /// A rule judged outside the labelled windows (drift, error rate and latency of served
+    /// traffic; the champion's age), for `version`.
+    Judged {
+        version: i64,
+        judgement: Judgement,
+    },
     /// Time passed (windows closed by age, cooldowns in time).
     Tick,
 }
@@ -105,18 +127,24 @@ pub enum Action {
         at_seq: u64,
     },
     /// Train a candidate. `since_seq` is where a detected change began, when one did (the
-    /// rows since make a training window).
+    /// rows since make a training window); `labels` and `positives` came in since the last
+    /// retrain.
     Retrain {
         rule: String,
         reason: String,
         since_seq: Option<u64>,
+        labels: u64,
+        positives: u64,
     },
+    /// The candidate `version` proved itself against `champion`: it serves now.
     Promote {
         version: i64,
+        champion: i64,
         verdict: Verdict,
     },
     Rollback {
         version: i64,
+        champion: i64,
         verdict: Verdict,
     },
 }
@@ -272,7 +300,7 @@ pub struct Engine {
     policy: Policy,
     champion: Option<Serving>,
     canary: Option<Canary>,
-    windows: [Option<Window>; 2],
+    windows: [Option<Window>; 3],
     breaches: Breaches,
     detector: Option<Detector>,
     /// The seqs the detector saw since its reset, to place a change.
@@ -294,7 +322,7 @@ impl Engine {
             policy,
             champion: None,
             canary: None,
-            windows: [None, None],
+            windows: [None, None, None],
             breaches: Breaches::default(),
             detector,
             detected_seqs: Vec::new(),
@@ -320,6 +348,24 @@ impl Engine {
     /// Whether a retrain is under way.
     pub fn retraining(&self) -> bool {
         self.retrain == Retrain::Pending
+    }
+
+    /// Restores a breach recorded before a restart (`fired_ms` when it last fired).
+    pub fn restore_breach(&mut self, rule: &str, version: i64, fired_ms: i64) {
+        self.breaches.restore(rule, version, fired_ms);
+    }
+
+    /// Forgets a breach recorded as over before a restart.
+    pub fn restore_recovery(&mut self, rule: &str) {
+        self.breaches.close(rule);
+    }
+
+    /// Every open breach, with its version.
+    pub fn breaches(&self) -> Vec<(String, i64)> {
+        self.breaches
+            .all()
+            .map(|(r, v)| (r.to_string(), v))
+            .collect()
     }
 
     /// Rules in breach for the champion.
@@ -353,9 +399,18 @@ impl Engine {
                 });
             }
             Input::Rejected { .. } => self.retrain = Retrain::Idle,
+            Input::Withdrawn => {
+                self.canary = None;
+                self.close(Role::Challenger, false, now, &mut out);
+                self.close(Role::Shadow, false, now, &mut out);
+            }
             Input::Labelled(l) => self.labelled(l, now, &mut out),
+            Input::Recalled(l) => self.canary_row(&l),
+            Input::Judged { version, judgement } => {
+                self.judged(&judgement, version, now, &mut out);
+            }
             Input::Tick => {
-                for role in [Role::Champion, Role::Challenger] {
+                for role in ROLES {
                     let aged = self.policy.window_ms.is_some_and(|span| {
                         self.windows[role as usize]
                             .as_ref()
@@ -374,8 +429,16 @@ impl Engine {
     /// fragments (they judge nothing).
     fn serve(&mut self, version: i64, test: Figures, now: i64, out: &mut Vec<Action>) {
         self.champion = Some(Serving { version, test });
-        self.close(Role::Champion, false, now, out);
-        self.close(Role::Challenger, false, now, out);
+        // A new champion ends a retrain under way, and a canary of the same version.
+        if self.retrain == Retrain::Pending {
+            self.retrain = Retrain::Idle;
+        }
+        if self.canary.as_ref().is_some_and(|c| c.version == version) {
+            self.canary = None;
+        }
+        for role in ROLES {
+            self.close(role, false, now, out);
+        }
         if let Some(d) = &mut self.detector {
             d.reset();
         }
@@ -383,26 +446,35 @@ impl Engine {
         self.change_since = None;
     }
 
-    fn labelled(&mut self, l: Labelled, now: i64, out: &mut Vec<Action>) {
-        self.new_labels += 1;
-        self.new_positives += u64::from(self.is_positive(&l.outcome));
-        // The canary's rows: those predicted since it started.
-        if let Some(c) = &mut self.canary
-            && l.predicted_ms >= c.since_ms
-        {
-            match (l.served, l.other) {
-                (Role::Challenger, Some(champ)) if l.version == c.version => {
-                    c.pairs.push((champ, l.outcome));
-                }
-                (Role::Challenger, None) if l.version == c.version => c.candidate.push(l.outcome),
-                (Role::Champion, Some(cand)) => {
-                    c.pairs.push((l.outcome, cand));
-                    c.champion.push(l.outcome);
-                }
-                (Role::Champion, None) => c.champion.push(l.outcome),
-                _ => {}
-            }
+    /// The canary's rows: those predicted since it started.
+    fn canary_row(&mut self, l: &Labelled) {
+        let Some(c) = &mut self.canary else { return };
+        if l.predicted_ms < c.since_ms {
+            return;
         }
+        match (l.served, l.other) {
+            (Role::Challenger | Role::Shadow, Some(champ)) if l.version == c.version => {
+                c.pairs.push((champ, l.outcome));
+            }
+            (Role::Challenger | Role::Shadow, None) if l.version == c.version => {
+                c.candidate.push(l.outcome);
+            }
+            (Role::Champion, Some(cand)) => {
+                c.pairs.push((l.outcome, cand));
+                c.champion.push(l.outcome);
+            }
+            (Role::Champion, None) => c.champion.push(l.outcome),
+            _ => {}
+        }
+    }
+
+    fn labelled(&mut self, l: Labelled, now: i64, out: &mut Vec<Action>) {
+        // A shadow's rows are the champion's requests again: they count once.
+        if l.served != Role::Shadow {
+            self.new_labels += 1;
+            self.new_positives += u64::from(self.is_positive(&l.outcome));
+        }
+        self.canary_row(&l);
         // The window of the role that answered; another version closes it first.
         let role = l.served;
         if self.windows[role as usize]
@@ -485,44 +557,46 @@ impl Engine {
             return;
         }
         for j in judge_quality(&self.policy.monitor, &figures, &test) {
-            match self
-                .breaches
-                .judge(&j, w.version, now, self.policy.cooldown)
-            {
-                Some(Change::Breach { refire }) => {
-                    out.push(Action::Breach {
-                        rule: j.rule.clone(),
-                        version: w.version,
-                        value: j.value,
-                        threshold: j.threshold,
-                        refire,
-                    });
-                    let reason = format!(
-                        "{} = {:.3} against {:.3}{}",
-                        j.rule,
-                        j.value,
-                        j.threshold,
-                        if refire > 0 {
-                            format!(", still in breach (repeat {refire})")
-                        } else {
-                            String::new()
-                        }
-                    );
-                    self.want_retrain(&j.rule, reason, out);
-                }
-                Some(Change::Recover) => {
-                    out.push(Action::Recover {
-                        rule: j.rule.clone(),
-                        version: w.version,
-                        value: j.value,
-                        threshold: j.threshold,
-                    });
-                    if matches!(&self.retrain, Retrain::Wanted { rule, .. } if *rule == j.rule) {
-                        self.retrain = Retrain::Idle;
+            self.judged(&j, w.version, now, out);
+        }
+    }
+
+    /// One rule's judgement of `version`, through the breach book.
+    fn judged(&mut self, j: &Judgement, version: i64, now: i64, out: &mut Vec<Action>) {
+        match self.breaches.judge(j, version, now, self.policy.cooldown) {
+            Some(Change::Breach { refire }) => {
+                out.push(Action::Breach {
+                    rule: j.rule.clone(),
+                    version,
+                    value: j.value,
+                    threshold: j.threshold,
+                    refire,
+                });
+                let reason = format!(
+                    "{} = {:.3} against {:.3}{}",
+                    j.rule,
+                    j.value,
+                    j.threshold,
+                    if refire > 0 {
+                        format!(", still in breach (repeat {refire})")
+                    } else {
+                        String::new()
                     }
-                }
-                None => {}
+                );
+                self.want_retrain(&j.rule, reason, out);
             }
+            Some(Change::Recover) => {
+                out.push(Action::Recover {
+                    rule: j.rule.clone(),
+                    version,
+                    value: j.value,
+                    threshold: j.threshold,
+                });
+                if matches!(&self.retrain, Retrain::Wanted { rule, .. } if *rule == j.rule) {
+                    self.retrain = Retrain::Idle;
+                }
+            }
+            None => {}
         }
     }
 
@@ -541,13 +615,15 @@ impl Engine {
             return;
         }
         self.retrain = Retrain::Pending;
-        self.new_labels = 0;
-        self.new_positives = 0;
         out.push(Action::Retrain {
             rule: rule.to_string(),
             reason,
             since_seq: self.change_since,
+            labels: self.new_labels,
+            positives: self.new_positives,
         });
+        self.new_labels = 0;
+        self.new_positives = 0;
     }
 
     fn judge_canary(&mut self, now: i64, out: &mut Vec<Action>) {
@@ -561,18 +637,28 @@ impl Engine {
         c.judged_at = labels;
         let verdict = canary::judge(c.rows(), &self.policy.canary, self.policy.positive);
         let version = c.version;
+        let champion = self.champion.as_ref().map_or(0, |c| c.version);
         match verdict.decision {
             Decision::Wait => {}
             Decision::Promote => {
                 let test = c.test.clone();
                 self.canary = None;
-                out.push(Action::Promote { version, verdict });
+                out.push(Action::Promote {
+                    version,
+                    champion,
+                    verdict,
+                });
                 self.serve(version, test, now, out);
             }
             Decision::Rollback => {
                 self.canary = None;
-                out.push(Action::Rollback { version, verdict });
+                out.push(Action::Rollback {
+                    version,
+                    champion,
+                    verdict,
+                });
                 self.close(Role::Challenger, false, now, out);
+                self.close(Role::Shadow, false, now, out);
             }
         }
     }

@@ -434,3 +434,140 @@ fn a_moved_base_rate_breaches_rate_gap_while_f1_holds() {
         ["breach rate_gap v1 #0", "retrain (rate_gap)"]
     );
 }
+
+/// One labelled row of `version` in `served`'s role at `seq`, right or wrong, with the other
+/// version's outcome when given.
+fn row(seq: u64, version: i64, served: Role, right: bool, other: Option<bool>) -> Labelled {
+    let truth = u32::from(seq.is_multiple_of(2));
+    let o = |right: bool| Outcome::Class {
+        truth,
+        predicted: if right { truth } else { 1 - truth },
+        score: f64::NAN,
+    };
+    Labelled {
+        seq,
+        predicted_ms: seq as i64 * 1000,
+        labelled_ms: seq as i64 * 1000,
+        version,
+        served,
+        outcome: o(right),
+        other: other.map(o),
+    }
+}
+
+#[test]
+fn a_shadow_is_judged_on_the_champions_own_requests() {
+    let mut d = Drive::new(policy(0.7, loop_spec()));
+    d.rows(100, 2, |s| s.is_multiple_of(4), always);
+    assert_eq!(d.take(false), ["breach f1 v1 #0", "retrain (f1)"]);
+    d.input(Input::Candidate {
+        version: 2,
+        test: Default::default(),
+    });
+    // Every request is answered by the champion and scored again by the shadow; the pair
+    // is given once, on the shadow's row.
+    for _ in 0..100 {
+        d.seq += 1;
+        let s = d.seq;
+        let champ = s.is_multiple_of(4);
+        d.input(Input::Labelled(row(s, 1, Role::Champion, champ, None)));
+        d.input(Input::Labelled(row(s, 2, Role::Shadow, true, Some(champ))));
+    }
+    let log = d.take(true);
+    assert!(log.contains(&"promote v2".to_string()), "{log:?}");
+    assert!(
+        log.iter().any(|l| l.starts_with("window shadow v2")),
+        "{log:?}"
+    );
+}
+
+#[test]
+fn rows_recalled_after_a_restart_count_for_the_canary_only() {
+    let mut d = Drive::new(policy(0.7, loop_spec()));
+    d.input(Input::Candidate {
+        version: 2,
+        test: Default::default(),
+    });
+    for _ in 0..100 {
+        d.seq += 1;
+        let s = d.seq;
+        d.input(Input::Recalled(row(
+            s,
+            2,
+            Role::Challenger,
+            true,
+            Some(s.is_multiple_of(4)),
+        )));
+    }
+    // No window closes and nothing is judged on recalled rows alone.
+    assert_eq!(d.take(true), Vec::<String>::new());
+    d.seq += 1;
+    let s = d.seq;
+    d.input(Input::Labelled(row(
+        s,
+        2,
+        Role::Challenger,
+        true,
+        Some(false),
+    )));
+    let log = d.take(true);
+    assert_eq!(log[0], "promote v2", "{log:?}");
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert!(log[1].starts_with("window challenger v2"), "{log:?}");
+}
+
+#[test]
+fn a_rule_judged_outside_the_windows_breaches_and_retrains() {
+    let mut d = Drive::new(policy(0.7, loop_spec()));
+    d.rows(100, 2, always, always);
+    d.take(true);
+    let drift = |value: f64| Input::Judged {
+        version: 1,
+        judgement: gyre_loop::judge::Judgement {
+            rule: "drift.price".into(),
+            value,
+            threshold: 0.2,
+            breached: value > 0.2,
+        },
+    };
+    d.input(drift(0.4));
+    assert_eq!(
+        d.take(true),
+        ["breach drift.price v1 #0", "retrain (drift.price)"]
+    );
+    d.input(Input::Rejected {
+        reason: "no candidate".into(),
+    });
+    d.input(drift(0.1));
+    assert_eq!(d.take(true), ["recover drift.price v1"]);
+}
+
+#[test]
+fn a_canary_withdrawn_by_hand_and_a_new_champion_free_the_loop() {
+    let mut d = Drive::new(policy(0.7, loop_spec()));
+    d.rows(100, 2, |s| s.is_multiple_of(4), always);
+    assert_eq!(d.take(false), ["breach f1 v1 #0", "retrain (f1)"]);
+    d.input(Input::Candidate {
+        version: 2,
+        test: Default::default(),
+    });
+    // The candidate's alias is removed by hand: no canary runs, so the persistent breach
+    // retrains again after its cooldown.
+    d.input(Input::Withdrawn);
+    assert_eq!(d.engine.versions(), (Some(1), None));
+    d.rows(200, 2, |s| s.is_multiple_of(4), always);
+    assert_eq!(d.take(false), ["breach f1 v1 #1", "retrain (f1)"]);
+    // While that retrain is under way, version 3 is made champion by hand: the retrain is
+    // over, and v3's own bad window asks for another.
+    d.input(Input::Serving {
+        version: 3,
+        test: Default::default(),
+    });
+    assert!(!d.engine.retraining());
+    for _ in 0..100 {
+        d.seq += 1;
+        let s = d.seq;
+        d.input(Input::Labelled(row(s, 3, Role::Champion, s.is_multiple_of(4), None)));
+    }
+    assert_eq!(d.take(false), ["breach f1 v3 #0", "retrain (f1)"]);
+}

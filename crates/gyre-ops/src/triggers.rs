@@ -52,9 +52,6 @@ pub struct Scheduler {
     pub project: Arc<Project>,
     triggers: Vec<TriggerSpec>,
     watch: Mutex<HashMap<String, Watch>>,
-    /// Per monitor trigger, the labelled sequence number when it last fired: a breach
-    /// retrains again only once `[loop] retrain.min_labels` more labels are in.
-    fired_at_seq: Mutex<HashMap<String, i64>>,
     slots: Mutex<HashMap<String, Slot>>,
 }
 
@@ -146,7 +143,6 @@ impl Scheduler {
             triggers,
             watch: Mutex::new(watch),
             slots: Mutex::new(HashMap::new()),
-            fired_at_seq: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -207,34 +203,19 @@ impl Scheduler {
                     }
                 }
                 TriggerKind::Monitor => {
+                    // The loop engine asks for a retrain (after a breach or a detected
+                    // change, once enough labels are in and none is under way).
                     let events = self.project.meta.events(None, w.event_cursor).await?;
                     next.event_cursor = events.last().map_or(w.event_cursor, |e| e.id);
-                    let cause = events
+                    events
                         .iter()
-                        .find(|e| {
-                            // A breach of a rule, or a detected change of the error rate.
-                            matches!(e.kind.as_str(), "breach" | "change")
-                                && t.rule.as_ref().is_none_or(|r| {
-                                    e.rule == *r || e.rule.starts_with(&format!("{r}."))
-                                })
-                        })
+                        .find(|e| e.kind == "retrain" && t.runs_on(&e.rule))
                         .map(|e| {
                             format!(
-                                "monitor event #{}: {} {}, {}",
-                                e.id,
-                                e.rule,
-                                if e.kind == "change" {
-                                    "changed"
-                                } else {
-                                    "breached"
-                                },
-                                e.detail
+                                "monitor event #{}: retrain on {}: {}",
+                                e.id, e.rule, e.detail
                             )
-                        });
-                    match cause {
-                        Some(c) => self.enough_labels(&t, c, now).await?,
-                        None => None,
-                    }
+                        })
                 }
                 TriggerKind::Message => None,
             };
@@ -267,60 +248,6 @@ impl Scheduler {
             }
         }
         Ok(fired)
-    }
-
-    /// A monitor trigger's cause, when `[loop] retrain.min_labels` labels have been joined
-    /// since it last fired (always the first time); otherwise a `skipped` firing says why,
-    /// and the breach's next repeat tries again.
-    async fn enough_labels(
-        &self,
-        t: &TriggerSpec,
-        cause: String,
-        now: i64,
-    ) -> Result<Option<String>> {
-        let p = &self.project;
-        let Ok((model, _)) = p.monitor_target() else {
-            return Ok(Some(cause));
-        };
-        let min = p
-            .spec
-            .loop_
-            .as_ref()
-            .map_or(gyre_core::monitor::RetrainSpec::default().min_labels, |l| {
-                l.retrain.min_labels
-            }) as i64;
-        let seq = p.meta.labelled_max_seq(&model).await?;
-        let last = self
-            .fired_at_seq
-            .lock()
-            .expect("fired lock")
-            .get(&t.name)
-            .copied();
-        if let Some(last) = last
-            && seq - last < min
-        {
-            let mut f = Firing {
-                id: 0,
-                ts_ms: now,
-                trigger: t.name.clone(),
-                kind: t.on.as_str().into(),
-                cause,
-                pipeline: t.run.clone(),
-                status: "skipped".into(),
-                finished_ms: Some(now),
-                detail: format!(
-                    "{} labels joined since the last retrain; [loop] retrain.min_labels is {min}",
-                    seq - last
-                ),
-            };
-            f.id = p.meta.add_firing(&f).await?;
-            return Ok(None);
-        }
-        self.fired_at_seq
-            .lock()
-            .expect("fired lock")
-            .insert(t.name.clone(), seq);
-        Ok(Some(cause))
     }
 
     fn watch_of(&self, name: &str) -> Watch {

@@ -137,17 +137,18 @@ async fn a_monitor_event_and_a_moved_head_fire() {
         threshold: Some(0.5),
         detail: String::new(),
     };
-    // Another rule's breach and a recovery do not fire it.
+    // A retrain the loop asks for on another rule, and a breach (which the loop engine,
+    // not the trigger, turns into a retrain), do not fire it.
     p.meta
-        .add_event(&event("accuracy", "breach"))
+        .add_event(&event("accuracy", "retrain"))
         .await
         .unwrap();
-    p.meta.add_event(&event("f1", "recover")).await.unwrap();
-    assert!(s.tick(T0 + MIN, true).await.unwrap().is_empty());
     p.meta.add_event(&event("f1", "breach")).await.unwrap();
+    assert!(s.tick(T0 + MIN, true).await.unwrap().is_empty());
+    p.meta.add_event(&event("f1", "retrain")).await.unwrap();
     let fired = s.tick(T0 + 2 * MIN, true).await.unwrap();
     assert_eq!(fired.len(), 1);
-    assert!(fired[0].firing.cause.contains("f1 breached"));
+    assert!(fired[0].firing.cause.contains("retrain on f1"));
     std::fs::write(dir.path().join("watched/a.txt"), "2").unwrap();
     git(&["add", "watched"]);
     git(&["commit", "-qm", "two"]);

@@ -82,6 +82,7 @@ impl Driver<'_> {
                     rule,
                     reason,
                     since_seq,
+                    ..
                 } => {
                     let fire = rule.is_empty() || runs_on(self.triggers, &rule);
                     if !fire {
@@ -124,7 +125,9 @@ impl Driver<'_> {
                         ));
                     }
                 }
-                Action::Promote { version, verdict } => {
+                Action::Promote {
+                    version, verdict, ..
+                } => {
                     self.promotions += 1;
                     self.champion = version;
                     self.challenger = None;
@@ -134,7 +137,9 @@ impl Driver<'_> {
                         detail: format!("v{version} {}", verdict.summary()),
                     });
                 }
-                Action::Rollback { version, verdict } => {
+                Action::Rollback {
+                    version, verdict, ..
+                } => {
                     self.rollbacks += 1;
                     self.challenger = None;
                     self.marks.push(Mark {

@@ -195,12 +195,7 @@ pub struct BacktestReport {
 
 /// Whether a monitor trigger runs on a breach of `rule`.
 fn runs_on(triggers: &[TriggerSpec], rule: &str) -> bool {
-    triggers.iter().any(|t| {
-        t.on == TriggerKind::Monitor
-            && t.rule
-                .as_ref()
-                .is_none_or(|r| rule == r || rule.starts_with(&format!("{r}.")))
-    })
+    triggers.iter().any(|t| t.runs_on(rule))
 }
 
 /// `[gate]`'s floors and ceilings on a candidate's test figures: the failures.
@@ -434,6 +429,8 @@ impl Project {
                     rule: String::new(),
                     reason: cause,
                     since_seq: None,
+                    labels: 0,
+                    positives: 0,
                 });
             }
             driver.apply(actions, row, now, labelled_to, &trainer, &mut models)?;

@@ -1,14 +1,21 @@
 //! Monitoring: windows of labelled predictions, the `[monitor]` rules over them, events, and
 //! the canary's verdict (the loop's last step).
 //!
-//! A pass ([`Monitor::pass`]) is incremental: it joins the labels still pending, reads each
-//! role's labelled rows after the last window it closed, closes the windows that are full (or
-//! old enough), and judges the champion's against the rules. A breach is an event once, while
-//! it lasts; its end is a `recover` event. Time is given to a pass, never read by it, so
-//! tests replay streams with an injected clock.
+//! The decisions are the loop engine's ([`gyre_loop::Engine`]), the same state machine
+//! `gyre backtest` replays streams through. This module is its driver in the server: a pass
+//! ([`Monitor::pass`]) joins the labels still pending, tells the engine which versions serve
+//! (from the aliases), feeds it the labelled rows joined since the last pass, in order, and
+//! the clock; then applies what it asks for: a closed window is a stored point, a breach,
+//! recovery or detected change is an event, a retrain is an event that monitor triggers run
+//! on, and a canary's verdict is an audited alias move. Time is given to a pass, never read
+//! by it, so tests replay streams with an injected clock.
+//!
+//! A restart rebuilds the engine from the store: the open breaches from the events, the
+//! labelled rows after the last stored window, and the canary's rows since it began.
 
 use crate::{OpsError, Project, Result};
 use gyre_core::monitor::{LoopSpec, MonitorSpec};
+use gyre_loop::engine::Action;
 use gyre_store::{LabelledRow, MonitorEvent, MonitorPoint};
 use serde::Serialize;
 use serde_json::Value;
@@ -28,24 +35,6 @@ struct Answers {
     classes: Vec<String>,
     positive: Option<String>,
     test: BTreeMap<String, f64>,
-}
-
-impl Answers {
-    fn positive(&self) -> Option<&str> {
-        self.positive.as_deref()
-    }
-}
-
-/// Figures of one window of labelled predictions: the loop engine's, so the server and a
-/// backtest count the same way.
-fn quality(rows: &[LabelledRow], answers: &Answers) -> BTreeMap<String, f64> {
-    let regression = answers.classes.is_empty();
-    let mut classes = gyre_loop::Classes::new(&answers.classes, answers.positive());
-    let outcomes: Vec<gyre_loop::Outcome> = rows
-        .iter()
-        .filter_map(|r| outcome(r, &mut classes, regression))
-        .collect();
-    gyre_loop::outcome::figures(&outcomes, classes.positive())
 }
 
 /// A labelled row as the loop engine judges it (None when its output cannot be read).
@@ -122,25 +111,34 @@ pub struct PassReport {
     pub decision: Option<Decision>,
 }
 
-/// The monitor of one model: its rules, and which of them are in breach.
+/// The engine of one model and what it was told.
+struct Driven {
+    engine: gyre_loop::Engine,
+    /// Class names as the engine's ids (shared by every version).
+    classes: gyre_loop::Classes,
+    regression: bool,
+    /// Labelled rows up to this sequence number were fed.
+    cursor: i64,
+    /// The champion and the canary's candidate the engine knows of.
+    champion: i64,
+    candidate: Option<i64>,
+    /// The retrain asked for and recorded: when, and on which rule (to tell when the
+    /// triggers that run on it have ended without a candidate).
+    retrain: Option<(i64, String)>,
+    /// What the engine asked for while it was rebuilt at start; the first pass applies it.
+    deferred: Vec<Action>,
+}
+
+/// The monitor of one model: its rules, and the loop engine that judges them.
 pub struct Monitor {
     pub model: String,
     pub spec: MonitorSpec,
+    /// None when `[loop] enabled = false`: windows and rules are judged, but no canary.
     pub loop_spec: Option<LoopSpec>,
-    pub min_labels: u64,
-    /// Rules in breach now, and for which version (from the events, so a restart keeps the
-    /// state).
-    breaches: gyre_loop::breach::Breaches,
-    cooldown: gyre_loop::breach::CooldownPolicy,
-    /// Whether a candidate is on canary (a persistent breach does not fire again then).
-    canary_live: bool,
+    /// Built once a champion serves (its classes settle the task and the positive class).
+    driven: Option<Driven>,
     /// An online champion's learning copy.
     live: Option<crate::online::Live>,
-    /// `[loop] detect`: the champion version watched, its detector, and the labelled
-    /// sequence number read up to.
-    detector: Option<(i64, gyre_loop::detect::Detector)>,
-    detect_cursor: i64,
-    last_event: i64,
     answers: HashMap<i64, Answers>,
     profiles: HashMap<i64, Option<gyre_core::DatasetProfile>>,
 }
@@ -169,42 +167,25 @@ impl Project {
         Ok((model, spec))
     }
 
-    /// A monitor for `[monitor]`, its breach state read from the stored events.
+    /// A monitor for `[monitor]`, its engine rebuilt from the store. It writes nothing until
+    /// its first pass.
     pub async fn monitor(&self) -> Result<Monitor> {
         let (model, spec) = self.monitor_target()?;
+        let loop_spec = match &self.spec.loop_ {
+            Some(l) if l.enabled == Some(false) => None,
+            Some(l) => Some(l.clone()),
+            None => Some(LoopSpec::default()),
+        };
         let mut m = Monitor {
             model,
             spec,
-            loop_spec: self
-                .spec
-                .loop_
-                .clone()
-                .or_else(|| Some(LoopSpec::default())),
-            min_labels: self
-                .spec
-                .serve
-                .as_ref()
-                .and_then(|s| s.canary.as_ref())
-                .and_then(|c| c.min_labels)
-                .unwrap_or(200),
-            breaches: Default::default(),
-            cooldown: gyre_loop::breach::CooldownPolicy::from_spec(
-                self.spec.loop_.as_ref().and_then(|l| l.cooldown.as_ref()),
-            ),
-            canary_live: false,
+            loop_spec,
+            driven: None,
             live: None,
-            detector: None,
-            detect_cursor: 0,
-            last_event: 0,
             answers: HashMap::new(),
             profiles: HashMap::new(),
         };
-        if m.loop_spec.as_ref().and_then(|l| l.enabled) == Some(false) {
-            m.loop_spec = None;
-        }
-        m.catch_up(self).await?;
-        // Change detection reads the labels joined from now on.
-        m.detect_cursor = self.meta.labelled_max_seq(&m.model).await?;
+        m.rebuild(self).await?;
         Ok(m)
     }
 }
@@ -221,7 +202,8 @@ pub fn short(x: f64) -> String {
     }
 }
 
-mod canary;
+mod actions;
+mod feed;
 mod pass;
 mod status;
 mod traffic;
@@ -248,13 +230,19 @@ mod tests {
         }
     }
 
+    /// Figures of labelled rows, as the engine computes them for a window.
+    fn quality(rows: &[LabelledRow], classes: &[&str]) -> BTreeMap<String, f64> {
+        let names: Vec<String> = classes.iter().map(|c| c.to_string()).collect();
+        let mut classes = gyre_loop::Classes::new(&names, None);
+        let outcomes: Vec<_> = rows
+            .iter()
+            .filter_map(|r| outcome(r, &mut classes, names.is_empty()))
+            .collect();
+        gyre_loop::outcome::figures(&outcomes, classes.positive())
+    }
+
     #[test]
     fn quality_of_a_binary_window() {
-        let answers = Answers {
-            classes: vec!["DOWN".into(), "UP".into()],
-            positive: Some("UP".into()),
-            test: BTreeMap::new(),
-        };
         let out = |l: &str, p: f64| {
             format!(
                 r#"{{"label":"{l}","probabilities":{{"DOWN":{},"UP":{p}}}}}"#,
@@ -267,7 +255,7 @@ mod tests {
             row(3, &out("DOWN", 0.4), "UP"),
             row(4, &out("DOWN", 0.1), "DOWN"),
         ];
-        let q = quality(&rows, &answers);
+        let q = quality(&rows, &["DOWN", "UP"]);
         // tp 1, fp 1, fn 1: precision = recall = f1 = 0.5; AUC: 3 of 4 pairs ordered.
         assert_eq!(q["precision"], 0.5);
         assert_eq!(q["f1"], 0.5);
@@ -283,13 +271,8 @@ mod tests {
 
     #[test]
     fn quality_of_a_regression_window() {
-        let answers = Answers {
-            classes: vec![],
-            positive: None,
-            test: BTreeMap::new(),
-        };
         let rows = vec![row(1, "2.0", "1"), row(2, "4.0", "5"), row(3, "1", "oops")];
-        let q = quality(&rows, &answers);
+        let q = quality(&rows, &[]);
         assert_eq!(q["mae"], 1.0);
         assert_eq!(q["rmse"], 1.0);
         assert_eq!(q["labels"], 2.0);

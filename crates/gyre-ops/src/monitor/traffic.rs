@@ -2,6 +2,7 @@
 //! and service rules, and labelled traffic exported as a dataset version for a retrain.
 
 use super::*;
+use gyre_loop::engine::Input;
 
 /// A window of served traffic, as the server saw it: the watched inputs, the predictions,
 /// errors and latencies. [`Monitor::judge_traffic`] turns it into a `traffic` point.
@@ -144,18 +145,25 @@ impl Monitor {
             metrics: serde_json::to_string(&figures).unwrap_or_default(),
         };
         point.id = project.meta.add_point(&point).await?;
-        let mut events = Vec::new();
+        let mut report = PassReport::default();
         if sample.role == "champion" {
-            for j in judgements {
-                if let Some(e) = self
-                    .judge(project, &j, sample.version, Some(point.id), now)
-                    .await?
-                {
-                    events.push(e);
+            self.sync_versions(project, now).await?;
+            if let Some(d) = self.driven.as_mut() {
+                for judgement in judgements {
+                    let actions = d.engine.step(
+                        Input::Judged {
+                            version: sample.version,
+                            judgement,
+                        },
+                        now,
+                    );
+                    d.deferred.extend(actions);
                 }
             }
+            self.apply(project, now, Some(point.id), &mut report)
+                .await?;
         }
-        Ok((point, events))
+        Ok((point, report.events))
     }
 
     pub(super) async fn target_of(&mut self, project: &Project, version: i64) -> Result<String> {
