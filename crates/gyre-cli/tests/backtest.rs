@@ -97,12 +97,14 @@ fn elec2_with_day_late_labels_retrains_and_beats_never_retraining() {
             "never retrained",
             "retrained every 2016 rows",
             "online logistic regression",
-            "adaptive random forest"
+            "adaptive random forest",
+            "hoeffding adaptive tree"
         ]
     );
     // The online learners follow the stream too.
     assert!(mean(&report, 3) > mean(&report, 1) + 0.1);
     assert!(mean(&report, 4) > mean(&report, 1) + 0.1);
+    assert!(mean(&report, 5) > mean(&report, 1) + 0.1);
     let lp = &report["strategies"][0];
     assert!(lp["retrains"].as_u64().unwrap() >= 1, "{lp}");
     assert!(lp["promotions"].as_u64().unwrap() >= 1, "{lp}");

@@ -33,6 +33,9 @@ pub enum Algorithm {
     Lightgbm,
     /// Imported, never trained here: an ONNX graph, run by ONNX Runtime.
     Onnx,
+    /// Online: one Hoeffding adaptive tree, whose subtrees are replaced when their error rises.
+    /// (Last, so the model files written before it keep their variant numbers.)
+    HoeffdingAdaptiveTree,
 }
 
 impl Algorithm {

@@ -9,6 +9,7 @@
 //! | `random_forest` | `trees` (100), `max_depth` (none), `min_samples_leaf` (1), `max_features` ("sqrt" for classes, "all" for values), `bootstrap` (true) |
 //! | `online_logistic_regression` | `learning_rate` (0.01), `l2` (0.0); learns rows one at a time, in order |
 //! | `adaptive_random_forest` | none (river's `ARFClassifier` defaults); learns rows one at a time, in order |
+//! | `hoeffding_adaptive_tree` | none (river's `HoeffdingAdaptiveTreeClassifier` defaults); learns rows one at a time, in order |
 //! | `gradient_boosting` | `iterations` (100), `learning_rate` (0.1), `max_leaves` (31), `max_depth` (none), `min_samples_leaf` (20), `l2` (0.0), `early_stopping` ("auto": over 10,000 rows), `validation_fraction` (0.1), `patience` (10) |
 
 use crate::import::ImportedTrees;
@@ -416,16 +417,13 @@ pub fn fit(
                 seed,
             )?))
         }
-        Algorithm::OnlineLogisticRegression | Algorithm::AdaptiveRandomForest => {
-            let name = if algorithm == Algorithm::AdaptiveRandomForest {
-                "adaptive_random_forest"
-            } else {
-                "online_logistic_regression"
-            };
-            let known: &'static [&'static str] = if algorithm == Algorithm::AdaptiveRandomForest {
-                &[]
-            } else {
-                &["learning_rate", "l2"]
+        Algorithm::OnlineLogisticRegression
+        | Algorithm::AdaptiveRandomForest
+        | Algorithm::HoeffdingAdaptiveTree => {
+            let (name, known): (&str, &'static [&'static str]) = match algorithm {
+                Algorithm::AdaptiveRandomForest => ("adaptive_random_forest", &[]),
+                Algorithm::HoeffdingAdaptiveTree => ("hoeffding_adaptive_tree", &[]),
+                _ => ("online_logistic_regression", &["learning_rate", "l2"]),
             };
             let p = p(name, known);
             p.check_names()?;
@@ -435,17 +433,19 @@ pub fn fit(
                 )));
             };
             let classes = data.classes.len();
-            let mut m = if algorithm == Algorithm::AdaptiveRandomForest {
-                crate::online::Online::Forest(crate::online::arf::Forest::new(
-                    data.cols, classes, seed,
-                ))
-            } else {
-                crate::online::Online::Logistic(crate::online::logistic::Logistic::new(
+            let mut m = match algorithm {
+                Algorithm::AdaptiveRandomForest => crate::online::Online::Forest(
+                    crate::online::arf::Forest::new(data.cols, classes, seed),
+                ),
+                Algorithm::HoeffdingAdaptiveTree => crate::online::Online::AdaptiveTree(
+                    crate::online::hat::AdaptiveTree::new(data.cols, classes, seed),
+                ),
+                _ => crate::online::Online::Logistic(crate::online::logistic::Logistic::new(
                     data.cols,
                     classes,
                     p.float("learning_rate", 0.01)?,
                     p.float("l2", 0.0)?,
-                ))
+                )),
             };
             // In order: the rows are a stream.
             for (r, &class) in y.iter().enumerate() {
@@ -576,6 +576,7 @@ mod tests {
         for algorithm in [
             Algorithm::OnlineLogisticRegression,
             Algorithm::AdaptiveRandomForest,
+            Algorithm::HoeffdingAdaptiveTree,
         ] {
             let m = fit(algorithm, &toml::Table::new(), &data, 7).unwrap();
             m.check(1).unwrap();

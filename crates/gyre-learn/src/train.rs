@@ -264,6 +264,7 @@ pub fn train_with(
                 | Algorithm::Ridge
                 | Algorithm::OnlineLogisticRegression
                 | Algorithm::AdaptiveRandomForest
+                | Algorithm::HoeffdingAdaptiveTree
         )
     {
         return err(format!(

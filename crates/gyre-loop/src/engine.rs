@@ -305,6 +305,8 @@ pub struct Engine {
     detector: Option<Detector>,
     /// The seqs the detector saw since its reset, to place a change.
     detected_seqs: Vec<u64>,
+    /// Rows up to this seq are not shown to the detector (it saw them before a restart).
+    detect_after: u64,
     change_since: Option<u64>,
     retrain: Retrain,
     /// Labelled rows (and positives) since the last retrain started.
@@ -326,6 +328,7 @@ impl Engine {
             breaches: Breaches::default(),
             detector,
             detected_seqs: Vec::new(),
+            detect_after: 0,
             change_since: None,
             retrain: Retrain::Idle,
             new_labels: 0,
@@ -358,6 +361,12 @@ impl Engine {
     /// Forgets a breach recorded as over before a restart.
     pub fn restore_recovery(&mut self, rule: &str) {
         self.breaches.close(rule);
+    }
+
+    /// Change detection starts afresh after `seq`: a restart replays rows the detector had
+    /// seen, and a change they showed was recorded then.
+    pub fn detect_after(&mut self, seq: u64) {
+        self.detect_after = seq;
     }
 
     /// Every open breach, with its version.
@@ -501,6 +510,7 @@ impl Engine {
         let champion = self.champion.as_ref().map(|c| c.version);
         if role == Role::Champion
             && Some(l.version) == champion
+            && l.seq > self.detect_after
             && let Some(d) = &mut self.detector
         {
             self.detected_seqs.push(l.seq);

@@ -1,9 +1,9 @@
-//! Online models in the server: an online champion (`algorithm = "adaptive_random_forest"`
-//! or `"online_logistic_regression"`) learns every joined label in the monitor's pass, and
-//! every `[loop] snapshot.labels` labels its state becomes a new registered version, which
-//! goes through the gate and serves as the canary like any retrained candidate. The served
-//! model never changes in place: what it learnt reaches traffic only as a gated snapshot,
-//! and a bad one is rolled back.
+//! Online models in the server: an online champion (`algorithm = "adaptive_random_forest"`,
+//! `"hoeffding_adaptive_tree"` or `"online_logistic_regression"`) learns every joined label
+//! in the monitor's pass, and every `[loop] snapshot.labels` labels its state becomes a new
+//! registered version, which goes through the gate and serves as the canary like any
+//! retrained candidate. The served model never changes in place: what it learnt reaches
+//! traffic only as a gated snapshot, and a bad one is rolled back.
 //!
 //! A snapshot's lineage names the labelled rows it learnt (`labelled:NAME:FROM..TO@MS`), so a
 //! restarted server goes on from the next one.

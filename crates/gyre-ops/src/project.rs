@@ -252,8 +252,9 @@ task = "classification"
 target = "{target}"
 # drop = ["id"]                     # columns that must not be features
 algorithm = "logistic_regression"   # or random_forest, gradient_boosting; or the online
-                                    # adaptive_random_forest and online_logistic_regression,
-                                    # which learn every label as it arrives
+                                    # adaptive_random_forest, hoeffding_adaptive_tree and
+                                    # online_logistic_regression, which learn every label
+                                    # as it arrives
 split = {{ by = "order", test = 0.2 }}  # rows are a stream: test on the latest
 threshold = "f1"                    # two classes: the cutoff with the best F1 on the latest
                                     # rows, re-tuned at every retrain, so a moving base rate

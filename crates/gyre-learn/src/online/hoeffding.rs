@@ -98,16 +98,17 @@ fn entropy(counts: &[f64]) -> f64 {
 }
 
 /// A candidate split: its merit, feature, threshold, and the class weights each side.
-struct Candidate {
+pub(super) struct Candidate {
     merit: f64,
-    feature: usize,
-    threshold: f64,
-    left: Vec<f64>,
-    right: Vec<f64>,
+    pub(super) feature: usize,
+    pub(super) threshold: f64,
+    pub(super) left: Vec<f64>,
+    pub(super) right: Vec<f64>,
 }
 
+/// A leaf's statistics: class weights, and per watched feature one Gaussian per class.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-struct Leaf {
+pub(super) struct Leaf {
     counts: Vec<f64>,
     features: Vec<usize>,
     /// `stats[i][class]` for feature `features[i]`.
@@ -115,7 +116,147 @@ struct Leaf {
     seen_at_eval: f64,
     majority_right: f64,
     bayes_right: f64,
-    depth: u32,
+    pub(super) depth: u32,
+}
+
+impl Leaf {
+    /// A leaf with `counts` watching `max_features` of `width` features (drawn with `rng`
+    /// when fewer than all).
+    pub(super) fn new(
+        counts: Vec<f64>,
+        depth: u32,
+        width: usize,
+        max_features: usize,
+        rng: &mut SplitMix64,
+    ) -> Leaf {
+        let classes = counts.len();
+        let features = if max_features >= width {
+            (0..width).collect()
+        } else {
+            // A partial Fisher-Yates shuffle.
+            let mut all: Vec<usize> = (0..width).collect();
+            for i in 0..max_features {
+                let j = i + rng.below(width - i);
+                all.swap(i, j);
+            }
+            all.truncate(max_features);
+            all
+        };
+        Leaf {
+            stats: vec![vec![Gauss::default(); classes]; features.len()],
+            features,
+            counts,
+            seen_at_eval: 0.0,
+            majority_right: 0.0,
+            bayes_right: 0.0,
+            depth,
+        }
+    }
+
+    /// Its sizes agree with `width` features and `classes` classes.
+    pub(super) fn check(&self, width: usize, classes: usize) -> bool {
+        self.counts.len() == classes
+            && self.stats.len() == self.features.len()
+            && self.features.iter().all(|f| *f < width)
+            && self.stats.iter().all(|s| s.len() == classes)
+    }
+
+    /// Class probabilities: majority class or naive Bayes, whichever has been right more
+    /// often here.
+    pub(super) fn predict(&self, x: &[f64]) -> Vec<f64> {
+        if self.bayes_right > self.majority_right {
+            naive_bayes(self, x)
+        } else {
+            majority(self)
+        }
+    }
+
+    /// Learns one row of class `y` with weight `w`; true when `grace` more weight has come
+    /// since the last split attempt (and the attempt is due now).
+    pub(super) fn learn(&mut self, x: &[f64], y: usize, w: f64, grace: f64) -> bool {
+        if y >= self.counts.len() {
+            return false;
+        }
+        let argmax = |p: &[f64]| (0..p.len()).fold(0, |b, i| if p[i] > p[b] { i } else { b });
+        if self.counts.iter().sum::<f64>() > 0.0 {
+            if argmax(&majority(self)) == y {
+                self.majority_right += w;
+            }
+            if argmax(&naive_bayes(self, x)) == y {
+                self.bayes_right += w;
+            }
+        }
+        self.counts[y] += w;
+        for (i, &f) in self.features.iter().enumerate() {
+            if x[f].is_finite() {
+                self.stats[i][y].add(x[f], w);
+            }
+        }
+        let total: f64 = self.counts.iter().sum();
+        if total - self.seen_at_eval >= grace {
+            self.seen_at_eval = total;
+            return true;
+        }
+        false
+    }
+
+    /// The split the Hoeffding bound at confidence `delta` allows now, if any.
+    pub(super) fn split(&self, classes: usize, delta: f64) -> Option<Candidate> {
+        if self.counts.iter().filter(|&&c| c > 0.0).count() < 2 {
+            return None;
+        }
+        let total: f64 = self.counts.iter().sum();
+        let before = entropy(&self.counts);
+        // The best threshold of each feature.
+        let mut best: Vec<Candidate> = Vec::new();
+        for (i, &f) in self.features.iter().enumerate() {
+            let stats = &self.stats[i];
+            let lo = stats
+                .iter()
+                .filter(|g| g.n > 0.0)
+                .map(|g| g.min)
+                .fold(f64::INFINITY, f64::min);
+            let hi = stats
+                .iter()
+                .filter(|g| g.n > 0.0)
+                .map(|g| g.max)
+                .fold(f64::NEG_INFINITY, f64::max);
+            if lo >= hi || lo.is_nan() || hi.is_nan() {
+                continue;
+            }
+            let mut top: Option<Candidate> = None;
+            for k in 0..SPLITS {
+                let t = lo + (hi - lo) * (k + 1) as f64 / (SPLITS + 1) as f64;
+                let left: Vec<f64> = stats.iter().map(|g| g.n * g.cdf(t)).collect();
+                let right: Vec<f64> = stats.iter().zip(&left).map(|(g, l)| g.n - l).collect();
+                let (wl, wr): (f64, f64) = (left.iter().sum(), right.iter().sum());
+                if wl <= 0.0 || wr <= 0.0 {
+                    continue;
+                }
+                let w = wl + wr;
+                let merit = before - wl / w * entropy(&left) - wr / w * entropy(&right);
+                if top.as_ref().is_none_or(|b| merit > b.merit) {
+                    top = Some(Candidate {
+                        merit,
+                        feature: f,
+                        threshold: t,
+                        left,
+                        right,
+                    });
+                }
+            }
+            best.extend(top);
+        }
+        best.sort_by(|a, b| b.merit.total_cmp(&a.merit));
+        let first = best.first()?;
+        let second = best.get(1).map_or(0.0, |b| b.merit);
+        let range = (classes as f64).log2();
+        let epsilon = (range * range * (1.0 / delta).ln() / (2.0 * total)).sqrt();
+        if first.merit <= 0.0 || !(first.merit - second > epsilon || epsilon < TAU) {
+            return None;
+        }
+        Some(best.swap_remove(0))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -183,11 +324,7 @@ impl Tree {
                     }
                 }
                 Node::Leaf(leaf) => {
-                    if leaf.counts.len() != classes
-                        || leaf.stats.len() != leaf.features.len()
-                        || leaf.features.iter().any(|f| *f >= width)
-                        || leaf.stats.iter().any(|s| s.len() != classes)
-                    {
+                    if !leaf.check(width, classes) {
                         return Err(format!("Hoeffding tree leaf {i} disagrees with its sizes"));
                     }
                 }
@@ -197,27 +334,7 @@ impl Tree {
     }
 
     fn leaf(&mut self, counts: Vec<f64>, depth: u32) -> Leaf {
-        let features = if self.max_features >= self.width {
-            (0..self.width).collect()
-        } else {
-            // A partial Fisher-Yates shuffle.
-            let mut all: Vec<usize> = (0..self.width).collect();
-            for i in 0..self.max_features {
-                let j = i + self.rng.below(self.width - i);
-                all.swap(i, j);
-            }
-            all.truncate(self.max_features);
-            all
-        };
-        Leaf {
-            stats: vec![vec![Gauss::default(); self.classes]; features.len()],
-            features,
-            counts,
-            seen_at_eval: 0.0,
-            majority_right: 0.0,
-            bayes_right: 0.0,
-            depth,
-        }
+        Leaf::new(counts, depth, self.width, self.max_features, &mut self.rng)
     }
 
     fn find(&self, x: &[f64]) -> usize {
@@ -243,11 +360,7 @@ impl Tree {
         let Node::Leaf(leaf) = &self.nodes[self.find(x)] else {
             unreachable!("find ends at a leaf")
         };
-        if leaf.bayes_right > leaf.majority_right {
-            naive_bayes(leaf, x)
-        } else {
-            majority(leaf)
-        }
+        leaf.predict(x)
     }
 
     /// Learns one row of class `y` with weight `w`.
@@ -256,95 +369,19 @@ impl Tree {
         let Node::Leaf(leaf) = &mut self.nodes[at] else {
             unreachable!("find ends at a leaf")
         };
-        if y >= leaf.counts.len() {
+        if !leaf.learn(x, y, w, GRACE_PERIOD) {
             return;
         }
-        let argmax = |p: &[f64]| (0..p.len()).fold(0, |b, i| if p[i] > p[b] { i } else { b });
-        if leaf.counts.iter().sum::<f64>() > 0.0 {
-            if argmax(&majority(leaf)) == y {
-                leaf.majority_right += w;
-            }
-            if argmax(&naive_bayes(leaf, x)) == y {
-                leaf.bayes_right += w;
-            }
-        }
-        leaf.counts[y] += w;
-        for (i, &f) in leaf.features.iter().enumerate() {
-            if x[f].is_finite() {
-                leaf.stats[i][y].add(x[f], w);
-            }
-        }
-        let total: f64 = leaf.counts.iter().sum();
-        if total - leaf.seen_at_eval >= GRACE_PERIOD {
-            leaf.seen_at_eval = total;
-            self.try_split(at);
-        }
-    }
-
-    fn try_split(&mut self, at: usize) {
-        let Node::Leaf(leaf) = &self.nodes[at] else {
-            return;
-        };
-        if leaf.counts.iter().filter(|&&c| c > 0.0).count() < 2 {
-            return;
-        }
-        let total: f64 = leaf.counts.iter().sum();
-        let before = entropy(&leaf.counts);
-        // The best threshold of each feature.
-        let mut best: Vec<Candidate> = Vec::new();
-        for (i, &f) in leaf.features.iter().enumerate() {
-            let stats = &leaf.stats[i];
-            let lo = stats
-                .iter()
-                .filter(|g| g.n > 0.0)
-                .map(|g| g.min)
-                .fold(f64::INFINITY, f64::min);
-            let hi = stats
-                .iter()
-                .filter(|g| g.n > 0.0)
-                .map(|g| g.max)
-                .fold(f64::NEG_INFINITY, f64::max);
-            if lo >= hi || lo.is_nan() || hi.is_nan() {
-                continue;
-            }
-            let mut top: Option<Candidate> = None;
-            for k in 0..SPLITS {
-                let t = lo + (hi - lo) * (k + 1) as f64 / (SPLITS + 1) as f64;
-                let left: Vec<f64> = stats.iter().map(|g| g.n * g.cdf(t)).collect();
-                let right: Vec<f64> = stats.iter().zip(&left).map(|(g, l)| g.n - l).collect();
-                let (wl, wr): (f64, f64) = (left.iter().sum(), right.iter().sum());
-                if wl <= 0.0 || wr <= 0.0 {
-                    continue;
-                }
-                let w = wl + wr;
-                let merit = before - wl / w * entropy(&left) - wr / w * entropy(&right);
-                if top.as_ref().is_none_or(|b| merit > b.merit) {
-                    top = Some(Candidate {
-                        merit,
-                        feature: f,
-                        threshold: t,
-                        left,
-                        right,
-                    });
-                }
-            }
-            best.extend(top);
-        }
-        best.sort_by(|a, b| b.merit.total_cmp(&a.merit));
-        let Some(first) = best.first() else { return };
-        let second = best.get(1).map_or(0.0, |b| b.merit);
-        let range = (self.classes as f64).log2();
-        let epsilon = (range * range * (1.0 / DELTA).ln() / (2.0 * total)).sqrt();
-        if first.merit <= 0.0 || !(first.merit - second > epsilon || epsilon < TAU) {
-            return;
-        }
-        let Candidate {
+        let Some(Candidate {
             feature,
             threshold,
             left,
             right,
             ..
-        } = best.swap_remove(0);
+        }) = leaf.split(self.classes, DELTA)
+        else {
+            return;
+        };
         let depth = leaf.depth + 1;
         let (l, r) = (self.leaf(left, depth), self.leaf(right, depth));
         let li = self.nodes.len();

@@ -4,13 +4,16 @@
 //! - [`logistic`]: multinomial logistic regression by SGD on running-standardised features;
 //! - [`arf`]: an adaptive random forest (Gomes et al. 2017) of Hoeffding trees
 //!   ([`hoeffding`]) with ADWIN ([`adwin`]) drift and warning detectors per tree, as river's
-//!   `ARFClassifier` builds it.
+//!   `ARFClassifier` builds it;
+//! - [`hat`]: a Hoeffding adaptive tree (Bifet and Gavaldà 2009), whose subtrees are replaced
+//!   by alternates grown when their error rises, as river's `HoeffdingAdaptiveTreeClassifier`.
 //!
 //! They read dense feature rows made by [`Encoder`]: numbers as they are (NaN when missing),
 //! text one-hot over the categories the encoder was fitted on.
 
 pub mod adwin;
 pub mod arf;
+pub mod hat;
 pub mod hoeffding;
 pub mod logistic;
 
@@ -139,6 +142,7 @@ impl Encoder {
 pub enum Online {
     Logistic(logistic::Logistic),
     Forest(arf::Forest),
+    AdaptiveTree(hat::AdaptiveTree),
 }
 
 impl Online {
@@ -147,6 +151,7 @@ impl Online {
         match self {
             Online::Logistic(m) => m.learn(x, y),
             Online::Forest(m) => m.learn(x, y),
+            Online::AdaptiveTree(m) => m.learn(x, y),
         }
     }
 
@@ -155,6 +160,7 @@ impl Online {
         match self {
             Online::Logistic(m) => m.predict(x),
             Online::Forest(m) => m.predict(x),
+            Online::AdaptiveTree(m) => m.predict(x),
         }
     }
 
@@ -162,6 +168,7 @@ impl Online {
         match self {
             Online::Logistic(m) => m.classes(),
             Online::Forest(m) => m.classes(),
+            Online::AdaptiveTree(m) => m.classes(),
         }
     }
 
@@ -169,6 +176,7 @@ impl Online {
         match self {
             Online::Logistic(m) => m.check(),
             Online::Forest(m) => m.check(),
+            Online::AdaptiveTree(m) => m.check(),
         }
     }
 
@@ -177,6 +185,7 @@ impl Online {
         match self {
             Online::Logistic(m) => m.width(),
             Online::Forest(m) => m.width(),
+            Online::AdaptiveTree(m) => m.width(),
         }
     }
 }

@@ -58,6 +58,7 @@ pub(super) fn fixed_schedule(
 pub(super) enum OnlineKind {
     Logistic,
     Forest,
+    AdaptiveTree,
 }
 
 /// An online learner over the replay: it learns the first model's training rows in order,
@@ -69,7 +70,7 @@ pub(super) fn online(
     due: &dyn Fn(usize, usize) -> bool,
     kind: OnlineKind,
 ) -> Result<Vec<Option<Outcome>>> {
-    use gyre_learn::online::{Encoder, Online, arf::Forest, logistic::Logistic};
+    use gyre_learn::online::{Encoder, Online, arf::Forest, hat::AdaptiveTree, logistic::Logistic};
     let first = &models.versions[0];
     let refs: Vec<&Values> = models.typed[first.inputs].1.iter().collect();
     let classes = &first.model.signature.classes;
@@ -80,6 +81,9 @@ pub(super) fn online(
             Online::Logistic(Logistic::new(encoder.width(), classes.len(), 0.01, 0.0))
         }
         OnlineKind::Forest => Online::Forest(Forest::new(encoder.width(), classes.len(), 42)),
+        OnlineKind::AdaptiveTree => {
+            Online::AdaptiveTree(AdaptiveTree::new(encoder.width(), classes.len(), 42))
+        }
     };
     // The class of each row as an index into the first model's classes (None: unlabelled,
     // or a class it never saw).

@@ -488,6 +488,10 @@ impl Project {
                     baselines::OnlineKind::Logistic,
                 ),
                 ("adaptive random forest", baselines::OnlineKind::Forest),
+                (
+                    "hoeffding adaptive tree",
+                    baselines::OnlineKind::AdaptiveTree,
+                ),
             ] {
                 let outcomes = baselines::online(&mut models, replay.clone(), &due, kind)?;
                 strategies.push(scored(name.into(), &outcomes, [0; 3]));

@@ -127,6 +127,12 @@ impl Monitor {
                 }
             }
         }
+        // Change detection starts from the rows joined from now on, as before the restart
+        // it had seen the others.
+        let joined = project.meta.labelled_max_seq(&self.model).await?;
+        if let Some(d) = self.driven.as_mut() {
+            d.engine.detect_after(joined.max(0) as u64);
+        }
         let mut cursor = from;
         loop {
             let rows = self.read_after(project, cursor).await?;
