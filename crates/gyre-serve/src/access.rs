@@ -17,7 +17,7 @@ use crate::error::ApiError;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use gyre_core::access::{AccessSpec, OpenReads, Role, token_hash, token_id};
 use gyre_store::TokenInfo;
 use std::collections::HashMap;
@@ -218,12 +218,17 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// The middleware: checks the request against its route's rule, then hands it on with its
-/// [`Caller`].
-pub async fn guard(
-    State(g): State<Arc<Guard>>,
-    mut req: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
+/// [`Caller`]. A refusal on the MLflow API is in MLflow's shape, so its client says why.
+pub async fn guard(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Response {
+    let mlflow = req.uri().path().starts_with("/api/2.0/mlflow");
+    match check(&g, req, next).await {
+        Ok(answer) => answer,
+        Err(e) if mlflow => crate::mlflow::MlflowError::refused(e).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn check(g: &Guard, mut req: Request, next: Next) -> Result<Response, ApiError> {
     // An Arc clone, not a copy of the text: this runs for every request.
     let matched = req.extensions().get::<MatchedPath>().cloned();
     let path = matched.as_ref().map_or("", MatchedPath::as_str);

@@ -129,6 +129,23 @@ impl MlflowError {
             message: message.into(),
         }
     }
+    /// A request the access rules refused, in MLflow's codes (the client reads
+    /// `UNAUTHENTICATED: …` instead of an internal error).
+    pub(crate) fn refused(e: crate::error::ApiError) -> MlflowError {
+        let code = match e.status.as_u16() {
+            401 => "UNAUTHENTICATED",
+            403 => "PERMISSION_DENIED",
+            404 => "ENDPOINT_NOT_FOUND",
+            s if s >= 500 => "INTERNAL_ERROR",
+            _ => "INVALID_PARAMETER_VALUE",
+        };
+        MlflowError {
+            status: e.status,
+            code,
+            message: e.message,
+        }
+    }
+
     pub(crate) fn exists(message: impl Into<String>) -> MlflowError {
         MlflowError {
             status: StatusCode::BAD_REQUEST,

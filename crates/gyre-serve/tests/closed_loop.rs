@@ -687,36 +687,15 @@ async fn time_windows_close_on_the_injected_clock() {
         )
     })
     .await;
-    const T0: i64 = 1_800_000_000_000;
-    let records: Vec<gyre_store::PredictionRecord> = (0..50)
-        .map(|i| gyre_store::PredictionRecord {
-            request_id: format!("t-{i}"),
-            row_index: 0,
-            role: "champion".into(),
-            ts_ms: T0 + i * 1000,
-            model: "elec".into(),
-            version: 1,
-            inputs: "[]".into(),
-            output: r#"{"label":"UP","probabilities":{"DOWN":0.2,"UP":0.8}}"#.into(),
-        })
-        .collect();
-    p.meta.log_predictions(&records).await.unwrap();
-    let labels: Vec<gyre_store::FeedbackRecord> = (0..50)
-        .map(|i| gyre_store::FeedbackRecord {
-            request_id: format!("t-{i}"),
-            row_index: 0,
-            label: if i % 2 == 0 { "UP" } else { "DOWN" }.into(),
-            ts_ms: T0 + 100_000,
-        })
-        .collect();
-    assert_eq!(
-        p.meta
-            .add_feedback(&labels, gyre_store::UnknownLabels::UNBOUNDED)
-            .await
-            .unwrap()
-            .stored,
-        50
-    );
+    // Every prediction says UP; half the labels do, all stored at T0 + 100 s.
+    let stored = log_labelled(
+        &p,
+        0..50,
+        |i| if i % 2 == 0 { "UP" } else { "DOWN" },
+        |_| T0 + 100_000,
+    )
+    .await;
+    assert_eq!(stored, 50);
     let mut monitor = p.monitor().await.unwrap();
     let minute = 60_000;
     let early = monitor.pass(&p, T0 + 100_000 + 30 * minute).await.unwrap();
@@ -915,37 +894,11 @@ async fn a_restarted_monitor_goes_on_where_it_stopped() {
     let dir = tempfile::tempdir().unwrap();
     let data = elec2();
     let p = project(dir.path(), &data).await;
-    const T0: i64 = 1_800_000_000_000;
     // Every prediction says UP and nine labels in ten say DOWN: accuracy 0.1, below the 0.4
     // floor, with enough positives for a retrain.
-    let rows = |p: Arc<Project>, from: i64, to: i64| async move {
-        let records: Vec<gyre_store::PredictionRecord> = (from..to)
-            .map(|i| gyre_store::PredictionRecord {
-                request_id: format!("r-{i}"),
-                row_index: 0,
-                role: "champion".into(),
-                ts_ms: T0 + i * 1000,
-                model: "elec".into(),
-                version: 1,
-                inputs: "[]".into(),
-                output: r#"{"label":"UP","probabilities":{"DOWN":0.2,"UP":0.8}}"#.into(),
-            })
-            .collect();
-        p.meta.log_predictions(&records).await.unwrap();
-        let labels: Vec<gyre_store::FeedbackRecord> = (from..to)
-            .map(|i| gyre_store::FeedbackRecord {
-                request_id: format!("r-{i}"),
-                row_index: 0,
-                label: if i % 10 == 0 { "UP" } else { "DOWN" }.into(),
-                ts_ms: T0 + i * 1000 + 500,
-            })
-            .collect();
-        p.meta
-            .add_feedback(&labels, gyre_store::UnknownLabels::UNBOUNDED)
-            .await
-            .unwrap();
-    };
-    rows(p.clone(), 0, 300).await;
+    let label = |i: i64| if i % 10 == 0 { "UP" } else { "DOWN" };
+    let at = |i: i64| T0 + i * 1000 + 500;
+    log_labelled(&p, 0..300, label, at).await;
     let mut first = p.monitor().await.unwrap();
     let r = first.pass(&p, T0 + 400_000).await.unwrap();
     assert_eq!(r.points.len(), 1);
@@ -958,7 +911,7 @@ async fn a_restarted_monitor_goes_on_where_it_stopped() {
     assert_eq!(second.breached(), ["accuracy"]);
     let r = second.pass(&p, T0 + 500_000).await.unwrap();
     assert!(r.points.is_empty() && r.events.is_empty(), "{r:?}");
-    rows(p.clone(), 300, 400).await;
+    log_labelled(&p, 300..400, label, at).await;
     let r = second.pass(&p, T0 + 600_000).await.unwrap();
     assert_eq!(r.points.len(), 1, "{:?}", r.points);
     assert_eq!((r.points[0].first_seq, r.points[0].n), (201, 200));
@@ -966,4 +919,45 @@ async fn a_restarted_monitor_goes_on_where_it_stopped() {
     assert!(r.events.is_empty(), "{:?}", r.events);
     let points = p.meta.points("elec", Some("labels"), None).await.unwrap();
     assert_eq!(points.len(), 2);
+}
+
+/// The clock of the tests that log predictions and labels directly.
+const T0: i64 = 1_800_000_000_000;
+
+/// Logs v1's champion predictions for requests `ids` (one a second from `T0`, each saying
+/// UP with 0.8) and their labels, `label(i)` stored at `labelled_ms(i)`; how many were
+/// stored.
+async fn log_labelled(
+    p: &Project,
+    ids: std::ops::Range<i64>,
+    label: impl Fn(i64) -> &'static str,
+    labelled_ms: impl Fn(i64) -> i64,
+) -> u64 {
+    let records: Vec<gyre_store::PredictionRecord> = ids
+        .clone()
+        .map(|i| gyre_store::PredictionRecord {
+            request_id: format!("r-{i}"),
+            row_index: 0,
+            role: "champion".into(),
+            ts_ms: T0 + i * 1000,
+            model: "elec".into(),
+            version: 1,
+            inputs: "[]".into(),
+            output: r#"{"label":"UP","probabilities":{"DOWN":0.2,"UP":0.8}}"#.into(),
+        })
+        .collect();
+    p.meta.log_predictions(&records).await.unwrap();
+    let labels: Vec<gyre_store::FeedbackRecord> = ids
+        .map(|i| gyre_store::FeedbackRecord {
+            request_id: format!("r-{i}"),
+            row_index: 0,
+            label: label(i).into(),
+            ts_ms: labelled_ms(i),
+        })
+        .collect();
+    p.meta
+        .add_feedback(&labels, gyre_store::UnknownLabels::UNBOUNDED)
+        .await
+        .unwrap()
+        .stored
 }

@@ -85,6 +85,12 @@ async fn client_script(store: Option<&str>) {
             .unwrap()
     });
     assert!(!out.status.success(), "an anonymous write was accepted");
+    // The client says why, in MLflow's words.
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("UNAUTHENTICATED") && said.contains("gyre tokens create"),
+        "{said}"
+    );
     let _ = stop.send(());
 }
 

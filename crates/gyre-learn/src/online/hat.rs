@@ -12,7 +12,7 @@
 //! Hoeffding trees.
 
 use super::adwin::Adwin;
-use super::hoeffding::{Candidate, Leaf};
+use super::hoeffding::{Candidate, Leaf, branch};
 use crate::rng::SplitMix64;
 
 const GRACE_PERIOD: f64 = 200.0;
@@ -151,12 +151,7 @@ impl AdaptiveTree {
             ..
         } = &self.nodes[at]
         {
-            // A missing value goes left.
-            at = if x[*feature].is_nan() || x[*feature] <= *threshold {
-                *left
-            } else {
-                *right
-            };
+            at = branch(x, *feature, *threshold, *left, *right);
         }
         at
     }
@@ -192,11 +187,7 @@ impl AdaptiveTree {
                         ..
                     } => {
                         starts.extend(alternate.iter().copied());
-                        at = if x[*feature].is_nan() || x[*feature] <= *threshold {
-                            *left
-                        } else {
-                            *right
-                        };
+                        at = branch(x, *feature, *threshold, *left, *right);
                     }
                 }
             }
@@ -291,13 +282,7 @@ impl AdaptiveTree {
                     left,
                     right,
                     ..
-                } => {
-                    if x[*feature].is_nan() || x[*feature] <= *threshold {
-                        *left
-                    } else {
-                        *right
-                    }
-                }
+                } => branch(x, *feature, *threshold, *left, *right),
                 Node::Leaf { .. } => at,
             };
         }

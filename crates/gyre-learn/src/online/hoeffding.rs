@@ -346,12 +346,7 @@ impl Tree {
             right,
         } = &self.nodes[at]
         {
-            // A missing value goes left.
-            at = if x[*feature].is_nan() || x[*feature] <= *threshold {
-                *left
-            } else {
-                *right
-            };
+            at = branch(x, *feature, *threshold, *left, *right);
         }
         at
     }
@@ -393,6 +388,22 @@ impl Tree {
             left: li,
             right: li + 1,
         };
+    }
+}
+
+/// Which child a row goes to at a split: `left` at or below the threshold, or when the
+/// value is missing.
+pub(super) fn branch(
+    x: &[f64],
+    feature: usize,
+    threshold: f64,
+    left: usize,
+    right: usize,
+) -> usize {
+    if x[feature].is_nan() || x[feature] <= threshold {
+        left
+    } else {
+        right
     }
 }
 

@@ -59,22 +59,15 @@ impl Monitor {
                         threshold,
                         refire,
                     } => {
-                        let detail = format!(
-                            "{rule} = {} ({} {}){}",
-                            short(value),
-                            if lower_is_better(&rule) { "max" } else { "min" },
-                            short(threshold),
-                            if refire > 0 {
-                                format!("; still in breach, repeat {refire}")
-                            } else {
-                                String::new()
-                            }
-                        );
-                        let e = self.event(version, &rule, "breach", detail, now);
+                        let repeat = if refire > 0 {
+                            format!("; still in breach, repeat {refire}")
+                        } else {
+                            String::new()
+                        };
+                        let e = self.rule_event(version, &rule, "breach", value, threshold, now);
                         let e = MonitorEvent {
                             point,
-                            value: Some(value),
-                            threshold: Some(threshold),
+                            detail: e.detail + &repeat,
                             ..e
                         };
                         report.events.push(self.record(project, e).await?);
@@ -85,19 +78,8 @@ impl Monitor {
                         value,
                         threshold,
                     } => {
-                        let detail = format!(
-                            "{rule} = {} ({} {})",
-                            short(value),
-                            if lower_is_better(&rule) { "max" } else { "min" },
-                            short(threshold)
-                        );
-                        let e = self.event(version, &rule, "recover", detail, now);
-                        let e = MonitorEvent {
-                            point,
-                            value: Some(value),
-                            threshold: Some(threshold),
-                            ..e
-                        };
+                        let e = self.rule_event(version, &rule, "recover", value, threshold, now);
+                        let e = MonitorEvent { point, ..e };
                         report.events.push(self.record(project, e).await?);
                     }
                     Action::Change {
@@ -173,6 +155,25 @@ impl Monitor {
         }
     }
 
+    /// A rule's breach or recovery: `f1 = 0.52 (min 0.6)`.
+    fn rule_event(
+        &self,
+        version: i64,
+        rule: &str,
+        kind: &str,
+        value: f64,
+        threshold: f64,
+        now: i64,
+    ) -> MonitorEvent {
+        let bound = if lower_is_better(rule) { "max" } else { "min" };
+        let detail = format!("{rule} = {} ({bound} {})", short(value), short(threshold));
+        MonitorEvent {
+            value: Some(value),
+            threshold: Some(threshold),
+            ..self.event(version, rule, kind, detail, now)
+        }
+    }
+
     async fn record(&self, project: &Project, mut e: MonitorEvent) -> Result<MonitorEvent> {
         e.id = project.meta.add_event(&e).await?;
         Ok(e)
@@ -193,13 +194,12 @@ impl Monitor {
             return Ok(None);
         };
         if !project.spec.trigger.iter().any(|t| t.runs_on(rule)) {
-            let actions = d.engine.step(
+            d.step(
                 Input::Rejected {
                     reason: format!("no monitor trigger runs on `{rule}`"),
                 },
                 now,
             );
-            d.deferred.extend(actions);
             return Ok(None);
         }
         d.retrain = Some((now, rule.to_string()));

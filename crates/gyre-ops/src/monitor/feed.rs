@@ -146,8 +146,7 @@ impl Monitor {
                 } else {
                     Input::Recalled(labelled)
                 };
-                let actions = d.engine.step(input, row.labelled_ms);
-                d.deferred.extend(actions);
+                d.step(input, row.labelled_ms);
             }
         }
         if let Some(d) = self.driven.as_mut() {
@@ -175,17 +174,16 @@ impl Monitor {
             self.driven = Some(self.engine_for(project, champion, now).await?);
         }
         let known = self.driven.as_ref().map(|d| (d.champion, d.candidate));
-        let mut actions = Vec::new();
         if known.is_some_and(|(c, _)| c != champion) {
             let test = self.answers(project, champion).await?.test;
             if let Some(d) = self.driven.as_mut() {
-                actions.extend(d.engine.step(
+                d.step(
                     Input::Serving {
                         version: champion,
                         test,
                     },
                     now,
-                ));
+                );
                 d.champion = champion;
                 if d.candidate == Some(champion) {
                     d.candidate = None;
@@ -209,7 +207,7 @@ impl Monitor {
                 if known != Some(c) {
                     let test = self.answers(project, c).await?.test;
                     if let Some(d) = self.driven.as_mut() {
-                        actions.extend(d.engine.step(Input::Candidate { version: c, test }, at));
+                        d.step(Input::Candidate { version: c, test }, at);
                         d.candidate = Some(c);
                         d.retrain = None;
                     }
@@ -217,14 +215,11 @@ impl Monitor {
             }
             None if known.is_some() => {
                 if let Some(d) = self.driven.as_mut() {
-                    actions.extend(d.engine.step(Input::Withdrawn, now));
+                    d.step(Input::Withdrawn, now);
                     d.candidate = None;
                 }
             }
             None => {}
-        }
-        if let Some(d) = self.driven.as_mut() {
-            d.deferred.extend(actions);
         }
         Ok(since)
     }
@@ -251,6 +246,13 @@ impl Monitor {
         Ok(rows)
     }
 
+    /// A rule judged outside the labelled windows (traffic, age), for the breach book.
+    pub(super) fn judged(&mut self, version: i64, judgement: Judgement, now: i64) {
+        if let Some(d) = self.driven.as_mut() {
+            d.step(Input::Judged { version, judgement }, now);
+        }
+    }
+
     /// Feeds the engine the rows joined since the last pass, at `now`.
     pub(super) async fn feed(&mut self, project: &Project, now: i64) -> Result<()> {
         loop {
@@ -266,8 +268,7 @@ impl Monitor {
                 return Ok(());
             };
             for (_, labelled) in labelled_rows(&rows, &mut d.classes, d.regression) {
-                let actions = d.engine.step(Input::Labelled(labelled), now);
-                d.deferred.extend(actions);
+                d.step(Input::Labelled(labelled), now);
             }
             d.cursor = last;
         }
@@ -309,7 +310,7 @@ impl Monitor {
             .map(|f| format!("{} {}", f.trigger, f.status))
             .collect();
         d.retrain = None;
-        let actions = d.engine.step(
+        d.step(
             Input::Rejected {
                 reason: format!(
                     "the retrain ended without a candidate ({})",
@@ -318,8 +319,15 @@ impl Monitor {
             },
             now,
         );
-        d.deferred.extend(actions);
         Ok(())
+    }
+}
+
+impl Driven {
+    /// One input to the engine; what it asks for waits to be applied.
+    pub(super) fn step(&mut self, input: Input, now: i64) {
+        let actions = self.engine.step(input, now);
+        self.deferred.extend(actions);
     }
 }
 

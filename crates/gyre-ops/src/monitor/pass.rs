@@ -18,8 +18,7 @@ impl Monitor {
         self.sync_versions(project, now).await?;
         self.feed(project, now).await?;
         if let Some(d) = self.driven.as_mut() {
-            let actions = d.engine.step(Input::Tick, now);
-            d.deferred.extend(actions);
+            d.step(Input::Tick, now);
         }
         self.judge_age(project, now).await?;
         self.settle_retrain(project, now).await?;
@@ -70,16 +69,7 @@ impl Monitor {
             threshold: max_days,
             breached: age > max_days,
         };
-        if let Some(d) = self.driven.as_mut() {
-            let actions = d.engine.step(
-                Input::Judged {
-                    version: v.version,
-                    judgement,
-                },
-                now,
-            );
-            d.deferred.extend(actions);
-        }
+        self.judged(v.version, judgement, now);
         Ok(())
     }
 }

@@ -2,7 +2,6 @@
 //! and service rules, and labelled traffic exported as a dataset version for a retrain.
 
 use super::*;
-use gyre_loop::engine::Input;
 
 /// A window of served traffic, as the server saw it: the watched inputs, the predictions,
 /// errors and latencies. [`Monitor::judge_traffic`] turns it into a `traffic` point.
@@ -148,17 +147,8 @@ impl Monitor {
         let mut report = PassReport::default();
         if sample.role == "champion" {
             self.sync_versions(project, now).await?;
-            if let Some(d) = self.driven.as_mut() {
-                for judgement in judgements {
-                    let actions = d.engine.step(
-                        Input::Judged {
-                            version: sample.version,
-                            judgement,
-                        },
-                        now,
-                    );
-                    d.deferred.extend(actions);
-                }
+            for judgement in judgements {
+                self.judged(sample.version, judgement, now);
             }
             self.apply(project, now, Some(point.id), &mut report)
                 .await?;
