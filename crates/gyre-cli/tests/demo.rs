@@ -28,7 +28,7 @@ fn the_demo_runs_the_loop_and_draws_it() {
             "--dir",
             project.to_str().unwrap(),
             "--rows",
-            "2000",
+            "3000",
             "--svg",
             svg.to_str().unwrap(),
             "--json",
@@ -36,17 +36,27 @@ fn the_demo_runs_the_loop_and_draws_it() {
     );
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     let report = r.json();
-    assert_eq!(report["rows_replayed"], 2000);
+    assert_eq!(report["rows_replayed"], 3000);
     let kinds: Vec<&str> = report["marks"]
         .as_array()
         .unwrap()
         .iter()
         .map(|m| m["kind"].as_str().unwrap())
         .collect();
-    // On this stretch F1 falls below the floor early; the loop retrains and promotes.
-    assert_eq!(&kinds[..3], ["breach", "retrain", "promote"], "{kinds:?}");
+    // On this stretch F1 falls below the floor early; the loop retrains and promotes (the
+    // breach may recover on its own before the canary's verdict).
+    let at = |kind: &str, after: usize| {
+        kinds[after..]
+            .iter()
+            .position(|k| *k == kind)
+            .map(|i| i + after)
+            .unwrap_or_else(|| panic!("no {kind} after mark {after}: {kinds:?}"))
+    };
+    let breach = at("breach", 0);
+    let retrain = at("retrain", breach);
+    at("promote", retrain);
     assert!(report["gyre"].as_array().unwrap().len() >= 3);
-    assert_eq!(report["never_retrained"].as_array().unwrap().len(), 4);
+    assert_eq!(report["never_retrained"].as_array().unwrap().len(), 6);
     let text = std::fs::read_to_string(&svg).unwrap();
     assert!(text.starts_with("<svg") && text.contains("polyline") && text.contains(">promote<"));
 
@@ -82,7 +92,7 @@ fn the_demo_runs_the_loop_and_draws_it() {
             "--dir",
             bt_dir.to_str().unwrap(),
             "--rows",
-            "2000",
+            "3000",
             "--svg",
             svg.to_str().unwrap(),
             "--json",

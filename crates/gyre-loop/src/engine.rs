@@ -639,9 +639,21 @@ impl Engine {
     fn judge_canary(&mut self, now: i64, out: &mut Vec<Action>) {
         let Some(c) = &mut self.canary else { return };
         let labels = c.labels();
-        // Judge at min_labels, then every eighth of it, not on every label.
-        let every = (self.policy.canary.min_labels / 8).max(1) as usize;
-        if (labels as u64) < self.policy.canary.min_labels || labels < c.judged_at + every {
+        // Judge at min_labels, then each time the labels have grown by half, and at
+        // max_labels: five looks from min_labels to 4 × min_labels, not one per label. Every
+        // look is another chance of a verdict by chance: judged every eighth of min_labels
+        // (25 looks), a snapshot no worse than its champion was rolled back in two server
+        // runs of three.
+        let (min, max) = (
+            self.policy.canary.min_labels as usize,
+            self.policy.canary.max_labels as usize,
+        );
+        let due = if c.judged_at == 0 {
+            labels >= min
+        } else {
+            labels >= c.judged_at + c.judged_at / 2 || (labels >= max && c.judged_at < max)
+        };
+        if !due {
             return;
         }
         c.judged_at = labels;

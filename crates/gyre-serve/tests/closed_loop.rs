@@ -812,7 +812,28 @@ async fn an_online_champion_learns_and_its_snapshots_go_through_the_canary() {
         run.decisions
     );
     let series = champion_series(&p).await;
-    assert!(series.iter().any(|w| w.0 > 1), "{series:?}");
+    let all: Vec<String> = events
+        .iter()
+        .map(|e| format!("{} {} v{} {}", e.kind, e.rule, e.version, e.detail))
+        .collect();
+    let points: Vec<String> = p
+        .meta
+        .points("elec", Some("labels"), None)
+        .await
+        .unwrap()
+        .iter()
+        .map(|x| {
+            format!(
+                "{} v{} {}..{} n{}",
+                x.role, x.version, x.first_seq, x.last_seq, x.n
+            )
+        })
+        .collect();
+    assert!(
+        series.iter().any(|w| w.0 > 1),
+        "{series:?} {all:#?} {points:#?} {:?}",
+        run.decisions
+    );
     let _ = stop.send(());
 }
 
