@@ -114,7 +114,20 @@ impl Monitor {
                 .await?
                 .map_or(0, |p| p.last_seq);
         }
-        let mut from = windowed.iter().copied().min().unwrap_or(0);
+        // Replay from the first row no window holds yet (of any role), not from the first
+        // row ever: a role that never closed a window would otherwise re-read the whole log.
+        let joined = project.meta.labelled_max_seq(&self.model).await?;
+        let mut from = joined;
+        for (i, role) in ROLES.iter().enumerate() {
+            if let Some(first) = project
+                .meta
+                .labelled_after(&self.model, role, windowed[i], 1)
+                .await?
+                .first()
+            {
+                from = from.min(first.seq - 1);
+            }
+        }
         if let Some(since) = canary_since {
             for role in ROLES {
                 if let Some(first) = project
@@ -129,7 +142,6 @@ impl Monitor {
         }
         // Change detection starts from the rows joined from now on, as before the restart
         // it had seen the others.
-        let joined = project.meta.labelled_max_seq(&self.model).await?;
         if let Some(d) = self.driven.as_mut() {
             d.engine.detect_after(joined.max(0) as u64);
         }
