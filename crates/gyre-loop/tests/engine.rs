@@ -119,6 +119,14 @@ impl Drive {
         }
     }
 
+    /// A retrained `version` passed the gate: its canary starts.
+    fn candidate(&mut self, version: i64) {
+        self.input(Input::Candidate {
+            version,
+            test: Default::default(),
+        });
+    }
+
     fn input(&mut self, input: Input) {
         let now = self.seq as i64 * 1000;
         for a in self.engine.step(input, now) {
@@ -259,10 +267,7 @@ fn a_better_candidate_is_promoted_on_paired_rows_and_a_worse_one_rolled_back() {
 fn a_canary_within_chance_waits_for_more_labels() {
     let mut d = Drive::new(policy(0.7, loop_spec()));
     d.rows(100, 2, |s| s % 4 == 0, always);
-    d.input(Input::Candidate {
-        version: 2,
-        test: Default::default(),
-    });
+    d.candidate(2);
     d.take(false);
     // Both are right nine rows in ten, on different rows (equal F1): no verdict while the
     // bootstrap's bounds straddle zero; at max_labels (4 × 100) the point estimate decides.
@@ -290,10 +295,7 @@ fn after_a_prior_shift_a_failing_retrained_champion_is_retrained_again() {
     d.take(true);
     d.rows(100, 2, |s| s % 3 == 0, always);
     assert_eq!(d.take(false), ["breach f1 v1 #0", "retrain (f1)"]);
-    d.input(Input::Candidate {
-        version: 2,
-        test: Default::default(),
-    });
+    d.candidate(2);
     d.rows(100, 2, |s| s % 3 == 0, always);
     assert_eq!(d.take(false), ["promote v2"]);
     // v2 now misses every positive.
@@ -471,10 +473,7 @@ fn a_shadow_is_judged_on_the_champions_own_requests() {
     let mut d = Drive::new(policy(0.7, loop_spec()));
     d.rows(100, 2, |s| s.is_multiple_of(4), always);
     assert_eq!(d.take(false), ["breach f1 v1 #0", "retrain (f1)"]);
-    d.input(Input::Candidate {
-        version: 2,
-        test: Default::default(),
-    });
+    d.candidate(2);
     // Every request is answered by the champion and scored again by the shadow; the pair
     // is given once, on the shadow's row.
     for _ in 0..100 {
@@ -495,10 +494,7 @@ fn a_shadow_is_judged_on_the_champions_own_requests() {
 #[test]
 fn rows_recalled_after_a_restart_count_for_the_canary_only() {
     let mut d = Drive::new(policy(0.7, loop_spec()));
-    d.input(Input::Candidate {
-        version: 2,
-        test: Default::default(),
-    });
+    d.candidate(2);
     for _ in 0..100 {
         d.seq += 1;
         let s = d.seq;
@@ -558,10 +554,7 @@ fn a_canary_withdrawn_by_hand_and_a_new_champion_free_the_loop() {
     let mut d = Drive::new(policy(0.7, loop_spec()));
     d.rows(100, 2, |s| s.is_multiple_of(4), always);
     assert_eq!(d.take(false), ["breach f1 v1 #0", "retrain (f1)"]);
-    d.input(Input::Candidate {
-        version: 2,
-        test: Default::default(),
-    });
+    d.candidate(2);
     // The candidate's alias is removed by hand: no canary runs, so the persistent breach
     // retrains again after its cooldown.
     d.input(Input::Withdrawn);
