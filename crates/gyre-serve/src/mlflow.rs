@@ -23,7 +23,7 @@ use gyre_core::run::{MetricPoint, NewRun, Run, RunId, RunStatus};
 use gyre_core::runfilter::{Field, OrderKey, RunFilter, RunOrder, Value as FilterValue};
 use gyre_ops::Project;
 use gyre_store::{Experiment, StoreError};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -508,20 +508,83 @@ async fn load_run(t: &Tracking, id: &str) -> Result<Run, MlflowError> {
     })
 }
 
-/// A run as MLflow clients read it; with `history`, each metric's latest step and time.
-async fn run_json(t: &Tracking, r: &Run, history: bool) -> Result<Value, MlflowError> {
-    let experiment = r
-        .tags
-        .get(EXPERIMENT_TAG)
-        .cloned()
-        .unwrap_or_else(|| "0".into());
+/// A run in MLflow's JSON shape, serialized straight from the store's record (a listing of
+/// 1,000 runs built no intermediate JSON tree).
+#[derive(Serialize)]
+struct RunOut<'a> {
+    info: RunInfoOut<'a>,
+    data: RunDataOut<'a>,
+    inputs: InputsOut,
+}
+
+#[derive(Serialize)]
+struct RunInfoOut<'a> {
+    run_id: String,
+    run_uuid: String,
+    run_name: &'a str,
+    experiment_id: &'a str,
+    user_id: &'a str,
+    status: &'static str,
+    start_time: i64,
+    end_time: Option<i64>,
+    artifact_uri: String,
+    lifecycle_stage: &'static str,
+}
+
+#[derive(Serialize)]
+struct RunDataOut<'a> {
+    metrics: Vec<MetricOut<'a>>,
+    params: Vec<PairOut<'a>>,
+    tags: Vec<PairOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct MetricOut<'a> {
+    key: &'a str,
+    value: Finite,
+    timestamp: i64,
+    step: i64,
+}
+
+#[derive(Serialize)]
+struct PairOut<'a> {
+    key: &'a str,
+    value: &'a str,
+}
+
+#[derive(Serialize)]
+struct InputsOut {
+    dataset_inputs: [(); 0],
+}
+
+/// A number as MLflow sends it: JSON has no NaN or infinities, so those are strings.
+struct Finite(f64);
+
+impl Serialize for Finite {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let v = self.0;
+        if v.is_finite() {
+            s.serialize_f64(v)
+        } else if v.is_nan() {
+            s.serialize_str("NaN")
+        } else if v > 0.0 {
+            s.serialize_str("Infinity")
+        } else {
+            s.serialize_str("-Infinity")
+        }
+    }
+}
+
+/// A run as MLflow clients read it; with `history`, each metric's latest step and time
+/// (else the run's start and step 0, as a listing reads no history).
+async fn run_out<'a>(t: &Tracking, r: &'a Run, history: bool) -> Result<RunOut<'a>, MlflowError> {
+    let experiment = r.tags.get(EXPERIMENT_TAG).map_or("0", String::as_str);
     let deleted = r.tags.get(LIFECYCLE_TAG).is_some_and(|s| s == "deleted");
     let id = r.start.id.to_string();
     let run_name = r
         .tags
         .get("mlflow.runName")
-        .cloned()
-        .unwrap_or_else(|| r.start.name.clone());
+        .map_or(r.start.name.as_str(), String::as_str);
     let mut metrics = Vec::with_capacity(r.metrics.len());
     for (k, v) in &r.metrics {
         let (timestamp, step) = if history {
@@ -534,29 +597,47 @@ async fn run_json(t: &Tracking, r: &Run, history: bool) -> Result<Value, MlflowE
         } else {
             (r.start.started_ms, 0)
         };
-        metrics.push(json!({"key": k, "value": finite(*v), "timestamp": timestamp, "step": step}));
+        metrics.push(MetricOut {
+            key: k,
+            value: Finite(*v),
+            timestamp,
+            step,
+        });
     }
-    Ok(json!({
-        "info": {
-            "run_id": id,
-            "run_uuid": id,
-            "run_name": run_name,
-            "experiment_id": experiment,
-            "user_id": r.start.user,
-            "status": status_text(r.status),
-            "start_time": r.start.started_ms,
-            "end_time": r.ended_ms,
-            "artifact_uri": format!("mlflow-artifacts:/{experiment}/{id}/artifacts"),
-            "lifecycle_stage": if deleted { "deleted" } else { "active" },
+    let pairs = |m: &'a std::collections::BTreeMap<String, String>, hidden: &'a str| {
+        m.iter()
+            .filter(move |(k, _)| hidden.is_empty() || !k.starts_with(hidden))
+            .map(|(k, v)| PairOut { key: k, value: v })
+            .collect::<Vec<_>>()
+    };
+    Ok(RunOut {
+        info: RunInfoOut {
+            artifact_uri: format!("mlflow-artifacts:/{experiment}/{id}/artifacts"),
+            run_uuid: id.clone(),
+            run_id: id,
+            run_name,
+            experiment_id: experiment,
+            user_id: &r.start.user,
+            status: status_text(r.status),
+            start_time: r.start.started_ms,
+            end_time: r.ended_ms,
+            lifecycle_stage: if deleted { "deleted" } else { "active" },
         },
-        "data": {
-            "metrics": metrics,
-            "params": r.params.iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>(),
-            "tags": r.tags.iter().filter(|(k, _)| !k.starts_with("gyre."))
-                .map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>(),
+        data: RunDataOut {
+            metrics,
+            params: pairs(&r.params, ""),
+            tags: pairs(&r.tags, "gyre."),
         },
-        "inputs": { "dataset_inputs": [] },
-    }))
+        inputs: InputsOut { dataset_inputs: [] },
+    })
+}
+
+/// [`run_out`] as a JSON value, for answers that hold one run.
+async fn run_json(t: &Tracking, r: &Run, history: bool) -> Result<Value, MlflowError> {
+    serde_json::to_value(run_out(t, r, history).await?).map_err(|e| {
+        gyre_ops::note!("mlflow api: a run as JSON: {e}");
+        MlflowError::internal()
+    })
 }
 
 /// JSON has no NaN or infinities; MLflow's server sends them as strings too.
@@ -1010,7 +1091,7 @@ fn order_of(order_by: &[String]) -> Result<RunOrder, MlflowError> {
     Ok(RunOrder { key, descending })
 }
 
-async fn search_runs(State(t): St, raw: axum::body::Bytes) -> Answer {
+async fn search_runs(State(t): St, raw: axum::body::Bytes) -> Result<Response, MlflowError> {
     let b: SearchRuns = if raw.is_empty() {
         SearchRuns::default()
     } else {
@@ -1074,13 +1155,20 @@ async fn search_runs(State(t): St, raw: axum::body::Bytes) -> Answer {
     let (page, next) = paged(found, max, b.page_token.as_deref())?;
     let mut runs = Vec::with_capacity(page.len());
     for r in &page {
-        runs.push(run_json(&t, r, false).await?);
+        runs.push(run_out(&t, r, false).await?);
     }
-    let mut out = json!({ "runs": runs });
-    if let Some(n) = next {
-        out["next_page_token"] = json!(n);
-    }
-    Ok(Json(out))
+    Ok(Json(SearchOut {
+        runs,
+        next_page_token: next,
+    })
+    .into_response())
+}
+
+#[derive(Serialize)]
+struct SearchOut<'a> {
+    runs: Vec<RunOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_page_token: Option<String>,
 }
 
 async fn metric_history(State(t): St, Query(q): Query<HashMap<String, String>>) -> Answer {
