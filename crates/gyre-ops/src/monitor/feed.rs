@@ -151,14 +151,15 @@ impl Monitor {
             let Some(last) = rows.last() else { break };
             cursor = last.seq;
             let Some(d) = self.driven.as_mut() else { break };
-            for (row, labelled) in labelled_rows(&rows, &mut d.classes, d.regression) {
-                let role = ROLES.iter().position(|r| *r == row.role).unwrap_or(0);
-                let input = if row.seq > windowed[role] {
-                    Input::Labelled(labelled)
+            for l in labelled_rows(&rows, &mut d.classes, d.regression) {
+                // `windowed` is in ROLES order, which is the order of `Role`.
+                let at = l.labelled_ms;
+                let input = if l.seq as i64 > windowed[l.served as usize] {
+                    Input::Labelled(l)
                 } else {
-                    Input::Recalled(labelled)
+                    Input::Recalled(l)
                 };
-                d.step(input, row.labelled_ms);
+                d.step(input, at);
             }
         }
         if let Some(d) = self.driven.as_mut() {
@@ -168,7 +169,8 @@ impl Monitor {
     }
 
     /// Tells the engine of a new champion, a new candidate on canary, or a canary ended by
-    /// hand, as the aliases show them. Returns when the current canary began.
+    /// hand, as the aliases show them. Returns when a candidate it was told of just now
+    /// became challenger (the alias history is read only then).
     pub(super) async fn sync_versions(
         &mut self,
         project: &Project,
@@ -205,7 +207,7 @@ impl Monitor {
         let known = self.driven.as_ref().and_then(|d| d.candidate);
         let mut since = None;
         match candidate {
-            Some(c) => {
+            Some(c) if known != Some(c) => {
                 // When the candidate became challenger.
                 let at = project
                     .meta
@@ -216,15 +218,14 @@ impl Monitor {
                     .find(|e| e.alias == "challenger" && e.to == Some(c))
                     .map_or(now, |e| e.at_ms);
                 since = Some(at);
-                if known != Some(c) {
-                    let test = self.answers(project, c).await?.test;
-                    if let Some(d) = self.driven.as_mut() {
-                        d.step(Input::Candidate { version: c, test }, at);
-                        d.candidate = Some(c);
-                        d.retrain = None;
-                    }
+                let test = self.answers(project, c).await?.test;
+                if let Some(d) = self.driven.as_mut() {
+                    d.step(Input::Candidate { version: c, test }, at);
+                    d.candidate = Some(c);
+                    d.retrain = None;
                 }
             }
+            Some(_) => {}
             None if known.is_some() => {
                 if let Some(d) = self.driven.as_mut() {
                     d.step(Input::Withdrawn, now);
@@ -279,8 +280,8 @@ impl Monitor {
             let Some(d) = self.driven.as_mut() else {
                 return Ok(());
             };
-            for (_, labelled) in labelled_rows(&rows, &mut d.classes, d.regression) {
-                d.step(Input::Labelled(labelled), now);
+            for l in labelled_rows(&rows, &mut d.classes, d.regression) {
+                d.step(Input::Labelled(l), now);
             }
             d.cursor = last;
         }
@@ -345,11 +346,11 @@ impl Driven {
 
 /// Labelled rows as the engine's inputs. A shadow's row is paired with the champion's row
 /// of the same request when both are here, so the canary compares them on the same rows.
-fn labelled_rows<'r>(
-    rows: &'r [LabelledRow],
+fn labelled_rows(
+    rows: &[LabelledRow],
     classes: &mut gyre_loop::Classes,
     regression: bool,
-) -> Vec<(&'r LabelledRow, Labelled)> {
+) -> Vec<Labelled> {
     let outcomes: Vec<Option<gyre_loop::Outcome>> = rows
         .iter()
         .map(|r| outcome(r, classes, regression))
@@ -368,18 +369,15 @@ fn labelled_rows<'r>(
                 Role::Shadow => champion.get(&(r.request_id.as_str(), r.row_index)).copied(),
                 _ => None,
             };
-            Some((
-                r,
-                Labelled {
-                    seq: r.seq as u64,
-                    predicted_ms: r.predicted_ms,
-                    labelled_ms: r.labelled_ms,
-                    version: r.version,
-                    served,
-                    outcome: o?,
-                    other,
-                },
-            ))
+            Some(Labelled {
+                seq: r.seq as u64,
+                predicted_ms: r.predicted_ms,
+                labelled_ms: r.labelled_ms,
+                version: r.version,
+                served,
+                outcome: o?,
+                other,
+            })
         })
         .collect()
 }
