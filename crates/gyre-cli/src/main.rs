@@ -107,6 +107,9 @@ enum Command {
     /// Serve the MLflow tracking API only, with no model: scripts that use the `mlflow`
     /// client log their runs to gyre.
     Server(serve::ServerArgs),
+    /// Open the web UI in a browser: runs, data, the registry, monitoring and the pipeline.
+    /// It serves what `gyre server` serves (the UI is also on every `gyre serve`).
+    Ui(serve::UiArgs),
     /// The whole loop on the Elec2 stream, with no setup: train, serve, replay traffic with
     /// late labels, watch F1, retrain, canary, promote or roll back; an SVG chart at the end.
     Demo(demo::DemoArgs),
@@ -223,6 +226,7 @@ async fn run(cli: Cli) -> CliResult {
         Command::Models(cmd) => models::run(cmd, &cli.project).await,
         Command::Serve(args) => serve::run(args, &cli.project).await,
         Command::Server(args) => serve::server(args, &cli.project).await,
+        Command::Ui(args) => serve::ui(args, &cli.project).await,
         Command::Monitor(cmd) => monitor::run(cmd, &cli.project, cli.quiet).await,
         Command::Agent(args) => agent::run(args, &cli.project).await,
         Command::Demo(args) => demo::run(args, cli.quiet).await,

@@ -100,6 +100,7 @@ pub async fn run(args: ServeArgs, project: &Option<PathBuf>) -> CliResult {
             m.name,
             m.version
         );
+        out!("web UI on http://{bound}/ui/");
     })
     .await;
     result.map_err(|e| match e {
@@ -144,6 +145,60 @@ pub struct ServerArgs {
 }
 
 pub async fn server(args: ServerArgs, project: &Option<PathBuf>) -> CliResult {
+    track(args, project, |bound| {
+        out!("tracking server (MLflow API) on http://{bound}");
+        out!("web UI on http://{bound}/ui/");
+    })
+    .await
+}
+
+/// Serve the web UI (and the MLflow tracking API, as `gyre server` does) and open it.
+#[derive(Args)]
+pub struct UiArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Print the address only; do not start a browser.
+    #[arg(long)]
+    no_open: bool,
+}
+
+pub async fn ui(args: UiArgs, project: &Option<PathBuf>) -> CliResult {
+    let open = !args.no_open;
+    track(args.server, project, move |bound| {
+        let url = format!("http://{bound}/ui/");
+        out!("web UI on {url}");
+        if open {
+            open_browser(&url);
+        }
+    })
+    .await
+}
+
+/// Starts the desktop's browser on `url` (`xdg-open`, or `open` on macOS), without a shell;
+/// when there is none, the printed address is enough.
+fn open_browser(url: &str) {
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else {
+        "xdg-open"
+    };
+    let started = std::process::Command::new(opener)
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    if started.is_err() {
+        gyre_ops::note!("could not start a browser ({opener}); open {url}");
+    }
+}
+
+/// The tracking server with the UI, announcing its address through `on_bound`.
+async fn track(
+    args: ServerArgs,
+    project: &Option<PathBuf>,
+    on_bound: impl FnOnce(SocketAddr),
+) -> CliResult {
     let signalled = shutdown_signal();
     let p = open_project(project).await?;
     let spec = p.spec.serve.clone().unwrap_or_default();
@@ -168,10 +223,7 @@ pub async fn server(args: ServerArgs, project: &Option<PathBuf>) -> CliResult {
         access: spec.access.clone(),
         max_body_bytes: spec.max_body_bytes.unwrap_or(8 << 20),
     };
-    let result = gyre_serve::serve_tracking(Arc::new(p), opts, signalled, |bound| {
-        out!("tracking server (MLflow API) on http://{bound}");
-    })
-    .await;
+    let result = gyre_serve::serve_tracking(Arc::new(p), opts, signalled, on_bound).await;
     result.map_err(|e| match e {
         gyre_serve::ServeError::Ops(o) => Failure::Error(o),
         other => Failure::Error(gyre_ops::OpsError::Invalid(other.to_string())),

@@ -15,6 +15,7 @@ pub mod profile;
 pub mod run;
 pub mod runfilter;
 pub mod schema;
+pub mod series;
 pub mod spec;
 
 pub use dataset::{

@@ -177,6 +177,31 @@ pub struct StepStatus {
     pub reasons: Vec<String>,
 }
 
+/// A step in the pipeline's graph (the web UI): what it uses, what it waits for, whether it
+/// is up to date (and why not), and how its last run ended.
+#[derive(Debug, Serialize)]
+pub struct StepNode {
+    pub step: String,
+    /// The built-in it uses; None for a command.
+    pub uses: Option<gyre_core::pipeline::Builtin>,
+    pub command: Option<String>,
+    pub after: Vec<String>,
+    pub up_to_date: bool,
+    pub reasons: Vec<String>,
+    pub last: Option<LastRun>,
+}
+
+/// A step's latest run.
+#[derive(Debug, Serialize)]
+pub struct LastRun {
+    pub run: RunId,
+    pub status: gyre_core::RunStatus,
+    pub started_ms: i64,
+    pub ended_ms: Option<i64>,
+    /// Why it failed, when it did.
+    pub note: String,
+}
+
 /// Options of `gyre run`.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -493,6 +518,47 @@ impl Project {
             });
         }
         stat.save(&self.state_dir());
+        Ok(out)
+    }
+
+    /// Every step as a node of the DAG, with [`Project::pipeline_status`]'s verdict and its
+    /// latest run (a step's runs are named `step NAME`).
+    pub async fn pipeline_graph(&self) -> Result<Vec<StepNode>> {
+        let pipe = self.pipeline(&[])?;
+        let status = self.pipeline_status(&[]).await?;
+        let mut out = Vec::with_capacity(status.len());
+        for st in status {
+            let spec = &pipe.steps[&st.step];
+            let filter = gyre_core::runfilter::RunFilter {
+                conditions: vec![gyre_core::runfilter::Condition {
+                    field: gyre_core::runfilter::Field::Name,
+                    op: gyre_core::runfilter::Op::Eq,
+                    value: gyre_core::runfilter::Value::Text(format!("step {}", st.step)),
+                }],
+            };
+            let last = self
+                .meta
+                .search_runs(&filter, &Default::default(), 1)
+                .await?
+                .into_iter()
+                .next()
+                .map(|r| LastRun {
+                    run: r.start.id,
+                    status: r.status,
+                    started_ms: r.start.started_ms,
+                    ended_ms: r.ended_ms,
+                    note: r.note,
+                });
+            out.push(StepNode {
+                uses: spec.uses,
+                command: spec.run.clone(),
+                after: pipe.dag.upstream[&st.step].clone(),
+                step: st.step,
+                up_to_date: st.up_to_date,
+                reasons: st.reasons,
+                last,
+            });
+        }
         Ok(out)
     }
 

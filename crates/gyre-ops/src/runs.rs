@@ -145,6 +145,28 @@ pub struct SeriesSummary {
     pub max: f64,
 }
 
+/// A page of runs and how many matched in all.
+#[derive(Debug, Serialize)]
+pub struct RunPage {
+    pub total: u64,
+    pub offset: u64,
+    pub runs: Vec<Run>,
+}
+
+/// A metric's series for a chart: the points of the asked range, cut down.
+#[derive(Debug, Serialize)]
+pub struct Series {
+    pub run: RunId,
+    pub key: String,
+    /// Points logged in all, and the steps they span.
+    pub total: usize,
+    pub first_step: i64,
+    pub last_step: i64,
+    /// Points in the asked range, before cutting down.
+    pub in_range: usize,
+    pub points: Vec<MetricPoint>,
+}
+
 #[derive(Debug, Serialize)]
 pub struct RunDetail {
     #[serde(flatten)]
@@ -211,6 +233,84 @@ impl Project {
         };
         self.reap_dead_runs().await?;
         Ok(self.meta.search_runs(&filter, &order, limit).await?)
+    }
+
+    /// One page of the runs `filter` keeps in `order`, with how many it keeps in all (the web
+    /// UI's table).
+    pub async fn runs_page(
+        &self,
+        filter: &str,
+        order: Option<&str>,
+        offset: u64,
+        limit: u64,
+    ) -> Result<RunPage> {
+        let filter: RunFilter = filter.parse()?;
+        let order: RunOrder = match order {
+            Some(o) => o.parse()?,
+            None => RunOrder::default(),
+        };
+        self.reap_dead_runs().await?;
+        let (runs, total) = self
+            .meta
+            .search_page(&filter, &order, offset, limit)
+            .await?;
+        Ok(RunPage {
+            total,
+            offset,
+            runs,
+        })
+    }
+
+    /// A metric's points with steps in `steps` (inclusive; all when None), cut down to at
+    /// most `max` that draw the same curve ([`gyre_core::series::downsample`]).
+    pub async fn metric_series(
+        &self,
+        reference: &str,
+        key: &str,
+        steps: Option<(i64, i64)>,
+        max: usize,
+    ) -> Result<Series> {
+        let id = self.meta.resolve_run(reference).await?;
+        let mut points = self.meta.metric_history(&id, key).await?;
+        if points.is_empty() {
+            return Err(OpsError::NotFound(format!(
+                "run {id} has no metric `{key}`"
+            )));
+        }
+        let total = points.len();
+        let (first_step, last_step) = (points[0].step, points[total - 1].step);
+        if let Some((lo, hi)) = steps {
+            points.retain(|p| p.step >= lo && p.step <= hi);
+        }
+        let in_range = points.len();
+        Ok(Series {
+            run: id,
+            key: key.to_string(),
+            total,
+            first_step,
+            last_step,
+            in_range,
+            points: gyre_core::series::downsample(&points, max),
+        })
+    }
+
+    /// The captured output of a run's command (a pipeline step's `log:HASH` output), verified
+    /// against its hash; the last `max_bytes` of it, cut at a character boundary.
+    pub async fn run_log(&self, reference: &str, max_bytes: usize) -> Result<Option<String>> {
+        let id = self.meta.resolve_run(reference).await?;
+        let run = self.meta.get_run(&id).await?;
+        let Some(hash) = run.outputs.iter().find_map(|o| o.strip_prefix("log:")) else {
+            return Ok(None);
+        };
+        let hash: gyre_core::ContentHash = hash
+            .parse()
+            .map_err(|e: gyre_core::CoreError| OpsError::Invalid(e.to_string()))?;
+        let bytes = self.blobs.get_bytes(hash).await?;
+        let mut start = bytes.len().saturating_sub(max_bytes);
+        while start < bytes.len() && (bytes[start] & 0xC0) == 0x80 {
+            start += 1;
+        }
+        Ok(Some(String::from_utf8_lossy(&bytes[start..]).into_owned()))
     }
 
     pub async fn run_detail(&self, reference: &str) -> Result<RunDetail> {

@@ -20,6 +20,7 @@ mod mlflow_registry;
 mod oip;
 pub mod payload;
 mod traffic;
+mod ui;
 
 pub use access::{Access, BodyKind, Rule};
 use error::ApiError;
@@ -283,7 +284,7 @@ pub struct AppState {
     limits: Arc<listen::Limits>,
     client_ids: std::sync::Mutex<RecentIds>,
     /// Wakes the reloader at once (after an alias move through the API).
-    reload: tokio::sync::Notify,
+    reload: Arc<tokio::sync::Notify>,
     /// The project's triggers, when the server runs them.
     scheduler: Option<Arc<gyre_ops::triggers::Scheduler>>,
     /// Traffic windows for the monitor's drift, shift and operational rules.
@@ -396,6 +397,11 @@ pub async fn serve(
                         .iter()
                         .map(|r| ((r.method.clone(), r.path), r.rule)),
                 )
+                .chain(
+                    ui::routes()
+                        .iter()
+                        .map(|r| ((r.method.clone(), r.path), r.rule)),
+                )
                 .collect(),
             &opts.access,
             // The address bound (with its port, when 0 asked for any).
@@ -407,7 +413,7 @@ pub async fn serve(
             opts.max_inflight_body_bytes,
             opts.request_timeout,
         )),
-        reload: tokio::sync::Notify::new(),
+        reload: Arc::new(tokio::sync::Notify::new()),
         scheduler: scheduler.clone(),
         traffic,
         opts: opts.clone(),
@@ -507,11 +513,13 @@ pub async fn serve_tracking(
         BodyKind::None,
         get(|| async { env!("CARGO_PKG_VERSION") }),
     ));
+    let pages = ui::routes();
     let guard = Arc::new(access::Guard::new(
         project.clone(),
         routes
             .iter()
             .map(|r| ((r.method.clone(), r.path), r.rule))
+            .chain(pages.iter().map(|r| ((r.method.clone(), r.path), r.rule)))
             .collect(),
         &opts.access,
         bound,
@@ -522,9 +530,10 @@ pub async fn serve_tracking(
         defaults.max_inflight_body_bytes,
         defaults.request_timeout,
     ));
-    let tracking = Arc::new(mlflow::Tracking::new(project));
+    let tracking = Arc::new(mlflow::Tracking::new(project.clone()));
+    let ui = Arc::new(ui::Ui::new(project, None));
     let app = finish(
-        guarded(routes, tracking, guard),
+        guarded(routes, tracking, guard.clone()).merge(guarded(pages, ui, guard)),
         opts.max_body_bytes,
         limits,
     );
@@ -544,6 +553,7 @@ pub fn all_rules() -> Vec<(Method, &'static str, Rule)> {
                 .into_iter()
                 .map(|r| (r.method, r.path, r.rule)),
         )
+        .chain(ui::routes().into_iter().map(|r| (r.method, r.path, r.rule)))
         .collect()
 }
 
@@ -682,13 +692,6 @@ pub fn routes() -> Vec<Route> {
         ),
         r(
             Method::POST,
-            "/api/models/{name}/aliases/{alias}",
-            Token(Role::Editor),
-            BodyKind::Json,
-            post(move_alias),
-        ),
-        r(
-            Method::POST,
             "/api/triggers/{name}",
             Webhook,
             BodyKind::None,
@@ -701,11 +704,13 @@ pub fn routes() -> Vec<Route> {
 /// JSON.
 fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
     let tracking = Arc::new(mlflow::Tracking::new(state.project.clone()));
-    let app = guarded(routes(), state.clone(), state.guard.clone()).merge(guarded(
-        mlflow::routes(),
-        tracking,
-        state.guard.clone(),
+    let ui = Arc::new(ui::Ui::new(
+        state.project.clone(),
+        Some(state.reload.clone()),
     ));
+    let app = guarded(routes(), state.clone(), state.guard.clone())
+        .merge(guarded(mlflow::routes(), tracking, state.guard.clone()))
+        .merge(guarded(ui::routes(), ui, state.guard.clone()));
     finish(app, max_body_bytes, state.limits.clone())
 }
 
@@ -1324,39 +1329,6 @@ async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
         (exposition::CLASSIC, exposition::classic(&text))
     };
     ([(header::CONTENT_TYPE, kind)], body).into_response()
-}
-
-/// `POST /api/models/{name}/aliases/{alias}` with `{"version": N, "reason": "…", "force":
-/// false}`: moves an alias through the gate, recorded under the caller's token name. An
-/// `editor` token may move it; forcing past a refused gate takes an `admin` one.
-async fn move_alias(
-    State(state): State<Arc<AppState>>,
-    Path((name, alias)): Path<(String, String)>,
-    Extension(caller): Extension<access::Caller>,
-    body: Bytes,
-) -> Result<Json<Value>, ApiError> {
-    let v: Value = json_body(&body)?;
-    let version = v["version"].as_i64().ok_or_else(|| {
-        ApiError::bad(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "`version` (a number) is required",
-        )
-    })?;
-    let reason = v["reason"].as_str().unwrap_or("");
-    let force = v["force"].as_bool().unwrap_or(false);
-    if force && !caller.allows(gyre_core::access::Role::Admin) {
-        return Err(ApiError::forbidden(
-            "`force` skips the gate: it takes an admin token",
-        ));
-    }
-    let actor = caller.actor().unwrap_or_else(|| "anonymous".into());
-    let event = state
-        .project
-        .set_alias(&format!("{name}@{version}"), &alias, reason, force, &actor)
-        .await
-        .map_err(ApiError::from_ops)?;
-    state.reload.notify_one();
-    Ok(Json(json!(event)))
 }
 
 #[cfg(test)]

@@ -17,6 +17,8 @@ fn path_of(template: &str) -> String {
         .replace("{model_id}", "m-0")
         .replace("{key}", "k")
         .replace("{version}", "1")
+        .replace("{file}", "app.js")
+        .replace("{id}", "0000")
 }
 
 fn body_of(path: &str) -> &'static str {

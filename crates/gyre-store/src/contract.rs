@@ -810,6 +810,24 @@ pub async fn run_runs(store: &dyn MetaStore) {
             .len(),
         1
     );
+    // Pages: an offset into the same order, and the count of every match.
+    let (page, total) = store
+        .search_page(&RunFilter::default(), &by_f1, 1, 1)
+        .await
+        .unwrap();
+    assert_eq!((ids(page), total), (vec![a.id.clone()], 3));
+    let (page, total) = store
+        .search_page(&RunFilter::default(), &RunOrder::default(), 3, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        (page.len(), total),
+        (0, 3),
+        "past the end: no runs, the count"
+    );
+    let f: RunFilter = "metrics.f1 > 0.8".parse().unwrap();
+    let (page, total) = store.search_page(&f, &by_f1, 0, 1).await.unwrap();
+    assert_eq!((ids(page), total), (vec![b.id.clone()], 2));
     let running = store.running_runs().await.unwrap();
     assert_eq!(ids(running), vec![c.id.clone()]);
 }

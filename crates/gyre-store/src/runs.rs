@@ -57,6 +57,15 @@ pub trait RunStore: Send + Sync {
         order: &RunOrder,
         limit: u64,
     ) -> Result<Vec<Run>>;
+    /// One page of a search: up to `limit` runs after the first `offset` in `order`, and how
+    /// many runs match in all.
+    async fn search_page(
+        &self,
+        filter: &RunFilter,
+        order: &RunOrder,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<Run>, u64)>;
     async fn running_runs(&self) -> Result<Vec<Run>>;
     /// The runs that recorded `reference` as an output, oldest first (for lineage).
     async fn runs_with_output(&self, reference: &str) -> Result<Vec<RunId>>;
@@ -106,8 +115,18 @@ fn glob_of(like: &str) -> String {
     out
 }
 
-fn compile(filter: &RunFilter, order: &RunOrder, limit: u64, dialect: Dialect) -> Compiled {
-    let mut sql = format!("SELECT {RUN_COLUMNS} FROM runs r");
+/// What a compiled search reads: a page of runs in order, or how many match.
+#[derive(Clone, Copy)]
+enum Read {
+    Page { offset: u64, limit: u64 },
+    Count,
+}
+
+fn compile(filter: &RunFilter, order: &RunOrder, read: Read, dialect: Dialect) -> Compiled {
+    let mut sql = match read {
+        Read::Page { .. } => format!("SELECT {RUN_COLUMNS} FROM runs r"),
+        Read::Count => "SELECT COUNT(*) AS n FROM runs r".to_string(),
+    };
     let mut texts = Vec::new();
     let mut numbers = Vec::new();
     let mut n = 0usize;
@@ -115,7 +134,7 @@ fn compile(filter: &RunFilter, order: &RunOrder, limit: u64, dialect: Dialect) -
         n += 1;
         n
     };
-    if let OrderKey::Metric(m) = &order.key {
+    if let (OrderKey::Metric(m), Read::Page { .. }) = (&order.key, read) {
         let p = next();
         texts.push((p, m.clone()));
         sql.push_str(&format!(
@@ -190,6 +209,13 @@ fn compile(filter: &RunFilter, order: &RunOrder, limit: u64, dialect: Dialect) -
         sql.push_str(" WHERE ");
         sql.push_str(&clauses.join(" AND "));
     }
+    let Read::Page { offset, limit } = read else {
+        return Compiled {
+            sql,
+            texts,
+            numbers,
+        };
+    };
     let dir = if order.descending { "DESC" } else { "ASC" };
     sql.push_str(&match &order.key {
         OrderKey::Started => format!(" ORDER BY r.started_ms {dir}, r.id"),
@@ -198,7 +224,7 @@ fn compile(filter: &RunFilter, order: &RunOrder, limit: u64, dialect: Dialect) -
             format!(" ORDER BY (o.value IS NULL), o.value {dir}, r.started_ms DESC")
         }
     });
-    sql.push_str(&format!(" LIMIT {limit}"));
+    sql.push_str(&format!(" LIMIT {limit} OFFSET {offset}"));
     Compiled {
         sql,
         texts,
@@ -260,6 +286,26 @@ macro_rules! impl_run_store {
                     inputs: Vec::new(),
                     outputs: Vec::new(),
                 })
+            }
+
+            /// The rows of a compiled search, its binds in placeholder order whatever their
+            /// type.
+            async fn fetch_compiled(&self, c: Compiled) -> Result<Vec<<$db as sqlx::Database>::Row>> {
+                let mut binds: Vec<(usize, Result<String, f64>)> = c
+                    .texts
+                    .into_iter()
+                    .map(|(i, t)| (i, Ok(t)))
+                    .chain(c.numbers.into_iter().map(|(i, x)| (i, Err(x))))
+                    .collect();
+                binds.sort_by_key(|b| b.0);
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(c.sql));
+                for (_, b) in binds {
+                    q = match b {
+                        Ok(t) => q.bind(t),
+                        Err(x) => q.bind(x),
+                    };
+                }
+                Ok(q.fetch_all(&self.pool).await?)
             }
 
             /// Fills params, tags, latest metrics, inputs and outputs of `runs`.
@@ -545,26 +591,34 @@ macro_rules! impl_run_store {
             }
 
             async fn search_runs(&self, filter: &RunFilter, order: &RunOrder, limit: u64) -> Result<Vec<Run>> {
-                let c = compile(filter, order, limit, $dialect);
-                // Binds go in placeholder order, whatever their type.
-                let mut binds: Vec<(usize, Result<String, f64>)> = c
-                    .texts
-                    .into_iter()
-                    .map(|(i, t)| (i, Ok(t)))
-                    .chain(c.numbers.into_iter().map(|(i, x)| (i, Err(x))))
-                    .collect();
-                binds.sort_by_key(|b| b.0);
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(c.sql));
-                for (_, b) in binds {
-                    q = match b {
-                        Ok(t) => q.bind(t),
-                        Err(x) => q.bind(x),
-                    };
-                }
-                let rows = q.fetch_all(&self.pool).await?;
+                Ok(self.search_page(filter, order, 0, limit).await?.0)
+            }
+
+            async fn search_page(
+                &self,
+                filter: &RunFilter,
+                order: &RunOrder,
+                offset: u64,
+                limit: u64,
+            ) -> Result<(Vec<Run>, u64)> {
+                let rows = self
+                    .fetch_compiled(compile(filter, order, Read::Page { offset, limit }, $dialect))
+                    .await?;
                 let mut runs = rows.iter().map(Self::run_from_row).collect::<Result<Vec<_>>>()?;
                 self.hydrate(&mut runs).await?;
-                Ok(runs)
+                // A first page shorter than asked for holds every match: no count needed.
+                let total = if offset == 0 && (runs.len() as u64) < limit {
+                    runs.len() as u64
+                } else {
+                    let counted = self
+                        .fetch_compiled(compile(filter, order, Read::Count, $dialect))
+                        .await?;
+                    match counted.first() {
+                        Some(row) => row.try_get::<i64, _>("n")? as u64,
+                        None => 0,
+                    }
+                };
+                Ok((runs, total))
             }
 
             async fn running_runs(&self) -> Result<Vec<Run>> {

@@ -174,7 +174,17 @@ impl Monitor {
         }
     }
 
+    /// Stores an event. One that names no window (a retrain, a verdict) is tied to the
+    /// champion's latest window, so a chart can place it on the labelled-prediction axis
+    /// whichever clock the loop ran on.
     async fn record(&self, project: &Project, mut e: MonitorEvent) -> Result<MonitorEvent> {
+        if e.point.is_none() {
+            e.point = project
+                .meta
+                .last_point(&self.model, LABELS, "champion")
+                .await?
+                .map(|p| p.id);
+        }
         e.id = project.meta.add_event(&e).await?;
         Ok(e)
     }

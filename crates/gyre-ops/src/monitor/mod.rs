@@ -208,7 +208,7 @@ mod pass;
 mod status;
 mod traffic;
 
-pub use status::{History, HistoryPoint, Status};
+pub use status::{History, HistoryPoint, Status, Timeline, TimelineWindow};
 pub use traffic::{TrafficExport, TrafficSample};
 
 #[cfg(test)]

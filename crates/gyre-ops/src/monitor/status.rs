@@ -35,7 +35,61 @@ pub struct Status {
     pub recent_events: Vec<MonitorEvent>,
 }
 
+/// Everything the monitor recorded for the watched model: every closed window with its
+/// figures, every event, and where the aliases point (the web UI's monitoring page).
+#[derive(Debug, Clone, Serialize)]
+pub struct Timeline {
+    pub model: String,
+    pub aliases: Vec<(String, i64)>,
+    pub windows: Vec<TimelineWindow>,
+    pub events: Vec<MonitorEvent>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TimelineWindow {
+    pub id: i64,
+    pub role: String,
+    pub version: i64,
+    /// `labels` or `traffic`.
+    pub kind: String,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    /// The labelled predictions it holds, in join order (`labels` windows).
+    pub first_seq: i64,
+    pub last_seq: i64,
+    pub n: i64,
+    pub metrics: serde_json::Map<String, serde_json::Value>,
+}
+
 impl Project {
+    pub async fn monitor_timeline(&self) -> Result<Timeline> {
+        let (model, _) = self.monitor_target()?;
+        let windows = self
+            .meta
+            .points(&model, None, None)
+            .await?
+            .into_iter()
+            .map(|p| TimelineWindow {
+                metrics: serde_json::from_str(&p.metrics).unwrap_or_default(),
+                id: p.id,
+                role: p.role,
+                version: p.version,
+                kind: p.kind,
+                start_ms: p.start_ms,
+                end_ms: p.end_ms,
+                first_seq: p.first_seq,
+                last_seq: p.last_seq,
+                n: p.n,
+            })
+            .collect();
+        Ok(Timeline {
+            aliases: self.meta.aliases(&model).await?,
+            events: self.meta.events(Some(&model), 0).await?,
+            windows,
+            model,
+        })
+    }
+
     pub async fn monitor_history(&self, metric: &str, role: Option<&str>) -> Result<History> {
         let (model, _) = self.monitor_target()?;
         let points = self
