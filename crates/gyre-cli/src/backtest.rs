@@ -90,6 +90,9 @@ pub async fn run(a: BacktestArgs, project: &Option<PathBuf>, quiet: bool) -> Cli
     }
     print(&report, a.windows);
     out!("Chart: {}", a.svg.display());
+    if let Some(run) = &report.run {
+        out!("Recorded as run {run} (`gyre runs show`, and the web UI's monitoring page)");
+    }
     Ok(())
 }
 

@@ -39,6 +39,22 @@ fn demo_project() -> Project {
         .unwrap()
         .to_string();
     p.ok(&["models", "register", "elec", &run]);
+    // A backtest of the loop on the stream's next weeks, kept as a run for the monitoring
+    // page.
+    let svg = p.root().join("backtest.svg");
+    let stream = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/elec2_first_half.csv");
+    p.ok(&[
+        "backtest",
+        stream.to_str().unwrap(),
+        "--train-rows",
+        "2016",
+        "--rows",
+        "6000",
+        "--label-delay",
+        "48",
+        "--svg",
+        svg.to_str().unwrap(),
+    ]);
     // Reads need a token here, so the page must sign in.
     p.append_spec("\n[serve.access]\nreads = \"token\"\n");
     p
@@ -146,7 +162,9 @@ fn the_ui_shows_the_demo_project_in_a_real_browser() {
     let p = demo_project();
     let viewer = token(&p, "viewer", "ada");
     let editor = token(&p, "editor", "grace");
-    let s = Server::spawn(&p, &["server", "--port", "0"], &[]);
+    // `gyre ui` serves what `gyre server` does; --no-open starts no browser of its own.
+    let mut s = Server::spawn(&p, &["ui", "--no-open", "--port", "0"], &[]);
+    s.base = s.base.trim_end_matches("/ui/").to_string();
     let long = long_run(&s);
     let base = s.base.clone();
     let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("ui-screenshots");
@@ -325,6 +343,13 @@ fn the_ui_shows_the_demo_project_in_a_real_browser() {
     b.find("#events tbody tr");
     accessible(&b, "monitoring");
     b.screenshot("monitoring");
+    // The backtest, from the same page: each strategy's F1 per window, the loop's marks.
+    b.click(&b.find("#backtests a"));
+    b.find("#strategies tbody tr");
+    let series = b.all("svg.chart path.series").len();
+    assert!(series >= 3, "the loop and its baselines: {series}");
+    b.find("svg.chart line.marker");
+    b.screenshot("backtest");
 
     // The pipeline: each step a node, its state named.
     b.goto(&format!("{base}/ui/#/pipeline"));

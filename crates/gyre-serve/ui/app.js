@@ -82,6 +82,7 @@ async function render() {
     return;
   }
   view.replaceChildren(h('p', { class: 'loading' }, 'Loading…'));
+  delete view.dataset.rendered;
   view.setAttribute('aria-busy', 'true');
   try {
     if (whoami() === null) {
@@ -89,6 +90,8 @@ async function render() {
       renderWho();
     }
     await page(view, r);
+    // When the page was drawn, in ms since the document began loading (bench/ui.sh reads it).
+    view.dataset.rendered = String(Math.round(performance.now()));
   } catch (e) {
     if (e.status === 401) return login(view, e.message);
     view.replaceChildren(h('div', { class: 'card error', role: 'alert' }, h('h1', {}, `Error ${e.status || ''}`), h('p', {}, e.message)));

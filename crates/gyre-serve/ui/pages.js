@@ -390,8 +390,22 @@ async function modelVersion(view, name, version) {
 const QUALITY = ['f1', 'precision', 'recall'];
 const MARKED = new Set(['breach', 'recover', 'retrain', 'promote', 'rollback', 'change']);
 
-export async function monitor(view) {
-  let last = await api('/api/monitor');
+export async function monitor(view, r) {
+  if (r.parts[1] === 'backtest' && r.parts[2]) return backtest(view, r.parts[2]);
+  const runs = await api(`/api/runs?${new URLSearchParams({ where: "name = 'backtest'", limit: 20 })}`);
+  const backtests = section('Backtests', runs.runs.length
+    ? table(['run', 'started', 'data', 'metric', 'strategies'], runs.runs.map((x) => h('tr', {},
+      h('td', {}, h('a', { href: link(['monitor', 'backtest', x.id]), class: 'mono' }, short(x.id))), h('td', {}, when(x.started_ms)),
+      h('td', {}, x.params.data ?? '–'), h('td', {}, x.params.metric ?? '–'),
+      h('td', {}, Object.entries(x.metrics).filter(([k]) => k.startsWith(`${x.params.metric}.`)).map(([k, v]) => `${k.slice(x.params.metric.length + 1)} ${fmt(num(v))}`).join(' · ')))), { id: 'backtests' })
+    : empty('No backtest yet: `gyre backtest NAME` replays a dataset through the loop.'));
+  let last;
+  try {
+    last = await api('/api/monitor');
+  } catch (e) {
+    if (e.status !== 400 && e.status !== 404) throw e;
+    return show(view, h('h1', {}, 'Monitoring'), section('The live loop', h('p', {}, e.message)), backtests);
+  }
   draw(last);
   // Live: asks again every 10 s and redraws only when something new was recorded.
   every(10_000, async () => {
@@ -429,8 +443,26 @@ export async function monitor(view) {
       trafficKeys.length ? section('Traffic', lineChart({ title: 'traffic per window', series: series(traffic, trafficKeys), xTime: true })) : null,
       section('Events', t.events.length ? table(['when', 'event', 'rule', '#version', '#value', '#threshold', 'detail'], t.events.slice().reverse().slice(0, 200).map((e) => h('tr', { class: `event-${e.kind}` },
         h('td', {}, when(e.ts_ms)), h('td', {}, e.kind), h('td', {}, e.rule), h('td', { class: 'num' }, e.version), h('td', { class: 'num' }, fmt(e.value)),
-        h('td', { class: 'num' }, fmt(e.threshold)), h('td', {}, e.detail))), { id: 'events' }) : empty('No events yet.')));
+        h('td', { class: 'num' }, fmt(e.threshold)), h('td', {}, e.detail))), { id: 'events' }) : empty('No events yet.')),
+      backtests);
   }
+}
+
+/// A `gyre backtest`: each strategy's metric per window over the replayed rows, with what the
+/// loop did marked.
+async function backtest(view, id) {
+  const rep = await api(`/api/runs/${encodeURIComponent(id)}/backtest`);
+  const m = rep.metric;
+  const series = rep.strategies.map((st) => ({ name: st.name, points: st.windows.map((w) => [w.row, num(w.figures[m])]) }));
+  const markers = rep.marks.filter((k) => MARKED.has(k.kind)).map((k) => ({ x: k.row, kind: k.kind, label: `${k.kind}: ${k.detail}` }));
+  show(view, h('h1', {}, `Backtest of ${rep.data}`),
+    section('Replay', kv([['run', h('a', { href: link(['runs', id]), class: 'mono' }, short(id))], ['rows replayed', rep.rows.toLocaleString('en')],
+      ['training rows', rep.train_rows.toLocaleString('en')], ['window', `${rep.window} rows`], ['metric', m],
+      ['positive class', rep.positive], ['took', `${rep.seconds.toFixed(1)} s`], ['notes', rep.notes.join('; ') || null]])),
+    section(`${m} per window`, lineChart({ title: `${m} per window of ${rep.data}, each strategy`, series, markers, xLabel: 'replayed rows', yLabel: m, height: 320 })),
+    section('Strategies', table(['strategy', `#mean ${m}`, '#retrains', '#promotions', '#rollbacks'], rep.strategies.map((st) => h('tr', {},
+      h('th', { scope: 'row' }, st.name), h('td', { class: 'num' }, fmt(num(st.mean))), h('td', { class: 'num' }, st.retrains),
+      h('td', { class: 'num' }, st.promotions), h('td', { class: 'num' }, st.rollbacks))), { id: 'strategies' })));
 }
 
 // ---------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ mod baselines;
 mod driver;
 mod external;
 mod models;
+mod record;
 mod stream;
 mod trainer;
 
@@ -191,6 +192,9 @@ pub struct BacktestReport {
     pub marks: Vec<Mark>,
     /// What the replay could not do as gyre.toml says (triggers it cannot replay).
     pub notes: Vec<String>,
+    /// The run it is recorded as (named `backtest`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run: Option<gyre_core::RunId>,
 }
 
 /// Whether a monitor trigger runs on a breach of `rule`.
@@ -238,9 +242,11 @@ impl Project {
         let started = std::time::Instant::now();
         let stream = order(opts, &spec, table)?;
         let this = self;
-        crate::datasets::blocking_here(|| {
+        let mut report = crate::datasets::blocking_here(|| {
             this.replay(opts, &spec, monitor, &stream, started, progress)
-        })
+        })?;
+        report.run = Some(self.record_backtest(&report).await?);
+        Ok(report)
     }
 
     /// The command the loop retrains a model trained elsewhere with: the one writing the
@@ -511,6 +517,7 @@ impl Project {
             strategies,
             marks: driver.marks,
             notes,
+            run: None,
         })
     }
 }

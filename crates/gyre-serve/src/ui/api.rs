@@ -111,6 +111,11 @@ pub async fn log(State(ui): St, Path(id): Path<String>) -> Answer<Log> {
     }))
 }
 
+/// The report a `gyre backtest` run kept.
+pub async fn backtest(State(ui): St, Path(id): Path<String>) -> Answer<Value> {
+    Ok(Json(ui.project.backtest_report(&id).await.map_err(ops)?))
+}
+
 #[derive(Deserialize)]
 pub struct CompareQuery {
     /// Run ids (or unique prefixes), comma-separated.

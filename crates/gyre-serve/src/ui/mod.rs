@@ -102,6 +102,13 @@ pub fn routes() -> Vec<Route<Arc<Ui>>> {
             get(api::series),
         ),
         Route::new(Method::GET, "/api/runs/{id}/log", Read, None, get(api::log)),
+        Route::new(
+            Method::GET,
+            "/api/runs/{id}/backtest",
+            Read,
+            None,
+            get(api::backtest),
+        ),
         Route::new(Method::GET, "/api/compare", Read, None, get(api::compare)),
         Route::new(Method::GET, "/api/lineage", Read, None, get(api::lineage)),
         Route::new(Method::GET, "/api/datasets", Read, None, get(api::datasets)),

@@ -1,0 +1,170 @@
+//! The web UI's runs table over 100,000 runs with 20 params and 20 metrics each (issue 18):
+//! stores them (once, in `GYRE_BENCH_DIR` when set, so a second run skips it), serves them
+//! with `serve_tracking`, and times the API calls the table makes from a client on loopback
+//! (median of 7; an upper bound on the server's time). With `--serve` it then keeps serving,
+//! printing `serving on ADDR`, for `bench/ui.sh` to time the page in headless Chromium.
+
+use gyre_core::{MetricPoint, NewRun, RunId};
+use gyre_serve::{TrackingOptions, serve_tracking};
+use std::sync::Arc;
+use std::time::Instant;
+
+const RUNS: u64 = 100_000;
+const KEYS: usize = 20;
+
+fn run(n: u64) -> NewRun {
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&n.to_be_bytes());
+    b[8] = 0x5a;
+    NewRun {
+        id: RunId::from_random(b),
+        name: format!("train-{}", n % 100),
+        parent: None,
+        started_ms: n as i64,
+        user: "bench".into(),
+        host: "bench".into(),
+        pid: 1,
+        pid_start: 1,
+        git_commit: None,
+        git_dirty: false,
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// A stable pseudo-random value in [0, 1) for run `n`, key `k`.
+fn unit(n: u64, k: usize) -> f64 {
+    let mut x =
+        n.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (k as u64).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x ^= x >> 31;
+    x = x.wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^= x >> 29;
+    (x >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[tokio::main]
+async fn main() {
+    let serve_after = std::env::args().any(|a| a == "--serve");
+    let temp;
+    let dir = match std::env::var_os("GYRE_BENCH_DIR") {
+        Some(d) => std::path::PathBuf::from(d),
+        None => {
+            temp = tempfile::tempdir().unwrap();
+            temp.path().to_path_buf()
+        }
+    };
+    let fresh = !dir.join("gyre.toml").exists();
+    if fresh {
+        std::fs::create_dir_all(&dir).unwrap();
+        gyre_ops::init(&dir, Some("bench")).await.unwrap();
+    }
+    let project = Arc::new(gyre_ops::Project::open(&dir).await.unwrap());
+    if fresh {
+        let t = Instant::now();
+        for n in 1..=RUNS {
+            let r = run(n);
+            project.meta.create_run(&r, &[]).await.unwrap();
+            let params: Vec<(String, String)> = (0..KEYS)
+                .map(|k| {
+                    let v = match k {
+                        0 => {
+                            ["logistic", "random_forest", "boosting"][(n % 3) as usize].to_string()
+                        }
+                        _ => format!("{}", (unit(n, k + 100) * 10.0).floor()),
+                    };
+                    (format!("p{k:02}"), v)
+                })
+                .collect();
+            let metrics: Vec<(String, MetricPoint)> = (0..KEYS)
+                .map(|k| {
+                    (
+                        format!("m{k:02}"),
+                        MetricPoint {
+                            step: 0,
+                            timestamp_ms: n as i64,
+                            value: unit(n, k),
+                        },
+                    )
+                })
+                .collect();
+            project
+                .meta
+                .log_batch(&r.id, &params, &[], &metrics)
+                .await
+                .unwrap();
+            if n % 10_000 == 0 {
+                eprintln!("{n} runs stored ({:.0} s)", t.elapsed().as_secs_f64());
+            }
+        }
+        println!(
+            "{RUNS} runs with {KEYS} params and {KEYS} metrics stored in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
+    }
+
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
+    let opts = TrackingOptions {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        access: Default::default(),
+        max_body_bytes: 8 << 20,
+    };
+    tokio::spawn(serve_tracking(
+        project.clone(),
+        opts,
+        async {
+            let _ = stopped.await;
+        },
+        move |addr| {
+            let _ = bound_tx.send(addr);
+        },
+    ));
+    let addr = bound_rx.await.unwrap();
+    let cases = [
+        ("first page (newest 50)", "limit=50"),
+        ("sorted by a metric", "order=metrics.m03+desc&limit=50"),
+        ("sorted by name", "order=name+asc&limit=50"),
+        (
+            "filtered on a metric and a param",
+            "where=metrics.m01+%3E+0.8+and+params.p00+%3D+%27random_forest%27&limit=50",
+        ),
+        (
+            "filtered and sorted by a metric",
+            "where=metrics.m01+%3E+0.8+and+params.p00+%3D+%27random_forest%27&order=metrics.m03+desc&limit=50",
+        ),
+        ("a page deep in (offset 50,000)", "offset=50000&limit=50"),
+    ];
+    for (what, query) in cases {
+        let url = format!("http://{addr}/api/runs?{query}");
+        let (ms, total, bytes) = tokio::task::spawn_blocking(move || {
+            let mut times = Vec::new();
+            let (mut total, mut bytes) = (0, 0);
+            for _ in 0..7 {
+                let t = Instant::now();
+                let text = ureq::get(&url)
+                    .call()
+                    .unwrap()
+                    .body_mut()
+                    .read_to_string()
+                    .unwrap();
+                times.push(t.elapsed().as_secs_f64() * 1000.0);
+                let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+                total = v["total"].as_u64().unwrap_or(0);
+                bytes = text.len();
+            }
+            (median(times), total, bytes)
+        })
+        .await
+        .unwrap();
+        println!("{what}: {ms:.1} ms (median of 7), {total} runs match, {bytes} bytes");
+    }
+    if serve_after {
+        println!("serving on {addr}");
+        // Until the script that started it stops it.
+        std::future::pending::<()>().await;
+    }
+    let _ = stop.send(());
+}
