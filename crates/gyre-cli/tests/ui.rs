@@ -55,6 +55,20 @@ fn demo_project() -> Project {
         "--svg",
         svg.to_str().unwrap(),
     ]);
+    // A second version of the data (the next 500 half-hours) and a schema to validate it.
+    let text = std::fs::read_to_string(&stream).unwrap();
+    let more: String = text
+        .lines()
+        .skip(1 + 2016)
+        .take(500)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let csv = p.root().join("elec.csv");
+    let mut all = std::fs::read_to_string(&csv).unwrap();
+    all.push_str(&more);
+    std::fs::write(&csv, all).unwrap();
+    p.ok(&["data", "add", "elec"]);
+    p.ok(&["data", "schema", "elec"]);
     // Reads need a token here, so the page must sign in.
     p.append_spec("\n[serve.access]\nreads = \"token\"\n");
     p
@@ -264,8 +278,22 @@ fn the_ui_shows_the_demo_project_in_a_real_browser() {
     b.click(&b.find("#datasets a"));
     b.click(&b.find("#versions a"));
     b.find("article.column svg.histogram rect.bar");
+    b.click(&b.find("#validate"));
+    b.find("#validation");
     accessible(&b, "dataset version");
     b.screenshot("data");
+    // Two versions: what changed, and each column's drift.
+    b.goto(&format!("{base}/ui/#/data/elec"));
+    b.find("#vb");
+    b.js(
+        "document.querySelector('#va').value = '1'; document.querySelector('#vb').value = '2';",
+        json!([]),
+    );
+    b.click(&b.find("form.inline button[type=submit]"));
+    b.find("#drift tbody tr");
+    b.wait_text("@1 → @2");
+    accessible(&b, "dataset diff");
+    b.screenshot("data-diff");
 
     // The registry as a viewer: the alias form is there but may not be used.
     b.goto(&format!("{base}/ui/#/models/elec"));
@@ -359,9 +387,17 @@ fn the_ui_shows_the_demo_project_in_a_real_browser() {
     });
     let rows = b.all("#steps tbody tr").len();
     assert_eq!(nodes, rows, "a node per step");
-    b.find("svg.graph .state-ok");
+    // The data gained a version since the demo ran: its first step is out of date, and says
+    // why.
+    b.find("svg.graph .state-stale");
+    b.wait_text("input `dataset` changed");
     accessible(&b, "pipeline");
     b.screenshot("pipeline");
+
+    // A version's gate verdict: every check, expected and found.
+    b.goto(&format!("{base}/ui/#/models/elec/1"));
+    b.find("#checks tbody tr");
+    accessible(&b, "model version");
 
     // Lineage of the champion's model, from the registry page.
     b.goto(&format!("{base}/ui/#/models/elec"));

@@ -203,10 +203,14 @@ impl Project {
     pub async fn reap_dead_runs(&self) -> Result<Vec<RunId>> {
         let host = host_name();
         let mut reaped = Vec::new();
-        for r in self.meta.running_runs().await?.into_iter().map(|r| r.start) {
-            if r.host != host {
-                continue; // another machine's process cannot be checked from here
-            }
+        // Another machine's processes cannot be checked from here.
+        for r in self
+            .meta
+            .running_runs(&host)
+            .await?
+            .into_iter()
+            .map(|r| r.start)
+        {
             let alive = process_start(r.pid).is_some_and(|s| r.pid_start == 0 || s == r.pid_start);
             if !alive
                 && self

@@ -3,35 +3,15 @@
 //! `serve_tracking`; each search is timed from the client on loopback (median of 7), which
 //! bounds the server's time from above. `bench/mlflow_search.sh` runs it.
 
-use gyre_core::{MetricPoint, NewRun, RunId};
+mod common;
+
+use common::{median, run};
+use gyre_core::MetricPoint;
 use gyre_serve::{TrackingOptions, serve_tracking};
 use std::sync::Arc;
 use std::time::Instant;
 
 const RUNS: u64 = 100_000;
-
-fn run(n: u64) -> NewRun {
-    let mut b = [0u8; 16];
-    b[..8].copy_from_slice(&n.to_be_bytes());
-    b[8] = 0x5a;
-    NewRun {
-        id: RunId::from_random(b),
-        name: format!("train-{}", n % 100),
-        parent: None,
-        started_ms: n as i64,
-        user: "bench".into(),
-        host: "bench".into(),
-        pid: 1,
-        pid_start: 1,
-        git_commit: None,
-        git_dirty: false,
-    }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 #[tokio::main]
 async fn main() {

@@ -4,36 +4,18 @@
 //! (median of 7; an upper bound on the server's time). With `--serve` it then keeps serving,
 //! printing `serving on ADDR`, for `bench/ui.sh` to time the page in headless Chromium.
 
-use gyre_core::{MetricPoint, NewRun, RunId};
+mod common;
+
+use common::{median, run};
+use gyre_core::MetricPoint;
 use gyre_serve::{TrackingOptions, serve_tracking};
 use std::sync::Arc;
 use std::time::Instant;
 
 const RUNS: u64 = 100_000;
 const KEYS: usize = 20;
-
-fn run(n: u64) -> NewRun {
-    let mut b = [0u8; 16];
-    b[..8].copy_from_slice(&n.to_be_bytes());
-    b[8] = 0x5a;
-    NewRun {
-        id: RunId::from_random(b),
-        name: format!("train-{}", n % 100),
-        parent: None,
-        started_ms: n as i64,
-        user: "bench".into(),
-        host: "bench".into(),
-        pid: 1,
-        pid_start: 1,
-        git_commit: None,
-        git_dirty: false,
-    }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
+/// The run with the long curve.
+const LONG: u64 = RUNS + 1;
 
 /// A stable pseudo-random value in [0, 1) for run `n`, key `k`.
 fn unit(n: u64, k: usize) -> f64 {
@@ -95,6 +77,11 @@ async fn main() {
                 .log_batch(&r.id, &params, &[], &metrics)
                 .await
                 .unwrap();
+            project
+                .meta
+                .end_run(&r.id, gyre_core::RunStatus::Finished, n as i64 + 1)
+                .await
+                .unwrap();
             if n % 10_000 == 0 {
                 eprintln!("{n} runs stored ({:.0} s)", t.elapsed().as_secs_f64());
             }
@@ -104,6 +91,29 @@ async fn main() {
             t.elapsed().as_secs_f64()
         );
     }
+    if project.meta.get_run(&run(LONG).id).await.is_err() {
+        // One more run with a 100,000-step curve, for the chart.
+        let r = run(LONG);
+        project.meta.create_run(&r, &[]).await.unwrap();
+        for chunk in 0..10 {
+            let points: Vec<(String, MetricPoint)> = (0..10_000)
+                .map(|i| {
+                    let step = chunk * 10_000 + i;
+                    let value = 1.0 / (1.0 + step as f64 / 1e4) + 0.05 * unit(step as u64, 1);
+                    (
+                        "loss".to_string(),
+                        MetricPoint {
+                            step,
+                            timestamp_ms: step,
+                            value,
+                        },
+                    )
+                })
+                .collect();
+            project.meta.log_metrics(&r.id, &points).await.unwrap();
+        }
+    }
+    let long = run(LONG).id;
 
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
@@ -137,8 +147,19 @@ async fn main() {
         ),
         ("a page deep in (offset 50,000)", "offset=50000&limit=50"),
     ];
-    for (what, query) in cases {
-        let url = format!("http://{addr}/api/runs?{query}");
+    let series = [
+        (
+            "a 100,000-step curve, whole",
+            format!("runs/{long}/series/loss"),
+        ),
+        (
+            "the same curve, zoomed to 5,000 steps",
+            format!("runs/{long}/series/loss?from=40000&to=44999"),
+        ),
+    ];
+    let pages = cases.iter().map(|(w, q)| (*w, format!("runs?{q}")));
+    for (what, path) in pages.chain(series.iter().map(|(w, p)| (*w, p.clone()))) {
+        let url = format!("http://{addr}/api/{path}");
         let (ms, total, bytes) = tokio::task::spawn_blocking(move || {
             let mut times = Vec::new();
             let (mut total, mut bytes) = (0, 0);
@@ -153,15 +174,21 @@ async fn main() {
                 times.push(t.elapsed().as_secs_f64() * 1000.0);
                 let v: serde_json::Value = serde_json::from_str(&text).unwrap();
                 total = v["total"].as_u64().unwrap_or(0);
+                if let Some(points) = v["points"].as_array() {
+                    total = points.len() as u64;
+                }
                 bytes = text.len();
             }
             (median(times), total, bytes)
         })
         .await
         .unwrap();
-        println!("{what}: {ms:.1} ms (median of 7), {total} runs match, {bytes} bytes");
+        println!(
+            "{what}: {ms:.1} ms (median of 7), {total} runs match (points sent, for a curve), {bytes} bytes"
+        );
     }
     if serve_after {
+        println!("the long curve is in run {long}");
         println!("serving on {addr}");
         // Until the script that started it stops it.
         std::future::pending::<()>().await;

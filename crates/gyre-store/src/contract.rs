@@ -828,8 +828,17 @@ pub async fn run_runs(store: &dyn MetaStore) {
     let f: RunFilter = "metrics.f1 > 0.8".parse().unwrap();
     let (page, total) = store.search_page(&f, &by_f1, 0, 1).await.unwrap();
     assert_eq!((ids(page), total), (vec![b.id.clone()], 2));
-    let running = store.running_runs().await.unwrap();
+    // The same filter newest first: the page, then the count on its own.
+    let (page, total) = store
+        .search_page(&f, &RunOrder::default(), 0, 1)
+        .await
+        .unwrap();
+    assert_eq!((ids(page), total), (vec![b.id.clone()], 2));
+    let (page, total) = store.search_page(&f, &by_f1, 5, 1).await.unwrap();
+    assert_eq!((page.len(), total), (0, 2), "sorted, past the end");
+    let running = store.running_runs("host-a").await.unwrap();
     assert_eq!(ids(running), vec![c.id.clone()]);
+    assert!(store.running_runs("host-b").await.unwrap().is_empty());
 }
 
 /// Step results: absent until put, then returned as put; a second put of the key keeps the
