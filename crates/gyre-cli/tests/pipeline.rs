@@ -161,6 +161,18 @@ fn caching_invalidation_params_and_restore() {
     // re-run; deleted outputs come back the same way.
     let before = log(&p).lines().count();
     std::fs::remove_file(p.root().join("d.txt")).unwrap();
+    let st = p.gyre(&["status", "--json"]).json();
+    let d = st
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == "d")
+        .unwrap();
+    assert_eq!(
+        (d["up_to_date"].as_bool(), d["restorable"].as_bool()),
+        (Some(false), Some(true)),
+        "its result is stored: {st}"
+    );
     let r = p.ok(&["run", "--json"]).json();
     assert_eq!(state_of(&r, "b"), "restored");
     assert_eq!(state_of(&r, "d"), "restored");

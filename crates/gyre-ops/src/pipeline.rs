@@ -174,6 +174,9 @@ impl PipelineEvents for NoEvents {
 pub struct StepStatus {
     pub step: String,
     pub up_to_date: bool,
+    /// Its result is stored and only its outputs in the workspace differ: a run puts them
+    /// back from the object store instead of running it.
+    pub restorable: bool,
     pub reasons: Vec<String>,
 }
 
@@ -186,9 +189,23 @@ pub struct StepNode {
     pub uses: Option<gyre_core::pipeline::Builtin>,
     pub command: Option<String>,
     pub after: Vec<String>,
-    pub up_to_date: bool,
+    pub state: NodeState,
     pub reasons: Vec<String>,
     pub last: Option<LastRun>,
+}
+
+/// Where a step stands, for the pipeline's picture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeState {
+    UpToDate,
+    /// Its result is stored; a run puts its outputs back instead of running it.
+    Restorable,
+    /// It would run: something it reads changed, or a step it waits for will run.
+    Stale,
+    /// Its latest run failed.
+    Failed,
+    NeverRan,
 }
 
 /// A step's latest run.
@@ -485,6 +502,7 @@ impl Project {
                 out.push(StepStatus {
                     step: name.clone(),
                     up_to_date: false,
+                    restorable: false,
                     reasons: waiting.iter().map(|u| format!("waits for `{u}`")).collect(),
                 });
                 continue;
@@ -495,18 +513,19 @@ impl Project {
                 .flatten()
                 .cloned()
                 .collect();
-            let reasons = match self.key_parts(name, s, &pipe, &mut stat, &ups).await {
+            let (reasons, stored) = match self.key_parts(name, s, &pipe, &mut stat, &ups).await {
                 Ok(parts) => {
                     let r = self.why_not(name, &parts, &mut stat).await?;
+                    let stored = self.meta.step_result(&parts.key()).await?;
                     if r.is_empty()
-                        && let Some(stored) = self.meta.step_result(&parts.key()).await?
-                        && let Ok(st) = self::stored(&stored)
+                        && let Some(stored) = &stored
+                        && let Ok(st) = self::stored(stored)
                     {
                         known.insert(name.clone(), st.outputs);
                     }
-                    r
+                    (r, stored.is_some())
                 }
-                Err(e) => vec![e.to_string()],
+                Err(e) => (vec![e.to_string()], false),
             };
             if !reasons.is_empty() {
                 stale.insert(name.clone());
@@ -514,6 +533,7 @@ impl Project {
             out.push(StepStatus {
                 step: name.clone(),
                 up_to_date: reasons.is_empty(),
+                restorable: stored && !reasons.is_empty(),
                 reasons,
             });
         }
@@ -549,12 +569,19 @@ impl Project {
                     ended_ms: r.ended_ms,
                     note: r.note,
                 });
+            let state = match &last {
+                _ if st.up_to_date => NodeState::UpToDate,
+                Some(l) if l.status == gyre_core::RunStatus::Failed => NodeState::Failed,
+                _ if st.restorable => NodeState::Restorable,
+                None => NodeState::NeverRan,
+                Some(_) => NodeState::Stale,
+            };
             out.push(StepNode {
                 uses: spec.uses,
                 command: spec.run.clone(),
                 after: pipe.dag.upstream[&st.step].clone(),
                 step: st.step,
-                up_to_date: st.up_to_date,
+                state,
                 reasons: st.reasons,
                 last,
             });

@@ -161,7 +161,7 @@ async fn the_page_and_its_api_answer_and_refuse_as_they_should() {
             .unwrap()
             .iter()
             .any(|st| st["step"] == "first_gate"
-                && st["up_to_date"] == true
+                && st["state"] == "up_to_date"
                 && st["last"]["status"] == "finished")
     );
     let (s, g) = call("GET", "/api/lineage?of=elec@1", "", "");

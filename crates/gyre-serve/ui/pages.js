@@ -468,27 +468,25 @@ async function backtest(view, id) {
 // ---------------------------------------------------------------------------------------
 // Pipeline and lineage
 
-function stepState(st) {
-  if (st.last && st.last.status === 'failed') return 'failed';
-  if (st.up_to_date) return 'ok';
-  if (!st.last) return 'never';
-  return 'stale';
-}
-
-const STATE_TEXT = { ok: 'up to date', stale: 'out of date', failed: 'failed', never: 'never ran', none: '' };
+// A step's state as the server names it, as a CSS class and as words.
+const STATES = {
+  up_to_date: ['ok', 'up to date'], restorable: ['restore', 'will be restored'], stale: ['stale', 'out of date'],
+  failed: ['failed', 'failed'], never_ran: ['never', 'never ran'],
+};
 
 export async function pipeline(view) {
   const steps = await api('/api/pipeline');
-  const nodes = steps.map((st) => ({ id: st.step, label: st.step, sub: `${st.uses || 'command'} · ${STATE_TEXT[stepState(st)]}`, state: stepState(st),
+  const [cls, words] = [(st) => STATES[st.state][0], (st) => STATES[st.state][1]];
+  const nodes = steps.map((st) => ({ id: st.step, label: st.step, sub: `${st.uses || 'command'} · ${words(st)}`, state: cls(st),
     title: [st.step, ...st.reasons].join('\n'), href: st.last ? link(['runs', st.last.run]) : null }));
   const edges = steps.flatMap((st) => st.after.map((u) => [u, st.step]));
   show(view, h('h1', {}, 'Pipeline'),
     steps.length ? [
       section('Steps', h('div', { class: 'scroll' }, graph(nodes, edges, 'the pipeline as a graph of steps')),
-        h('ul', { class: 'legend' }, Object.entries(STATE_TEXT).filter(([k]) => k !== 'none').map(([k, v]) => h('li', {}, h('span', { class: `swatch state-${k}` }), ' ', v)))),
-      section('Each step', table(['step', 'uses', 'waits for', 'state', 'why', 'last run'], steps.map((st) => h('tr', { class: `state-${stepState(st)}` },
+        h('ul', { class: 'legend' }, Object.values(STATES).map(([c, w]) => h('li', {}, h('span', { class: `swatch state-${c}` }), ' ', w)))),
+      section('Each step', table(['step', 'uses', 'waits for', 'state', 'why', 'last run'], steps.map((st) => h('tr', { class: `state-${cls(st)}` },
         h('th', { scope: 'row' }, st.step), h('td', {}, st.uses || h('code', {}, st.command || '')), h('td', {}, st.after.join(', ') || '–'),
-        h('td', {}, STATE_TEXT[stepState(st)]), h('td', {}, st.last && st.last.status === 'failed' && st.last.note ? st.last.note : st.reasons.join('; ') || '–'),
+        h('td', {}, words(st)), h('td', {}, st.state === 'failed' && st.last.note ? st.last.note : st.reasons.join('; ') || '–'),
         h('td', {}, st.last ? [h('a', { href: link(['runs', st.last.run]), class: 'mono' }, short(st.last.run)), ` ${st.last.status} ${when(st.last.started_ms)}`] : '–'))), { id: 'steps' }))]
       : empty('No steps: add [steps.NAME] to gyre.toml.'));
 }
