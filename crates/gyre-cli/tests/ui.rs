@@ -69,9 +69,64 @@ fn demo_project() -> Project {
     std::fs::write(&csv, all).unwrap();
     p.ok(&["data", "add", "elec"]);
     p.ok(&["data", "schema", "elec"]);
+    served_traffic(&p, &text);
     // Reads need a token here, so the page must sign in.
     p.append_spec("\n[serve.access]\nreads = \"token\"\n");
     p
+}
+
+/// Traffic windows for the drift and traffic panels: the champion served with drift and
+/// error-rate rules, 300 rows of the stream asked for in three requests, until the monitor
+/// has recorded them.
+fn served_traffic(p: &Project, stream: &str) {
+    let spec = std::fs::read_to_string(p.root().join("gyre.toml")).unwrap();
+    let spec = spec.replace(
+        "window = { labels = 500 }",
+        "window = { labels = 500, traffic = 100 }\n\
+         drift = { columns = [\"nswprice\", \"period\"] }\nmax_error_rate = 0.5",
+    );
+    std::fs::write(p.root().join("gyre.toml"), spec).unwrap();
+    let s = Server::start(p, "elec", &[]);
+    let rows: Vec<Value> = stream
+        .lines()
+        .skip(1 + 3000)
+        .take(300)
+        .map(|l| {
+            let f: Vec<f64> = l
+                .split(',')
+                .skip(1)
+                .take(7)
+                .map(|x| x.parse().unwrap())
+                .collect();
+            json!(f)
+        })
+        .collect();
+    for chunk in rows.chunks(100) {
+        let body = json!({"dataframe_split": {
+            "columns": ["day", "period", "nswprice", "nswdemand", "vicprice", "vicdemand", "transfer"],
+            "data": chunk,
+        }});
+        let (status, v, _) = s.post("/invocations", "application/json", &body.to_string());
+        assert_eq!(status, 200, "{v}");
+    }
+    let t0 = std::time::Instant::now();
+    loop {
+        let (status, text) = s.get("/api/monitor");
+        assert_eq!(status, 200, "{text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        let traffic = v["windows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|w| w["kind"] == "traffic")
+            .count();
+        if traffic >= 2 {
+            break;
+        }
+        assert!(t0.elapsed().as_secs() < 30, "no traffic windows: {v}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    s.stop();
 }
 
 fn token(p: &Project, role: &str, name: &str) -> String {
@@ -369,6 +424,9 @@ fn the_ui_shows_the_demo_project_in_a_real_browser() {
         );
     }
     b.find("#events tbody tr");
+    // The drift and traffic panels of the served windows.
+    b.find("svg.chart[aria-label='drift per window'] path.series");
+    b.find("svg.chart[aria-label='traffic per window'] path.series");
     accessible(&b, "monitoring");
     b.screenshot("monitoring");
     // The backtest, from the same page: each strategy's F1 per window, the loop's marks.
