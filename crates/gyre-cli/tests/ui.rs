@@ -424,8 +424,19 @@ fn the_ui_shows_the_demo_project_in_a_real_browser() {
         );
     }
     b.find("#events tbody tr");
-    // The drift and traffic panels of the served windows.
+    // The drift and traffic panels of the served windows; a drift event is marked there,
+    // not on the quality chart's labelled-prediction axis.
     b.find("svg.chart[aria-label='drift per window'] path.series");
+    let quality_marks = b.js(
+        "return [...document.querySelectorAll('svg.chart')][0].querySelectorAll('line.marker').length",
+        json!([]),
+    );
+    let drift_on_quality = b.js(
+        "return [...[...document.querySelectorAll('svg.chart')][0].querySelectorAll('line.marker title')].filter(t => t.textContent.includes(' drift')).length",
+        json!([]),
+    );
+    assert!(quality_marks.as_u64().unwrap() >= 3, "{quality_marks}");
+    assert_eq!(drift_on_quality, json!(0));
     b.find("svg.chart[aria-label='traffic per window'] path.series");
     accessible(&b, "monitoring");
     b.screenshot("monitoring");

@@ -420,9 +420,12 @@ export async function monitor(view, r) {
     // the window it names.
     const labels = t.windows.filter((w) => w.kind === 'labels');
     const traffic = t.windows.filter((w) => w.kind === 'traffic' && w.role === 'champion');
-    const seqOf = new Map(t.windows.map((w) => [w.id, w.last_seq]));
-    const markers = t.events.filter((e) => MARKED.has(e.kind) && seqOf.has(e.point))
-      .map((e) => ({ x: seqOf.get(e.point), kind: e.kind, label: `${e.kind} ${e.rule} v${e.version}: ${e.detail}` }));
+    // An event is drawn on the chart of the window it names: a quality window's on the
+    // labelled-prediction axis, a traffic window's (drift, errors, latency) on the time axis.
+    const marks = (at) => t.events.filter((e) => MARKED.has(e.kind) && at.has(e.point))
+      .map((e) => ({ x: at.get(e.point), kind: e.kind, label: `${e.kind} ${e.rule} v${e.version}: ${e.detail}` }));
+    const markers = marks(new Map(labels.map((w) => [w.id, w.last_seq])));
+    const trafficMarkers = marks(new Map(traffic.map((w) => [w.id, w.end_ms])));
     const byRole = (role, key) => labels.filter((w) => w.role === role && typeof w.metrics[key] === 'number').map((w) => [w.last_seq, w.metrics[key]]);
     const quality = [
       ...QUALITY.map((k) => ({ name: `${k} (champion)`, points: byRole('champion', k) })),
@@ -439,8 +442,8 @@ export async function monitor(view, r) {
       section('Quality per window', quality.length
         ? lineChart({ title: `precision, recall and F1 of ${t.model} per window`, series: quality, markers, xLabel: 'labelled predictions', yLabel: 'score', height: 320 })
         : empty('No window has closed yet: windows close as true labels arrive (POST /feedback).')),
-      driftKeys.length ? section('Drift', lineChart({ title: 'drift per window', series: series(traffic, driftKeys), xTime: true })) : null,
-      trafficKeys.length ? section('Traffic', lineChart({ title: 'traffic per window', series: series(traffic, trafficKeys), xTime: true })) : null,
+      driftKeys.length ? section('Drift', lineChart({ title: 'drift per window', series: series(traffic, driftKeys), markers: trafficMarkers, xTime: true })) : null,
+      trafficKeys.length ? section('Traffic', lineChart({ title: 'traffic per window', series: series(traffic, trafficKeys), markers: trafficMarkers, xTime: true })) : null,
       section('Events', t.events.length ? table(['when', 'event', 'rule', '#version', '#value', '#threshold', 'detail'], t.events.slice().reverse().slice(0, 200).map((e) => h('tr', { class: `event-${e.kind}` },
         h('td', {}, when(e.ts_ms)), h('td', {}, e.kind), h('td', {}, e.rule), h('td', { class: 'num' }, e.version), h('td', { class: 'num' }, fmt(e.value)),
         h('td', { class: 'num' }, fmt(e.threshold)), h('td', {}, e.detail))), { id: 'events' }) : empty('No events yet.')),
