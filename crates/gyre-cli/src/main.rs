@@ -12,6 +12,7 @@ macro_rules! out {
 
 mod agent;
 mod backtest;
+mod check;
 mod data;
 mod demo;
 mod html;
@@ -121,6 +122,8 @@ enum Command {
     /// Monitoring: quality windows on joined labels, rules, events, the canary's verdict.
     #[command(subcommand)]
     Monitor(monitor::MonitorCommand),
+    /// The ML Test Score of the project: 28 production-readiness tests, scored from evidence.
+    Check(check::CheckArgs),
     /// API tokens for `gyre serve`: create (shown once), list, revoke.
     #[command(subcommand)]
     Tokens(tokens::TokensCommand),
@@ -232,6 +235,7 @@ async fn run(cli: Cli) -> CliResult {
         Command::Demo(args) => demo::run(args, cli.quiet).await,
         Command::Backtest(args) => backtest::run(args, &cli.project, cli.quiet).await,
         Command::Tokens(cmd) => tokens::run(cmd, &cli.project).await,
+        Command::Check(args) => check::run(args, &cli.project).await,
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             let mut text = Vec::new();

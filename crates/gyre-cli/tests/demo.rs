@@ -81,6 +81,25 @@ fn the_demo_runs_the_loop_and_draws_it() {
             .iter()
             .any(|e| e["kind"] == "promote")
     );
+    // `gyre check` on the demo project: the loop it ran is evidence for the ML Test Score.
+    let score = run(&project, &["check", "--json"]).json();
+    for id in [
+        "model.2",
+        "infra.4",
+        "infra.5",
+        "infra.6",
+        "infra.7",
+        "monitor.7",
+    ] {
+        let t = score["tests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == id)
+            .unwrap();
+        assert_eq!(t["how"], "automated", "{t}");
+    }
+    assert_eq!(score["tests"].as_array().unwrap().len(), 28);
     // The same stretch through `gyre backtest` (the loop engine in process, no HTTP) gives
     // the same baselines, and the loop's figure within the noise of where windows fall.
     let bt_dir = work.path().join("bt");

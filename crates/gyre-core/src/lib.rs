@@ -17,6 +17,7 @@ pub mod runfilter;
 pub mod schema;
 pub mod series;
 pub mod spec;
+pub mod testscore;
 
 pub use dataset::{
     DatasetName, DatasetRef, DatasetVersion, FileEntry, FileFormat, Manifest, NewDatasetVersion,

@@ -12,6 +12,7 @@ macro_rules! note {
 }
 
 pub mod backtest;
+pub mod check;
 pub mod datasets;
 pub mod drift;
 mod error;

@@ -73,6 +73,7 @@ pub async fn run_all(store: Arc<dyn MetaStore>) {
     experiments(store.as_ref()).await;
     artifacts(store.as_ref()).await;
     run_log_batch(store.as_ref()).await;
+    attestations(store.as_ref()).await;
 }
 
 /// Params, tags and metrics of one batch land together, and read back like separate calls.
@@ -1531,5 +1532,36 @@ pub async fn monitor_records(store: &dyn MetaStore) {
             got[0].detail.as_str()
         ),
         ("succeeded", Some(9), "run r1")
+    );
+}
+
+/// Attestations are kept in order, each with its note, user and time.
+pub async fn attestations(store: &dyn MetaStore) {
+    use crate::Attestation;
+    let a = |test: &str, note: &str, at_ms: i64| Attestation {
+        test: test.into(),
+        note: note.into(),
+        user: "ann".into(),
+        at_ms,
+    };
+    store
+        .attest(&a("data.2", "ablation in notebooks/ablate.ipynb", 20))
+        .await
+        .unwrap();
+    store
+        .attest(&a("model.7", "slices by sex and race reviewed", 10))
+        .await
+        .unwrap();
+    store
+        .attest(&a("data.2", "again, after adding two columns", 30))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.attestations().await.unwrap(),
+        vec![
+            a("model.7", "slices by sex and race reviewed", 10),
+            a("data.2", "ablation in notebooks/ablate.ipynb", 20),
+            a("data.2", "again, after adding two columns", 30),
+        ]
     );
 }

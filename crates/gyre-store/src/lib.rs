@@ -6,6 +6,7 @@
 //!   verified on every read. [`LocalBlobStore`] keeps them under `.gyre/objects/`.
 
 mod artifacts;
+mod attestations;
 pub mod blob;
 pub mod contract;
 mod error;
@@ -19,6 +20,7 @@ pub mod steps;
 pub mod tokens;
 
 pub use artifacts::{ArtifactEntry, Artifacts};
+pub use attestations::{Attestation, Attestations};
 pub use blob::{BlobStore, LocalBlobStore, PutOutcome, StagedBlob, hash_file};
 pub use error::StoreError;
 pub use experiments::{Experiment, Experiments, LoggedModel, ModelMetric};

@@ -42,6 +42,7 @@ pub trait MetaStore:
     + crate::TokenStore
     + crate::Experiments
     + crate::Artifacts
+    + crate::Attestations
     + Send
     + Sync
 {
