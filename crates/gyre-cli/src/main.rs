@@ -13,6 +13,7 @@ macro_rules! out {
 mod agent;
 mod backtest;
 mod check;
+mod ci;
 mod data;
 mod demo;
 mod html;
@@ -124,6 +125,9 @@ enum Command {
     Monitor(monitor::MonitorCommand),
     /// The ML Test Score of the project: 28 production-readiness tests, scored from evidence.
     Check(check::CheckArgs),
+    /// CI/CD workflows for the ML loop (GitHub Actions, GitLab CI).
+    #[command(subcommand)]
+    Ci(ci::CiCommand),
     /// API tokens for `gyre serve`: create (shown once), list, revoke.
     #[command(subcommand)]
     Tokens(tokens::TokensCommand),
@@ -236,6 +240,7 @@ async fn run(cli: Cli) -> CliResult {
         Command::Backtest(args) => backtest::run(args, &cli.project, cli.quiet).await,
         Command::Tokens(cmd) => tokens::run(cmd, &cli.project).await,
         Command::Check(args) => check::run(args, &cli.project).await,
+        Command::Ci(cmd) => ci::run(cmd, &cli.project).await,
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             let mut text = Vec::new();

@@ -13,6 +13,7 @@ macro_rules! note {
 
 pub mod backtest;
 pub mod check;
+pub mod ci;
 pub mod datasets;
 pub mod drift;
 mod error;
