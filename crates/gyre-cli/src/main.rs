@@ -22,6 +22,7 @@ mod monitor;
 mod pipeline;
 mod progress;
 mod render;
+mod report;
 mod runs;
 mod serve;
 mod tokens;
@@ -128,6 +129,9 @@ enum Command {
     /// CI/CD workflows for the ML loop (GitHub Actions, GitLab CI).
     #[command(subcommand)]
     Ci(ci::CiCommand),
+    /// Reports over the project's history: `gyre report delivery` (DORA metrics for models).
+    #[command(subcommand)]
+    Report(report::ReportCommand),
     /// API tokens for `gyre serve`: create (shown once), list, revoke.
     #[command(subcommand)]
     Tokens(tokens::TokensCommand),
@@ -241,6 +245,7 @@ async fn run(cli: Cli) -> CliResult {
         Command::Tokens(cmd) => tokens::run(cmd, &cli.project).await,
         Command::Check(args) => check::run(args, &cli.project).await,
         Command::Ci(cmd) => ci::run(cmd, &cli.project).await,
+        Command::Report(cmd) => report::run(cmd, &cli.project).await,
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             let mut text = Vec::new();

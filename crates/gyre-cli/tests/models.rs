@@ -209,4 +209,32 @@ fn registry_gate_aliases_and_rollback() {
     let e = p.ok(&["models", "rollback", "income", "--json"]).json();
     assert_eq!((e["from"].as_i64(), e["to"].as_i64()), (Some(1), Some(2)));
     assert_eq!(e["kind"], "rollback");
+
+    // The delivery report reads the same audit trail. Champion's moves, in order: →1, 1→2
+    // (forced), rollback 2→1, 1→2 (forced), 2→1 by hand, rollback 1→2. Rollbacks are not
+    // deployments: four promotions, of v1, v2, v2 and v1. A promotion failed when the next
+    // move rolled it back: the first v2 and the second v1, so 2 of 4.
+    let d = p
+        .ok(&["report", "delivery", "--model", "income", "--json"])
+        .json();
+    let versions: Vec<i64> = d["promotions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["version"].as_i64().unwrap())
+        .collect();
+    assert_eq!(versions, [1, 2, 2, 1], "{d}");
+    assert_eq!(d["deployments"], 4);
+    assert_eq!(d["change_failure_rate"], 0.5, "{d}");
+    assert!(
+        d["lead_time"]["n"].as_u64().unwrap() == 4,
+        "every version's run is known: {d}"
+    );
+    let table = p.ok(&["report", "delivery", "--model", "income"]).stdout;
+    assert!(table.contains("deployment frequency"), "{table}");
+    let none = p.gyre(&["report", "delivery", "--model", "nothing"]);
+    assert_eq!(none.code, 2, "{}", none.stderr);
+    let bad = p.gyre(&["report", "delivery", "--model", "income", "--since", "soon"]);
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("--since `soon`"), "{}", bad.stderr);
 }

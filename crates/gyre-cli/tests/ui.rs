@@ -358,6 +358,8 @@ fn the_ui_shows_the_demo_project_in_a_real_browser() {
         "a viewer cannot move aliases"
     );
     b.find("#audit tbody tr");
+    b.find("#delivery dd");
+    b.wait_text("change failure rate");
     accessible(&b, "model");
 
     // As an editor: `staging` moves (audited with the token's name); `champion` to a version

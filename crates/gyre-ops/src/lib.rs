@@ -15,6 +15,7 @@ pub mod backtest;
 pub mod check;
 pub mod ci;
 pub mod datasets;
+pub mod delivery;
 pub mod drift;
 mod error;
 pub mod import;

@@ -330,8 +330,22 @@ export async function models(view, r) {
       : empty('No models registered yet: `gyre models register`.'));
 }
 
+const hoursText = (d) => (d.median_ms == null ? '–' : `${(d.median_ms / 3.6e6).toFixed(1)} h median (n = ${d.n})`);
+
+/// The four delivery metrics of a model, from its audit trail and monitor events.
+function delivery(d) {
+  return section('Delivery', h('div', { id: 'delivery' }, kv([
+    ['deployments', `${d.deployments} (${d.deployments_per_week.toFixed(2)} a week)`],
+    ['lead time', hoursText(d.lead_time)],
+    ['change failure rate', d.change_failure_rate == null ? '–' : `${Math.round(100 * d.change_failure_rate)} %`],
+    ['time to recover', `${hoursText(d.time_to_recover)}${d.open_breaches ? `, ${d.open_breaches} open` : ''}`],
+    ['caught by the canary', String(d.canary_rollbacks)],
+  ])));
+}
+
 async function model(view, name) {
   const m = await api(`/api/models/${encodeURIComponent(name)}`);
+  const d = await api(`/api/delivery?model=${encodeURIComponent(name)}`);
   const verdict = (v) => (v == null ? h('span', { class: 'muted' }, 'not judged') : v ? h('span', { class: 'ok' }, '✓ passed') : h('span', { class: 'bad' }, '✗ failed'));
   const alias = h('input', { id: 'alias', value: 'champion', required: true, pattern: '[A-Za-z0-9_-]+', size: 14 });
   const ver = h('select', { id: 'alias-version' }, m.versions.slice().reverse().map((v) => h('option', { value: v.version }, `${name}@${v.version}`)));
@@ -362,6 +376,7 @@ async function model(view, name) {
       h('td', {}, when(v.created_ms)), h('td', {}, v.user),
       h('td', {}, v.run_id ? h('a', { href: link(['runs', v.run_id]), class: 'mono' }, short(v.run_id)) : '–'),
       h('td', { class: 'mono' }, h('a', { href: link(['lineage'], { of: 'model:' + v.model }) }, v.model.slice(0, 12))))), { id: 'versions' })),
+    delivery(d),
     section('Move an alias', h('p', { class: 'muted' }, m.gate ? '`champion` needs a passing gate verdict; the move is audited with your token.' : 'The move is audited with your token.'), form, result),
     section('Audit trail', m.history.length ? table(['when', 'alias', '#from', '#to', 'by', 'kind', 'reason'], m.history.slice().reverse().map((e) => h('tr', {},
       h('td', {}, when(e.at_ms)), h('td', {}, e.alias), h('td', { class: 'num' }, e.from ?? '–'), h('td', { class: 'num' }, e.to ?? '–'),

@@ -305,6 +305,24 @@ pub async fn move_alias(
     Ok(Json(event))
 }
 
+#[derive(Deserialize)]
+pub struct DeliveryQuery {
+    model: Option<String>,
+}
+
+/// A model's delivery metrics since its first alias move.
+pub async fn delivery(
+    State(ui): St,
+    Query(q): Query<DeliveryQuery>,
+) -> Answer<gyre_ops::delivery::DeliveryReport> {
+    Ok(Json(
+        ui.project
+            .delivery_report(q.model.as_deref(), None, gyre_ops::runs::now_ms())
+            .await
+            .map_err(ops)?,
+    ))
+}
+
 pub async fn monitor(State(ui): St) -> Answer<gyre_ops::monitor::Timeline> {
     Ok(Json(ui.project.monitor_timeline().await.map_err(ops)?))
 }

@@ -163,6 +163,7 @@ pub fn routes() -> Vec<Route<Arc<Ui>>> {
             post(api::move_alias),
         ),
         Route::new(Method::GET, "/api/monitor", Read, None, get(api::monitor)),
+        Route::new(Method::GET, "/api/delivery", Read, None, get(api::delivery)),
         Route::new(Method::GET, "/api/pipeline", Read, None, get(api::pipeline)),
     ]
 }
