@@ -21,6 +21,7 @@ mod models;
 mod monitor;
 mod pipeline;
 mod progress;
+mod promote;
 mod render;
 mod report;
 mod runs;
@@ -129,6 +130,11 @@ enum Command {
     /// CI/CD workflows for the ML loop (GitHub Actions, GitLab CI).
     #[command(subcommand)]
     Ci(ci::CiCommand),
+    /// Move a version into an environment ([environments.NAME]) when it meets the
+    /// environment's requirements.
+    Promote(promote::PromoteArgs),
+    /// Approve a version for an environment (as the token in GYRE_TOKEN).
+    Approve(promote::ApproveArgs),
     /// Reports over the project's history: `gyre report delivery` (DORA metrics for models).
     #[command(subcommand)]
     Report(report::ReportCommand),
@@ -246,6 +252,8 @@ async fn run(cli: Cli) -> CliResult {
         Command::Check(args) => check::run(args, &cli.project).await,
         Command::Ci(cmd) => ci::run(cmd, &cli.project).await,
         Command::Report(cmd) => report::run(cmd, &cli.project).await,
+        Command::Promote(args) => promote::promote(args, &cli.project).await,
+        Command::Approve(args) => promote::approve(args, &cli.project).await,
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             let mut text = Vec::new();

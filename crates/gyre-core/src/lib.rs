@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod dataset;
+pub mod environment;
 pub mod error;
 pub mod gate;
 pub mod hash;

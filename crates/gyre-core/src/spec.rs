@@ -38,6 +38,9 @@ pub struct ProjectSpec {
     /// How a triggered candidate goes live.
     #[serde(default, rename = "loop", skip_serializing_if = "Option::is_none")]
     pub loop_: Option<crate::monitor::LoopSpec>,
+    /// `[environments.NAME]`: staging, production, … (`gyre promote`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub environments: BTreeMap<String, crate::environment::EnvironmentSpec>,
 }
 
 /// `[serve]`.

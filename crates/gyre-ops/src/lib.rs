@@ -17,6 +17,7 @@ pub mod ci;
 pub mod datasets;
 pub mod delivery;
 pub mod drift;
+pub mod environments;
 mod error;
 pub mod import;
 pub mod lineage;

@@ -303,7 +303,7 @@ impl Project {
     }
 
     /// The version `alias` of model `name` points to, if it is set.
-    async fn alias_version(&self, name: &str, alias: &str) -> Result<Option<i64>> {
+    pub(crate) async fn alias_version(&self, name: &str, alias: &str) -> Result<Option<i64>> {
         Ok(self
             .meta
             .aliases(name)

@@ -6,6 +6,8 @@ pub const STORE_URL: &str = "GYRE_STORE_URL";
 
 /// Who is acting, recorded on every change; defaults to `USER`, then `LOGNAME`.
 pub const USER: &str = "GYRE_USER";
+/// An API token the CLI acts as where a role must be shown (`gyre approve`).
+pub const TOKEN: &str = "GYRE_TOKEN";
 
 /// The acting user's name for audit records made on this machine (the server records the
 /// token's name instead): `GYRE_USER`, `USER`, `LOGNAME`, else the process's numeric user id

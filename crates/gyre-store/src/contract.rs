@@ -74,6 +74,7 @@ pub async fn run_all(store: Arc<dyn MetaStore>) {
     artifacts(store.as_ref()).await;
     run_log_batch(store.as_ref()).await;
     attestations(store.as_ref()).await;
+    approvals(store.as_ref()).await;
 }
 
 /// Params, tags and metrics of one batch land together, and read back like separate calls.
@@ -1563,5 +1564,50 @@ pub async fn attestations(store: &dyn MetaStore) {
             a("data.2", "ablation in notebooks/ablate.ipynb", 20),
             a("data.2", "again, after adding two columns", 30),
         ]
+    );
+}
+
+/// Approvals are found by version and environment, in order, with the approver's role.
+pub async fn approvals(store: &dyn MetaStore) {
+    use crate::Approval;
+    use gyre_core::access::Role;
+    let a = |version: i64, env: &str, who: &str, role: Role, at_ms: i64| Approval {
+        name: "churn".into(),
+        version,
+        environment: env.into(),
+        approver: who.into(),
+        role,
+        note: format!("{who} looked"),
+        at_ms,
+    };
+    store
+        .approve(&a(3, "production", "ann", Role::Editor, 20))
+        .await
+        .unwrap();
+    store
+        .approve(&a(3, "staging", "bob", Role::Viewer, 10))
+        .await
+        .unwrap();
+    store
+        .approve(&a(3, "production", "cy", Role::Admin, 30))
+        .await
+        .unwrap();
+    store
+        .approve(&a(4, "production", "ann", Role::Editor, 40))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.approvals("churn", 3, "production").await.unwrap(),
+        vec![
+            a(3, "production", "ann", Role::Editor, 20),
+            a(3, "production", "cy", Role::Admin, 30)
+        ]
+    );
+    assert!(
+        store
+            .approvals("churn", 5, "production")
+            .await
+            .unwrap()
+            .is_empty()
     );
 }

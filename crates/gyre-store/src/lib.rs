@@ -5,6 +5,7 @@
 //! - [`BlobStore`]: the bytes, content-addressed by BLAKE3, immutable, written atomically and
 //!   verified on every read. [`LocalBlobStore`] keeps them under `.gyre/objects/`.
 
+mod approvals;
 mod artifacts;
 mod attestations;
 pub mod blob;
@@ -19,6 +20,7 @@ pub mod runs;
 pub mod steps;
 pub mod tokens;
 
+pub use approvals::{Approval, Approvals};
 pub use artifacts::{ArtifactEntry, Artifacts};
 pub use attestations::{Attestation, Attestations};
 pub use blob::{BlobStore, LocalBlobStore, PutOutcome, StagedBlob, hash_file};

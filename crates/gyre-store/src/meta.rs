@@ -43,6 +43,7 @@ pub trait MetaStore:
     + crate::Experiments
     + crate::Artifacts
     + crate::Attestations
+    + crate::Approvals
     + Send
     + Sync
 {

@@ -1,0 +1,162 @@
+//! `gyre promote` through `[environments]`: a version enters staging with a verdict, and
+//! production only from staging, after its time there, with no breach, and with an approval by
+//! a token of the right role; every refusal names each unmet requirement, and the move is
+//! audited with what was checked.
+
+mod common;
+
+use common::Project;
+
+const SPEC: &str = r#"
+[model]
+dataset = "adult"
+task = "binary"
+target = "income"
+algorithm = "logistic_regression"
+split = { by = "rule", every = 5, index = 4 }
+
+[gate]
+min = { accuracy = 0.8 }
+
+[environments.staging]
+requires = { verdict = true }
+
+[environments.production]
+alias = "champion"
+from = "staging"
+requires = { verdict = true, hours = 1000, no_breach = true, approvals = 1 }
+"#;
+
+fn token(p: &Project, role: &str, name: &str) -> String {
+    p.ok(&["tokens", "create", "--role", role, "--name", name])
+        .stdout
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn production_takes_what_the_environment_requires() {
+    let p = Project::init();
+    p.add_adult("adult");
+    p.append_spec(SPEC);
+    let run = p.ok(&["train", "--json"]).json()["run"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    p.ok(&["models", "register", "income", &run]);
+
+    // No verdict yet: staging refuses, and says why.
+    let r = p.gyre(&["promote", "income@1", "--to", "staging"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("gate verdict") && r.stdout.contains("NOT MET"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stderr.contains("may not enter staging"), "{}", r.stderr);
+    p.ok(&["models", "validate", "income@1"]);
+    let r = p
+        .ok(&["promote", "income@1", "--to", "staging", "--json"])
+        .json();
+    assert_eq!(r["event"]["alias"], "staging");
+    assert_eq!(r["event"]["to"], 1);
+
+    // Production: from staging, but not yet 1000 h there and no approval.
+    let r = p.gyre(&["promote", "income@1", "--to", "production", "--json"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let checked = r.json();
+    let met = |name: &str| {
+        checked["requirements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["requirement"] == name)
+            .unwrap_or_else(|| panic!("{name}: {checked}"))["met"]
+            .as_bool()
+            .unwrap()
+    };
+    assert!(met("gate verdict") && met("in staging") && met("no breach in staging"));
+    assert!(!met("time in staging") && !met("approvals"));
+    assert!(checked["event"].is_null());
+    let aliases = p.ok(&["models", "show", "income@1", "--json"]).json();
+    assert_eq!(
+        aliases["aliases"],
+        serde_json::json!(["staging"]),
+        "nothing moved"
+    );
+
+    // Approvals are made with a token of the environment's approver role.
+    let none = p.gyre(&["approve", "income@1", "--for", "production"]);
+    assert_eq!(none.code, 2);
+    assert!(none.stderr.contains("GYRE_TOKEN"), "{}", none.stderr);
+    let viewer = token(&p, "viewer", "val");
+    let weak = p
+        .command(&["approve", "income@1", "--for", "production"])
+        .env("GYRE_TOKEN", &viewer)
+        .output()
+        .unwrap();
+    assert_eq!(weak.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&weak.stderr).contains("need editor or above"));
+    let editor = token(&p, "editor", "eve");
+    let ok = p
+        .command(&[
+            "approve",
+            "income@1",
+            "--for",
+            "production",
+            "--note",
+            "looked at slices",
+        ])
+        .env("GYRE_TOKEN", &editor)
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+
+    // With the time requirement met (here: lowered), production takes it, audited.
+    let spec = std::fs::read_to_string(p.root().join("gyre.toml")).unwrap();
+    std::fs::write(
+        p.root().join("gyre.toml"),
+        spec.replace("hours = 1000", "hours = 0"),
+    )
+    .unwrap();
+    let dry = p
+        .ok(&[
+            "promote",
+            "income@1",
+            "--to",
+            "production",
+            "--dry-run",
+            "--json",
+        ])
+        .json();
+    assert!(dry["event"].is_null(), "a dry run moves nothing");
+    let r = p
+        .ok(&[
+            "promote",
+            "income@1",
+            "--to",
+            "production",
+            "--reason",
+            "release 1",
+        ])
+        .stdout;
+    assert!(r.contains("champion: none → income@1"), "{r}");
+    let history = p.ok(&["models", "history", "income", "--json"]).json();
+    let last = history.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["alias"], "champion");
+    let reason = last["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("promoted to production (")
+            && reason.contains("approvals token:eve")
+            && reason.ends_with(": release 1"),
+        "{reason}"
+    );
+
+    let r = p.gyre(&["promote", "income@1", "--to", "qa"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("`production`, `staging`"), "{}", r.stderr);
+}
