@@ -108,6 +108,27 @@ uses = "train"
         let (ok, said) = valid(&exe, schema, file);
         assert!(ok, "{}: {said}", file.display());
     }
+    // With [environments], the deploy steps promote through them (their requirements hold).
+    p.append_spec(
+        "\n[environments.staging]\nrequires = { verdict = true }\n\n[environments.production]\nalias = \"champion\"\nfrom = \"staging\"\nrequires = { verdict = true, approvals = 1 }\n",
+    );
+    p.ok(&["ci", "init", "github", "--force"]);
+    p.ok(&["ci", "init", "gitlab", "--force"]);
+    for file in [&github, &gitlab] {
+        let text = std::fs::read_to_string(file).unwrap();
+        assert!(
+            text.contains("--to staging")
+                && text.contains("gyre promote income@staging --to production"),
+            "{text}"
+        );
+    }
+    for (schema, file) in [
+        ("vendor.github-workflows", &github),
+        ("vendor.gitlab-ci", &gitlab),
+    ] {
+        let (ok, said) = valid(&exe, schema, file);
+        assert!(ok, "{}: {said}", file.display());
+    }
     // The validator does reject a broken workflow, so the checks above can fail.
     let broken = p.root().join("broken.yml");
     std::fs::write(

@@ -40,6 +40,31 @@ struct Names {
     model: String,
     datasets: Vec<String>,
     min_score: f64,
+    /// `[environments.staging]` and `[environments.production]` exist: deploy with
+    /// `gyre promote`, which checks their requirements, instead of plain alias moves.
+    environments: bool,
+}
+
+impl Names {
+    /// The command that deploys the newest version to staging.
+    fn to_staging(&self, why: &str) -> String {
+        let (model, latest) = (&self.model, latest(&self.model));
+        if self.environments {
+            format!("gyre promote \"{model}@{latest}\" --to staging --reason \"{why}\"")
+        } else {
+            format!("gyre models alias \"{model}@{latest}\" staging --reason \"{why}\"")
+        }
+    }
+
+    /// The command that promotes what staging holds to production.
+    fn to_production(&self, why: &str) -> String {
+        let model = &self.model;
+        if self.environments {
+            format!("gyre promote {model}@staging --to production --reason \"{why}\"")
+        } else {
+            format!("gyre models alias {model}@staging champion --reason \"{why}\"")
+        }
+    }
 }
 
 /// How CI gets gyre: built from its repository, the one version the project was made with.
@@ -57,8 +82,9 @@ fn github(n: &Names) -> String {
         .map(|d| format!("      - name: Validate {d}\n        run: gyre data validate {d}\n"))
         .collect();
     let model = &n.model;
-    let latest = latest(model);
     let min = n.min_score;
+    let staging = n.to_staging("CI ${{ github.sha }}");
+    let production = n.to_production("approved in run ${{ github.run_id }}");
     format!(
         r#"# Made by `gyre ci init github`: the ML loop's CI/CD.
 # On a pull request: validate the data, run the pipeline (its gate steps judge each candidate),
@@ -117,7 +143,7 @@ jobs:
       - name: Run the pipeline (register and gate)
         run: gyre run
       - name: Deploy the newest version to staging
-        run: gyre models alias "{model}@{latest}" staging --reason "CI ${{{{ github.sha }}}}"
+        run: {staging}
 
   production:
     needs: staging
@@ -127,8 +153,8 @@ jobs:
       - uses: actions/checkout@v4
       - name: Install gyre
         run: {INSTALL}
-      - name: Promote staging to champion (the gate's verdict is required)
-        run: gyre models alias {model}@staging champion --reason "approved in run ${{{{ github.run_id }}}}"
+      - name: Promote staging to production (the gate's verdict is required)
+        run: {production}
 "#
     )
 }
@@ -140,8 +166,9 @@ fn gitlab(n: &Names) -> String {
         .map(|d| format!("    - gyre data validate {d}\n"))
         .collect();
     let model = &n.model;
-    let latest = latest(model);
     let min = n.min_score;
+    let staging = n.to_staging("CI $CI_COMMIT_SHA");
+    let production = n.to_production("approved in pipeline $CI_PIPELINE_ID");
     format!(
         r#"# Made by `gyre ci init gitlab`: the ML loop's CI/CD.
 # On a merge request: validate the data, run the pipeline (its gate steps judge each
@@ -185,7 +212,7 @@ staging:
     name: staging
   script:
     - gyre run
-    - gyre models alias "{model}@{latest}" staging --reason "CI $CI_COMMIT_SHA"
+    - {staging}
 
 production:
   stage: production
@@ -195,7 +222,7 @@ production:
   environment:
     name: production
   script:
-    - gyre models alias {model}@staging champion --reason "approved in pipeline $CI_PIPELINE_ID"
+    - {production}
 "#
     )
 }
@@ -221,10 +248,12 @@ impl Project {
             d.parse::<gyre_core::DatasetName>()
                 .is_ok_and(|name| self.schema_path(&name).exists())
         });
+        let envs = &self.spec.environments;
         let names = Names {
             model,
             datasets,
             min_score,
+            environments: envs.contains_key("staging") && envs.contains_key("production"),
         };
         let (rel, text) = match provider {
             CiProvider::Github => (".github/workflows/gyre.yml", github(&names)),
