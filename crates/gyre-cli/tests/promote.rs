@@ -27,13 +27,6 @@ from = "staging"
 requires = { verdict = true, hours = 1000, no_breach = true, approvals = 1 }
 "#;
 
-fn token(p: &Project, role: &str, name: &str) -> String {
-    p.ok(&["tokens", "create", "--role", role, "--name", name])
-        .stdout
-        .trim()
-        .to_string()
-}
-
 #[test]
 fn production_takes_what_the_environment_requires() {
     let p = Project::init();
@@ -89,7 +82,7 @@ fn production_takes_what_the_environment_requires() {
     let none = p.gyre(&["approve", "income@1", "--for", "production"]);
     assert_eq!(none.code, 2);
     assert!(none.stderr.contains("GYRE_TOKEN"), "{}", none.stderr);
-    let viewer = token(&p, "viewer", "val");
+    let viewer = p.token("viewer", "val");
     let weak = p
         .command(&["approve", "income@1", "--for", "production"])
         .env("GYRE_TOKEN", &viewer)
@@ -97,7 +90,7 @@ fn production_takes_what_the_environment_requires() {
         .unwrap();
     assert_eq!(weak.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&weak.stderr).contains("need editor or above"));
-    let editor = token(&p, "editor", "eve");
+    let editor = p.token("editor", "eve");
     let ok = p
         .command(&[
             "approve",

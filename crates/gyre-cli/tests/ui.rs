@@ -129,13 +129,6 @@ fn served_traffic(p: &Project, stream: &str) {
     s.stop();
 }
 
-fn token(p: &Project, role: &str, name: &str) -> String {
-    p.ok(&["tokens", "create", "--role", role, "--name", name])
-        .stdout
-        .trim()
-        .to_string()
-}
-
 /// A run logged through the MLflow API with a 20,000-step curve (and a spike the cut-down
 /// series must keep).
 fn long_run(s: &Server) -> String {
@@ -229,8 +222,8 @@ fn the_ui_shows_the_demo_project_in_a_real_browser() {
         return;
     };
     let p = demo_project();
-    let viewer = token(&p, "viewer", "ada");
-    let editor = token(&p, "editor", "grace");
+    let viewer = p.token("viewer", "ada");
+    let editor = p.token("editor", "grace");
     // `gyre ui` serves what `gyre server` does; --no-open starts no browser of its own.
     let mut s = Server::spawn(&p, &["ui", "--no-open", "--port", "0"], &[]);
     s.base = s.base.trim_end_matches("/ui/").to_string();

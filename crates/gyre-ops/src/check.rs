@@ -120,12 +120,7 @@ impl Project {
 
     async fn evidence(&self) -> Result<Evidence> {
         let spec = &self.spec;
-        let model = spec
-            .serve
-            .as_ref()
-            .and_then(|s| s.model.clone())
-            .or_else(|| spec.monitor.as_ref().and_then(|m| m.model.clone()));
-        let model = match model {
+        let model = match self.served_model() {
             Some(m) => Some(m),
             None => self.list_models().await?.into_iter().next().map(|m| m.name),
         };
@@ -144,20 +139,7 @@ impl Project {
                         .latest_verdict(name, v.version)
                         .await?
                         .is_some_and(|x| x.passed);
-                    // The run that made it: recorded with the version, or the run that wrote
-                    // its model file (a pipeline's train step).
-                    let run = match &v.run_id {
-                        Some(r) => self.meta.resolve_run(r).await.ok(),
-                        None => self
-                            .meta
-                            .runs_with_output(&format!("model:{}", v.model))
-                            .await?
-                            .into_iter()
-                            .next(),
-                    };
-                    if let Some(id) = run {
-                        champion_run = Some(self.meta.get_run(&id).await?);
-                    }
+                    champion_run = self.training_run(&v).await?;
                     champion = Some(v);
                 }
                 Err(OpsError::NotFound(_)) => {}

@@ -231,11 +231,7 @@ impl Project {
     /// Writes the workflow for `provider`; an existing file is kept unless `force`.
     pub fn init_ci(&self, provider: CiProvider, min_score: f64, force: bool) -> Result<CiWritten> {
         let model = self
-            .spec
-            .serve
-            .as_ref()
-            .and_then(|s| s.model.clone())
-            .or_else(|| self.spec.monitor.as_ref().and_then(|m| m.model.clone()))
+            .served_model()
             .unwrap_or_else(|| self.spec.project.name.clone());
         // The datasets with a schema to validate against: the tracked ones and the model's.
         let mut datasets: Vec<String> = self.spec.datasets.keys().cloned().collect();

@@ -204,17 +204,11 @@ impl Project {
     ) -> Result<DeliveryReport> {
         let model = match model {
             Some(m) => m.to_string(),
-            None => self
-                .spec
-                .serve
-                .as_ref()
-                .and_then(|s| s.model.clone())
-                .or_else(|| self.spec.monitor.as_ref().and_then(|m| m.model.clone()))
-                .ok_or_else(|| {
-                    OpsError::Invalid(
-                        "which model? `--model NAME`, or [serve] model in gyre.toml".into(),
-                    )
-                })?,
+            None => self.served_model().ok_or_else(|| {
+                OpsError::Invalid(
+                    "which model? `--model NAME`, or [serve] model in gyre.toml".into(),
+                )
+            })?,
         };
         let moves = self.meta.alias_events(&model).await?;
         if moves.is_empty() && self.meta.model_versions(Some(&model)).await?.is_empty() {
@@ -227,17 +221,9 @@ impl Project {
         // versions and its git commit.
         let mut changes = BTreeMap::new();
         for v in self.meta.model_versions(Some(&model)).await? {
-            let run = match &v.run_id {
-                Some(r) => self.meta.resolve_run(r).await.ok(),
-                None => self
-                    .meta
-                    .runs_with_output(&format!("model:{}", v.model))
-                    .await?
-                    .into_iter()
-                    .next(),
+            let Some(run) = self.training_run(&v).await? else {
+                continue;
             };
-            let Some(run) = run else { continue };
-            let run = self.meta.get_run(&run).await?;
             let mut change: Option<i64> = None;
             for input in &run.inputs {
                 let Some(r) = input.strip_prefix("dataset:") else {

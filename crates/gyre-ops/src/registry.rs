@@ -480,6 +480,33 @@ impl Project {
         Ok(event)
     }
 
+    /// The run that made a registered version: the one recorded with it, or the run that
+    /// wrote its model file (a pipeline's train step registers by hash).
+    pub async fn training_run(&self, v: &ModelVersion) -> Result<Option<gyre_core::Run>> {
+        let id = match &v.run_id {
+            Some(r) => self.meta.resolve_run(r).await.ok(),
+            None => self
+                .meta
+                .runs_with_output(&format!("model:{}", v.model))
+                .await?
+                .into_iter()
+                .next(),
+        };
+        Ok(match id {
+            Some(id) => Some(self.meta.get_run(&id).await?),
+            None => None,
+        })
+    }
+
+    /// The model the project serves or watches: `[serve] model`, else `[monitor] model`.
+    pub fn served_model(&self) -> Option<String> {
+        self.spec
+            .serve
+            .as_ref()
+            .and_then(|s| s.model.clone())
+            .or_else(|| self.spec.monitor.as_ref().and_then(|m| m.model.clone()))
+    }
+
     pub async fn alias_history(&self, name: &str) -> Result<Vec<AliasEvent>> {
         Ok(self.meta.alias_events(name).await?)
     }

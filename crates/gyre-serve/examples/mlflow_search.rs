@@ -7,7 +7,6 @@ mod common;
 
 use common::{median, run};
 use gyre_core::MetricPoint;
-use gyre_serve::{TrackingOptions, serve_tracking};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -51,24 +50,7 @@ async fn main() {
     }
     println!("{RUNS} runs stored in {:.1} s", t.elapsed().as_secs_f64());
 
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
-    let opts = TrackingOptions {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        access: Default::default(),
-        max_body_bytes: 8 << 20,
-    };
-    tokio::spawn(serve_tracking(
-        project.clone(),
-        opts,
-        async {
-            let _ = stopped.await;
-        },
-        move |addr| {
-            let _ = bound_tx.send(addr);
-        },
-    ));
-    let addr = bound_rx.await.unwrap();
+    let (addr, stop) = common::serve(project.clone()).await;
     let url = format!("http://{addr}/api/2.0/mlflow/runs/search");
     let cases = [
         (

@@ -123,6 +123,14 @@ impl Project {
         std::fs::write(path, s).unwrap();
     }
 
+    /// A new API token's text, by the CLI.
+    pub fn token(&self, role: &str, name: &str) -> String {
+        self.ok(&["tokens", "create", "--role", role, "--name", name])
+            .stdout
+            .trim()
+            .to_string()
+    }
+
     pub fn add_adult(&self, name: &str) -> Run {
         let path = shared("adult/adult.data");
         self.ok(&[

@@ -22,10 +22,7 @@ pub fn admin_token(p: &Project) -> String {
         std::process::id(),
         N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     );
-    p.ok(&["tokens", "create", "--role", "admin", "--name", &name])
-        .stdout
-        .trim()
-        .to_string()
+    p.token("admin", &name)
 }
 
 impl Server {
