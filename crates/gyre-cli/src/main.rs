@@ -16,6 +16,7 @@ mod check;
 mod ci;
 mod data;
 mod demo;
+mod gc;
 mod html;
 mod models;
 mod monitor;
@@ -130,6 +131,8 @@ enum Command {
     /// CI/CD workflows for the ML loop (GitHub Actions, GitLab CI).
     #[command(subcommand)]
     Ci(ci::CiCommand),
+    /// Remove objects nothing references, and temporary files a killed writer left.
+    Gc(gc::GcArgs),
     /// Move a version into an environment ([environments.NAME]) when it meets the
     /// environment's requirements.
     Promote(promote::PromoteArgs),
@@ -253,6 +256,7 @@ async fn run(cli: Cli) -> CliResult {
         Command::Ci(cmd) => ci::run(cmd, &cli.project).await,
         Command::Report(cmd) => report::run(cmd, &cli.project).await,
         Command::Promote(args) => promote::promote(args, &cli.project).await,
+        Command::Gc(args) => gc::run(args, &cli.project).await,
         Command::Approve(args) => promote::approve(args, &cli.project).await,
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();

@@ -19,6 +19,7 @@ pub mod delivery;
 pub mod drift;
 pub mod environments;
 mod error;
+pub mod gc;
 pub mod import;
 pub mod lineage;
 pub mod monitor;

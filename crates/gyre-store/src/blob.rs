@@ -57,6 +57,33 @@ pub trait BlobStore: Send + Sync {
     /// machine. Callers verify the object first; stores without local files return `None` and
     /// callers fetch a copy with [`BlobStore::get_to_file`].
     fn local_path(&self, hash: ContentHash) -> Option<PathBuf>;
+
+    /// Every stored object with its size and when it was written (`gyre gc`).
+    async fn list(&self) -> Result<Vec<StoredObject>>;
+
+    /// Deletes an object; `false` when there was none. Only `gyre gc` calls it, for objects
+    /// nothing references.
+    async fn remove(&self, hash: ContentHash) -> Result<bool>;
+
+    /// Temporary files (left by a writer that was killed) last written before `before_ms`:
+    /// removed unless `dry_run`; returns how many and their bytes.
+    async fn sweep_tmp(&self, before_ms: i64, dry_run: bool) -> Result<(usize, u64)>;
+}
+
+/// An object as [`BlobStore::list`] reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredObject {
+    pub hash: ContentHash,
+    pub bytes: u64,
+    /// When it was written, in ms since the epoch.
+    pub modified_ms: i64,
+}
+
+fn modified_ms(meta: &std::fs::Metadata) -> i64 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Hashes a file with every core (BLAKE3's rayon tree mode).
@@ -380,6 +407,84 @@ impl BlobStore for LocalBlobStore {
                 return Err(StoreError::Corrupt { hash, found, path });
             }
             Ok(())
+        })
+        .await
+    }
+
+    async fn list(&self) -> Result<Vec<StoredObject>> {
+        let root = self.root.join("objects");
+        blocking(move || {
+            let mut out = Vec::new();
+            let io = |e: std::io::Error| StoreError::Io {
+                context: format!("listing {}", root.display()),
+                source: e,
+            };
+            for dir in std::fs::read_dir(&root).map_err(io)? {
+                let dir = dir.map_err(io)?;
+                let prefix = dir.file_name().to_string_lossy().into_owned();
+                if prefix.len() != 2 || !dir.file_type().map_err(io)?.is_dir() {
+                    continue;
+                }
+                for file in std::fs::read_dir(dir.path()).map_err(io)? {
+                    let file = file.map_err(io)?;
+                    let name = format!("{prefix}{}", file.file_name().to_string_lossy());
+                    // Anything not named by a hash is not an object of this store.
+                    let Ok(hash) = name.parse::<ContentHash>() else {
+                        continue;
+                    };
+                    let meta = file.metadata().map_err(io)?;
+                    out.push(StoredObject {
+                        hash,
+                        bytes: meta.len(),
+                        modified_ms: modified_ms(&meta),
+                    });
+                }
+            }
+            out.sort_by_key(|o| o.hash.to_hex());
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn remove(&self, hash: ContentHash) -> Result<bool> {
+        let path = self.object_path(hash);
+        blocking(move || match std::fs::remove_file(&path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(StoreError::Io {
+                context: format!("removing {}", path.display()),
+                source: e,
+            }),
+        })
+        .await
+    }
+
+    async fn sweep_tmp(&self, before_ms: i64, dry_run: bool) -> Result<(usize, u64)> {
+        let tmp = self.tmp_dir();
+        blocking(move || {
+            let io = |e: std::io::Error| StoreError::Io {
+                context: format!("sweeping {}", tmp.display()),
+                source: e,
+            };
+            let (mut n, mut bytes) = (0, 0);
+            for file in std::fs::read_dir(&tmp).map_err(io)? {
+                let file = file.map_err(io)?;
+                let meta = file.metadata().map_err(io)?;
+                if !meta.is_file() || modified_ms(&meta) >= before_ms {
+                    continue;
+                }
+                if !dry_run {
+                    match std::fs::remove_file(file.path()) {
+                        Ok(()) => {}
+                        // Its writer finished (renamed it into place) meanwhile.
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                        Err(e) => return Err(io(e)),
+                    }
+                }
+                n += 1;
+                bytes += meta.len();
+            }
+            Ok((n, bytes))
         })
         .await
     }

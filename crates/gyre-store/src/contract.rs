@@ -872,9 +872,11 @@ pub async fn step_results(store: &dyn MetaStore) {
     store.put_step_result(&newer).await.unwrap();
     assert_eq!(
         store.latest_step_result("prepare").await.unwrap(),
-        Some(newer)
+        Some(newer.clone())
     );
     assert_eq!(store.latest_step_result("train").await.unwrap(), None);
+    // Every result, oldest first (what gc keeps the outputs of); the duplicate key once.
+    assert_eq!(store.all_step_results().await.unwrap(), vec![first, newer]);
 }
 
 /// The registry: numbering (also under concurrent registration), re-registering, aliases with

@@ -23,7 +23,7 @@ pub mod tokens;
 pub use approvals::{Approval, Approvals};
 pub use artifacts::{ArtifactEntry, Artifacts};
 pub use attestations::{Attestation, Attestations};
-pub use blob::{BlobStore, LocalBlobStore, PutOutcome, StagedBlob, hash_file};
+pub use blob::{BlobStore, LocalBlobStore, PutOutcome, StagedBlob, StoredObject, hash_file};
 pub use error::StoreError;
 pub use experiments::{Experiment, Experiments, LoggedModel, ModelMetric};
 pub use meta::{AddOutcome, DatasetSummary, MetaStore, open_meta_store};

@@ -26,6 +26,8 @@ pub trait StepCache: Send + Sync {
     async fn put_step_result(&self, result: &StepResult) -> Result<()>;
     /// The newest result of a step, whatever its key (to tell what changed since).
     async fn latest_step_result(&self, step: &str) -> Result<Option<StepResult>>;
+    /// Every stored result (what `gyre gc` keeps the outputs of).
+    async fn all_step_results(&self) -> Result<Vec<StepResult>>;
 }
 
 fn from_row<R: Row>(r: &R) -> Result<StepResult>
@@ -67,6 +69,15 @@ macro_rules! impl_step_cache {
                 .fetch_optional(&self.pool)
                 .await?;
                 row.map(|r| from_row(&r)).transpose()
+            }
+
+            async fn all_step_results(&self) -> Result<Vec<StepResult>> {
+                let rows = sqlx::query(
+                    "SELECT key, step, outputs, run_id, created_ms FROM step_results ORDER BY created_ms, key",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(|r| from_row(r)).collect()
             }
 
             async fn put_step_result(&self, r: &StepResult) -> Result<()> {

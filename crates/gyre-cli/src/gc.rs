@@ -1,0 +1,80 @@
+//! `gyre gc`.
+
+use crate::render::{bytes, count, table};
+use crate::{CliResult, open_project, print_json};
+use clap::Args;
+use gyre_ops::OpsError;
+use gyre_ops::gc::GcOptions;
+use std::path::PathBuf;
+
+/// Remove the objects nothing references (no dataset version, model version, run, step result
+/// or MLflow artifact names them) and the temporary files a killed writer left. Objects and
+/// files written within the grace period are kept: a writer stores objects before it records
+/// what names them.
+#[derive(Args)]
+pub struct GcArgs {
+    /// Keep what was written less than this long ago (`24h`, `7d`, `0h`).
+    #[arg(long, default_value = "24h", value_name = "SPAN")]
+    grace: String,
+    /// Report what would be removed; remove nothing.
+    #[arg(long)]
+    dry_run: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+fn span_ms(text: &str) -> Result<i64, OpsError> {
+    let t = text.trim();
+    let (n, unit) = t.split_at(t.len().saturating_sub(1));
+    let unit_ms = match unit {
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => 0,
+    };
+    match n.parse::<u32>() {
+        Ok(n) if unit_ms > 0 => Ok(i64::from(n) * unit_ms),
+        _ => Err(OpsError::Invalid(format!(
+            "--grace `{text}`: a number of minutes, hours or days such as 30m, 24h or 7d"
+        ))),
+    }
+}
+
+pub async fn run(a: GcArgs, project: &Option<PathBuf>) -> CliResult {
+    let opts = GcOptions {
+        grace_ms: span_ms(&a.grace)?,
+        dry_run: a.dry_run,
+    };
+    let p = open_project(project).await?;
+    let r = p.gc(opts).await?;
+    if a.json {
+        print_json(&r);
+        return Ok(());
+    }
+    let verb = if r.dry_run { "would remove" } else { "removed" };
+    let rows = vec![
+        vec!["objects".into(), count(r.objects as u64), String::new()],
+        vec![
+            "referenced".into(),
+            count(r.referenced as u64),
+            String::new(),
+        ],
+        vec![
+            format!("unreferenced, younger than {}", a.grace),
+            count(r.kept_young as u64),
+            "kept".into(),
+        ],
+        vec![
+            "unreferenced".into(),
+            count(r.removed as u64),
+            format!("{verb} {}", bytes(r.removed_bytes)),
+        ],
+        vec![
+            "temporary files".into(),
+            count(r.tmp_files as u64),
+            format!("{verb} {}", bytes(r.tmp_bytes)),
+        ],
+    ];
+    out!("{}", table(&["", "count", ""], rows, &["count"]));
+    Ok(())
+}
