@@ -17,7 +17,7 @@ pub enum RunsCommand {
     List {
         #[arg(long = "where", value_name = "CONDITIONS", default_value = "")]
         filter: String,
-        /// `started`, `name` or `metrics.NAME`, then `asc` or `desc`.
+        /// `started`, `name`, `metrics.NAME` or `params.NAME`, then `asc` or `desc`.
         #[arg(long, value_name = "KEY [asc|desc]")]
         order: Option<String>,
         #[arg(long, default_value_t = 50)]

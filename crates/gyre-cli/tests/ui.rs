@@ -285,6 +285,30 @@ fn the_ui_shows_the_demo_project_in_a_real_browser() {
     let mut sorted = names.clone();
     sorted.sort();
     assert_eq!(names, sorted, "by name");
+    // A param column sorts too (the store orders by its text).
+    b.goto(&format!(
+        "{base}/ui/#/runs?order=params.algorithm+desc&where=name+like+%27train%25%27"
+    ));
+    let algorithms: Vec<String> = b.wait("sorted by a param", || {
+        let idx = b.js(
+            "return [...document.querySelectorAll('#runs thead th')].findIndex(th => th.textContent.startsWith('algorithm')) + 1",
+            json!([]),
+        );
+        let i = idx.as_u64().filter(|&i| i > 0)?;
+        let v: Vec<String> = b
+            .all(&format!("#runs tbody tr td:nth-child({i})"))
+            .iter()
+            .map(|e| b.text(e))
+            .collect();
+        (v.len() >= 2).then_some(v)
+    });
+    let mut desc = algorithms.clone();
+    desc.sort_by(|a, b| b.cmp(a));
+    assert_eq!(algorithms, desc, "by algorithm, descending");
+    b.goto(&format!("{base}/ui/#/runs?order=name+asc&limit=5"));
+    b.wait("page one again", || {
+        b.text(&b.find("#range")).starts_with("1–").then_some(())
+    });
     b.click(&b.find(".pager button:last-of-type"));
     b.wait("page two", || {
         b.text(&b.find("#range")).starts_with("6–").then_some(())

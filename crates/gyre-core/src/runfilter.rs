@@ -109,6 +109,8 @@ pub enum OrderKey {
     Started,
     Name,
     Metric(String),
+    /// A param's value, as text (runs without it come last).
+    Param(String),
 }
 
 impl Default for RunOrder {
@@ -145,7 +147,7 @@ fn parse_field(name: &str) -> Option<Field> {
 
 impl std::str::FromStr for RunOrder {
     type Err = CoreError;
-    /// `started`, `name` or `metrics.NAME`, then optionally `asc` or `desc`.
+    /// `started`, `name`, `metrics.NAME` or `params.NAME`, then optionally `asc` or `desc`.
     fn from_str(s: &str) -> Result<Self, CoreError> {
         let mut words = s.split_whitespace();
         let key = match words.next() {
@@ -153,7 +155,14 @@ impl std::str::FromStr for RunOrder {
             Some("name") => OrderKey::Name,
             Some(w) => match parse_field(w) {
                 Some(Field::Metric(m)) => OrderKey::Metric(m),
-                _ => return Err(err(s, 0, "order by `started`, `name` or `metrics.NAME`")),
+                Some(Field::Param(k)) => OrderKey::Param(k),
+                _ => {
+                    return Err(err(
+                        s,
+                        0,
+                        "order by `started`, `name`, `metrics.NAME` or `params.NAME`",
+                    ));
+                }
             },
             None => return Err(err(s, 0, "empty order")),
         };

@@ -1076,17 +1076,23 @@ fn order_of(order_by: &[String]) -> Result<RunOrder, MlflowError> {
     let key = match key.as_str() {
         "start_time" | "attributes.start_time" | "attribute.start_time" => OrderKey::Started,
         "run_name" | "attributes.run_name" | "attribute.run_name" => OrderKey::Name,
-        k => match k
-            .strip_prefix("metrics.")
-            .or_else(|| k.strip_prefix("metric."))
-        {
-            Some(m) => OrderKey::Metric(m.to_string()),
-            None => {
-                return Err(MlflowError::invalid(format!(
-                    "order_by `{first}`: start_time, run_name or metrics.NAME"
-                )));
+        k => {
+            let metric = k
+                .strip_prefix("metrics.")
+                .or_else(|| k.strip_prefix("metric."));
+            let param = k
+                .strip_prefix("params.")
+                .or_else(|| k.strip_prefix("param."));
+            match (metric, param) {
+                (Some(m), _) => OrderKey::Metric(m.to_string()),
+                (_, Some(p)) => OrderKey::Param(p.to_string()),
+                _ => {
+                    return Err(MlflowError::invalid(format!(
+                        "order_by `{first}`: start_time, run_name, metrics.NAME or params.NAME"
+                    )));
+                }
             }
-        },
+        }
     };
     Ok(RunOrder { key, descending })
 }
@@ -1205,6 +1211,9 @@ mod tests {
         assert_eq!(f.conditions[1].field, Field::Id);
         let o = order_of(&["metrics.`f1` DESC".into()]).unwrap();
         assert_eq!((o.key, o.descending), (OrderKey::Metric("f1".into()), true));
+        let o = order_of(&["params.alpha".into()]).unwrap();
+        assert_eq!((o.key, o.descending), (OrderKey::Param("alpha".into()), false));
+        assert!(order_of(&["tags.x".into()]).is_err());
         assert!(like("exp-%", "exp-1") && !like("exp-_", "exp-12"));
     }
 }

@@ -106,7 +106,7 @@ export async function runs(view, r) {
     h('th', { scope: 'col' }, h('span', { class: 'sr-only' }, 'Select')),
     h('th', { scope: 'col' }, 'Run'), sortable('name', 'Name'), h('th', { scope: 'col' }, 'Status'), sortable('started', 'Started'),
     h('th', { scope: 'col', class: 'num' }, 'Duration'),
-    ...shown.map((c) => (c.startsWith('metrics.') ? sortable(c, c.slice(8)) : h('th', { scope: 'col' }, c.slice(7)))),
+    ...shown.map((c) => sortable(c, c.startsWith('metrics.') ? c.slice(8) : c.slice(7))),
   ];
   const rows = page.runs.map((x) => h('tr', {},
     h('td', {}, h('input', { type: 'checkbox', 'aria-label': `select run ${short(x.id)}`, 'data-run': x.id, onchange: (evt) => {

@@ -812,6 +812,16 @@ pub async fn run_runs(store: &dyn MetaStore) {
             .len(),
         1
     );
+    // By a param's text; runs without it last.
+    let by_algorithm: RunOrder = "params.algorithm asc".parse().unwrap();
+    assert_eq!(
+        ids(store
+            .search_runs(&RunFilter::default(), &by_algorithm, 100)
+            .await
+            .unwrap()),
+        [b.id.clone(), a.id.clone(), c.id.clone()],
+        "logistic, random_forest, then the run without it"
+    );
     // Pages: an offset into the same order, and the count of every match.
     let (page, total) = store
         .search_page(&RunFilter::default(), &by_f1, 1, 1)

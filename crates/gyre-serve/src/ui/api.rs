@@ -46,7 +46,7 @@ pub struct RunsQuery {
     /// The run filter language of `gyre runs list --where`.
     #[serde(default, rename = "where")]
     filter: String,
-    /// `started`, `name` or `metrics.KEY`, then `asc` or `desc`.
+    /// `started`, `name`, `metrics.KEY` or `params.KEY`, then `asc` or `desc`.
     order: Option<String>,
     #[serde(default)]
     offset: u64,
