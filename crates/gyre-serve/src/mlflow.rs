@@ -1212,7 +1212,10 @@ mod tests {
         let o = order_of(&["metrics.`f1` DESC".into()]).unwrap();
         assert_eq!((o.key, o.descending), (OrderKey::Metric("f1".into()), true));
         let o = order_of(&["params.alpha".into()]).unwrap();
-        assert_eq!((o.key, o.descending), (OrderKey::Param("alpha".into()), false));
+        assert_eq!(
+            (o.key, o.descending),
+            (OrderKey::Param("alpha".into()), false)
+        );
         assert!(order_of(&["tags.x".into()]).is_err());
         assert!(like("exp-%", "exp-1") && !like("exp-_", "exp-12"));
     }
