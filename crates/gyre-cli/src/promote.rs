@@ -24,6 +24,10 @@ pub struct PromoteArgs {
     /// Check the requirements only; move nothing.
     #[arg(long)]
     dry_run: bool,
+    /// After the move, wait up to this many seconds for each of the environment's `servers`
+    /// to serve the version (their `/ready`); exit 1 if one does not.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    wait: u64,
     #[arg(long)]
     json: bool,
 }
@@ -73,13 +77,109 @@ fn print(p: &Promotion) {
     }
 }
 
+/// What a server of the environment answered after the move.
+#[derive(serde::Serialize)]
+struct Follower {
+    server: String,
+    /// `NAME@V` it serves, when it answered.
+    serves: Option<String>,
+    follows: bool,
+}
+
+/// Asks each server's `/ready` until it serves `version` (`NAME@V`) or `wait` runs out. A
+/// server reloads when its alias moves (it polls the store), so this is the proof the
+/// environment took the version.
+fn followers(servers: &[String], version: &str, wait: std::time::Duration) -> Vec<Follower> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(std::time::Duration::from_secs(5)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let t0 = std::time::Instant::now();
+    servers
+        .iter()
+        .map(|server| {
+            let url = format!("{}/ready", server.trim_end_matches('/'));
+            loop {
+                let serves = agent
+                    .get(&url)
+                    .call()
+                    .ok()
+                    .and_then(|mut r| r.body_mut().read_json::<serde_json::Value>().ok())
+                    .and_then(|v| {
+                        Some(format!(
+                            "{}@{}",
+                            v["model"].as_str()?,
+                            v["version"].as_i64()?
+                        ))
+                    });
+                let follows = serves.as_deref() == Some(version);
+                if follows || t0.elapsed() >= wait {
+                    return Follower {
+                        server: server.clone(),
+                        serves,
+                        follows,
+                    };
+                }
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+        })
+        .collect()
+}
+
 pub async fn promote(a: PromoteArgs, project: &Option<PathBuf>) -> CliResult {
     let p = open_project(project).await?;
     let outcome = p.promote(&a.reference, &a.to, &a.reason, a.dry_run).await?;
+    let servers = p
+        .spec
+        .environments
+        .get(&a.to)
+        .map(|e| e.servers.clone())
+        .unwrap_or_default();
+    let following = if outcome.event.is_some() && !servers.is_empty() {
+        let (version, wait) = (
+            outcome.version.clone(),
+            std::time::Duration::from_secs(a.wait),
+        );
+        tokio::task::spawn_blocking(move || followers(&servers, &version, wait))
+            .await
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     if a.json {
-        print_json(&outcome);
+        #[derive(serde::Serialize)]
+        struct Out<'a> {
+            #[serde(flatten)]
+            promotion: &'a Promotion,
+            servers: &'a [Follower],
+        }
+        print_json(&Out {
+            promotion: &outcome,
+            servers: &following,
+        });
     } else {
         print(&outcome);
+        for f in &following {
+            out!(
+                "{}: {}",
+                f.server,
+                match (&f.serves, f.follows) {
+                    (Some(v), true) => format!("serves {v}"),
+                    (Some(v), false) => format!("still serves {v} after {} s", a.wait),
+                    (None, _) => "did not answer /ready".to_string(),
+                }
+            );
+        }
+    }
+    if following.iter().any(|f| !f.follows) {
+        gyre_ops::note!(
+            "{} moved to {}, but not every server of {} serves it",
+            outcome.alias,
+            outcome.version,
+            outcome.environment
+        );
+        return Err(Failure::CheckFailed);
     }
     if !outcome.allowed() {
         gyre_ops::note!(

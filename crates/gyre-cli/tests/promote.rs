@@ -6,6 +6,7 @@
 mod common;
 
 use common::Project;
+use common::server::Server;
 
 const SPEC: &str = r#"
 [model]
@@ -148,6 +149,69 @@ fn production_takes_what_the_environment_requires() {
             && reason.ends_with(": release 1"),
         "{reason}"
     );
+
+    // The environment's servers follow: a server on champion, a second version promoted
+    // through staging and production, and `promote` waits until the server serves it.
+    let server = Server::start(&p, "income", &[]);
+    let spec = std::fs::read_to_string(p.root().join("gyre.toml")).unwrap();
+    std::fs::write(
+        p.root().join("gyre.toml"),
+        spec.replace(
+            "from = \"staging\"",
+            &format!("from = \"staging\"\nservers = [\"{}\"]", server.base),
+        ),
+    )
+    .unwrap();
+    let run = p
+        .ok(&["train", "--json", "--set", "model.algorithm=decision_tree"])
+        .json()["run"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    p.ok(&["models", "register", "income", &run]);
+    p.ok(&["models", "validate", "income@2"]);
+    p.ok(&["promote", "income@2", "--to", "staging"]);
+    let ok = p
+        .command(&["approve", "income@2", "--for", "production"])
+        .env("GYRE_TOKEN", &editor)
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let r = p
+        .ok(&["promote", "income@2", "--to", "production", "--json"])
+        .json();
+    assert_eq!(r["event"]["to"], 2, "{r}");
+    assert_eq!(r["servers"][0]["serves"], "income@2", "{r}");
+    assert_eq!(r["servers"][0]["follows"], true);
+    // A server that is not there fails the check, after the move.
+    let spec = std::fs::read_to_string(p.root().join("gyre.toml")).unwrap();
+    std::fs::write(
+        p.root().join("gyre.toml"),
+        spec.replace(&server.base, "http://127.0.0.1:9"),
+    )
+    .unwrap();
+    let r = p.gyre(&["promote", "income@1", "--to", "staging", "--wait", "1"]);
+    assert_eq!(r.code, 0, "staging lists no servers: {}", r.stderr);
+    let ok = p
+        .command(&["approve", "income@1", "--for", "production"])
+        .env("GYRE_TOKEN", &editor)
+        .output()
+        .unwrap();
+    assert!(ok.status.success());
+    let r = p.gyre(&["promote", "income@1", "--to", "production", "--wait", "1"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("did not answer /ready"), "{}", r.stdout);
+    assert!(
+        r.stderr
+            .contains("not every server of production serves it"),
+        "{}",
+        r.stderr
+    );
+    server.stop();
 
     let r = p.gyre(&["promote", "income@1", "--to", "qa"]);
     assert_eq!(r.code, 2);

@@ -25,8 +25,8 @@ pub struct EnvironmentSpec {
     /// The environment a version must be in before it may come here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
-    /// The servers that follow this environment's alias (for people and the UI; each server
-    /// is started with `--alias`).
+    /// The servers that follow this environment's alias (each started with `--alias`):
+    /// `gyre promote` waits until each serves the promoted version (its `/ready`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub servers: Vec<String>,
     #[serde(default)]
