@@ -158,9 +158,10 @@ fn compile(filter: &RunFilter, order: &RunOrder, read: Read, dialect: Dialect) -
             ));
         }
     }
-    // Whether the query visits every matching run (a count, or a page sorted by a metric with
-    // its count) rather than stopping at the end of a page.
-    let every_match = matches!(read, Read::Count | Read::Page { counted: true, .. });
+    // Whether the query visits every matching run (a count, or a page sorted by a metric's or
+    // param's value) rather than stopping at the end of a page in an index's order.
+    let sorted_by_value = matches!(order.key, OrderKey::Metric(_) | OrderKey::Param(_));
+    let every_match = matches!(read, Read::Count) || sorted_by_value;
     let mut clauses = Vec::new();
     for c in &filter.conditions {
         let op = c.op.sql();
@@ -620,7 +621,12 @@ macro_rules! impl_run_store {
             }
 
             async fn search_runs(&self, filter: &RunFilter, order: &RunOrder, limit: u64) -> Result<Vec<Run>> {
-                Ok(self.search_page(filter, order, 0, limit).await?.0)
+                // No count: the MLflow API and `gyre runs list` do not show one.
+                let read = Read::Page { offset: 0, limit, counted: false };
+                let rows = self.fetch_compiled(compile(filter, order, read, $dialect)).await?;
+                let mut runs = rows.iter().map(Self::run_from_row).collect::<Result<Vec<_>>>()?;
+                self.hydrate(&mut runs).await?;
+                Ok(runs)
             }
 
             async fn search_page(
