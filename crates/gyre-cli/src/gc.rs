@@ -1,9 +1,8 @@
 //! `gyre gc`.
 
-use crate::render::{bytes, count, table};
+use crate::render::{bytes, count, table, time_span};
 use crate::{CliResult, open_project, print_json};
 use clap::Args;
-use gyre_ops::OpsError;
 use gyre_ops::gc::GcOptions;
 use std::path::PathBuf;
 
@@ -23,26 +22,9 @@ pub struct GcArgs {
     json: bool,
 }
 
-fn span_ms(text: &str) -> Result<i64, OpsError> {
-    let t = text.trim();
-    let (n, unit) = t.split_at(t.len().saturating_sub(1));
-    let unit_ms = match unit {
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => 0,
-    };
-    match n.parse::<u32>() {
-        Ok(n) if unit_ms > 0 => Ok(i64::from(n) * unit_ms),
-        _ => Err(OpsError::Invalid(format!(
-            "--grace `{text}`: a number of minutes, hours or days such as 30m, 24h or 7d"
-        ))),
-    }
-}
-
 pub async fn run(a: GcArgs, project: &Option<PathBuf>) -> CliResult {
     let opts = GcOptions {
-        grace_ms: span_ms(&a.grace)?,
+        grace_ms: time_span("--grace", &a.grace)?,
         dry_run: a.dry_run,
     };
     let p = open_project(project).await?;

@@ -97,6 +97,17 @@ pub fn time(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// A length of time given to a flag (`30m`, `24h`, `7d`, `8w`), in ms: the same spellings as
+/// `gyre backtest` takes, without its row counts.
+pub fn time_span(flag: &str, text: &str) -> Result<i64, gyre_ops::OpsError> {
+    match text.parse::<gyre_ops::backtest::Span>() {
+        Ok(gyre_ops::backtest::Span::Ms(ms)) => Ok(ms),
+        _ => Err(gyre_ops::OpsError::Invalid(format!(
+            "{flag} `{text}`: a time such as 30m, 24h, 7d or 8w"
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,9 +1,8 @@
 //! `gyre report delivery`.
 
-use crate::render::table;
+use crate::render::{table, time_span};
 use crate::{CliResult, open_project, print_json};
 use clap::Subcommand;
-use gyre_ops::OpsError;
 use gyre_ops::delivery::{DeliveryReport, Durations};
 use std::path::PathBuf;
 
@@ -23,24 +22,6 @@ pub enum ReportCommand {
         #[arg(long)]
         json: bool,
     },
-}
-
-/// `30d`, `8w`, `12h` in ms.
-fn span_ms(text: &str) -> Result<i64, OpsError> {
-    let t = text.trim();
-    let (n, unit) = t.split_at(t.len().saturating_sub(1));
-    let ms = match unit {
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        "w" => 7 * 86_400_000,
-        _ => 0,
-    };
-    match n.parse::<u32>() {
-        Ok(n) if ms > 0 => Ok(i64::from(n) * ms),
-        _ => Err(OpsError::Invalid(format!(
-            "--since `{text}`: a number of hours, days or weeks such as 12h, 30d or 8w"
-        ))),
-    }
 }
 
 fn hours(d: &Durations) -> String {
@@ -101,7 +82,11 @@ pub async fn run(cmd: ReportCommand, project: &Option<PathBuf>) -> CliResult {
         ReportCommand::Delivery { model, since, json } => {
             let p = open_project(project).await?;
             let now = gyre_ops::runs::now_ms();
-            let since = since.as_deref().map(span_ms).transpose()?.map(|s| now - s);
+            let since = since
+                .as_deref()
+                .map(|s| time_span("--since", s))
+                .transpose()?
+                .map(|s| now - s);
             let r = p.delivery_report(model.as_deref(), since, now).await?;
             if json {
                 print_json(&r);
