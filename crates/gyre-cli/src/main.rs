@@ -27,6 +27,7 @@ mod render;
 mod report;
 mod runs;
 mod serve;
+mod sync;
 mod tokens;
 mod train;
 
@@ -133,6 +134,11 @@ enum Command {
     Ci(ci::CiCommand),
     /// Remove objects nothing references, and temporary files a killed writer left.
     Gc(gc::GcArgs),
+    /// Upload to the team's bucket ([store] remote) the objects it lacks: dataset versions,
+    /// models, step results. Only missing objects move, several at a time, verified.
+    Push(sync::SyncArgs),
+    /// Download from the team's bucket the objects this machine lacks.
+    Pull(sync::SyncArgs),
     /// Move a version into an environment ([environments.NAME]) when it meets the
     /// environment's requirements.
     Promote(promote::PromoteArgs),
@@ -257,6 +263,8 @@ async fn run(cli: Cli) -> CliResult {
         Command::Report(cmd) => report::run(cmd, &cli.project).await,
         Command::Promote(args) => promote::promote(args, &cli.project).await,
         Command::Gc(args) => gc::run(args, &cli.project).await,
+        Command::Push(args) => sync::push(args, &cli.project, cli.quiet).await,
+        Command::Pull(args) => sync::pull(args, &cli.project, cli.quiet).await,
         Command::Approve(args) => promote::approve(args, &cli.project).await,
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();

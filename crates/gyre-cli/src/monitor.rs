@@ -46,7 +46,20 @@ pub enum MonitorCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Run monitoring passes: join labels, close windows, judge rules, decide canaries.
+    /// Trigger firings, newest first: cause, status (running, waiting for another process's
+    /// run, coalesced, succeeded, failed) and what came of it.
+    Firings {
+        /// One trigger's only.
+        #[arg(long)]
+        trigger: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run monitoring passes: join labels, close windows, judge rules, decide canaries. Where
+    /// a server or agent holds the store's `monitor` lease, `--once` says so and exits 1, and
+    /// a continuous run waits to take the lease over.
     Run {
         /// One pass, then exit.
         #[arg(long)]
@@ -91,6 +104,34 @@ pub async fn run(cmd: MonitorCommand, project: &Option<PathBuf>, quiet: bool) ->
                 return request_log(&p, &model, &id, json).await;
             }
             write_log(&p, &model, limit, output.as_deref(), quiet).await?;
+        }
+        MonitorCommand::Firings {
+            trigger,
+            limit,
+            json,
+        } => {
+            let firings = p.meta.firings(trigger.as_deref(), limit.max(1)).await.map_err(gyre_ops::OpsError::from)?;
+            if json {
+                print_json(&firings);
+                return Ok(());
+            }
+            let rows = firings
+                .iter()
+                .map(|f| {
+                    vec![
+                        f.id.to_string(),
+                        time(f.ts_ms),
+                        f.trigger.clone(),
+                        f.status.clone(),
+                        f.cause.clone(),
+                        f.detail.clone(),
+                    ]
+                })
+                .collect();
+            out!(
+                "{}",
+                table(&["id", "at", "trigger", "status", "cause", "detail"], rows, &["id"])
+            );
         }
         MonitorCommand::Status { json } => {
             let s = p.monitor_status().await?;
@@ -216,8 +257,28 @@ pub async fn run(cmd: MonitorCommand, project: &Option<PathBuf>, quiet: bool) ->
         }
         MonitorCommand::Run { once, every, json } => {
             let mut monitor = p.monitor().await?;
+            let mut holding = false;
             loop {
-                let report = monitor.pass(&p, gyre_ops::runs::now_ms()).await?;
+                // One process judges a store's windows: a server or agent may hold the lease.
+                let now = gyre_ops::runs::now_ms();
+                let lease = gyre_ops::team::MONITOR;
+                if gyre_ops::team::hold(&p, lease, now, &mut holding).await? {
+                    monitor = p.monitor().await?;
+                }
+                if !holding {
+                    let who = gyre_ops::team::holder_of(&p, lease, now)
+                        .await?
+                        .unwrap_or_else(|| "another process".into());
+                    if once {
+                        return Err(crate::Failure::Error(gyre_ops::OpsError::Conflict(format!(
+                            "{who} runs this store's monitoring passes (it holds the `{lease}` \
+                             lease); its passes judge these windows"
+                        ))));
+                    }
+                    tokio::time::sleep(Duration::from_secs_f64(every.max(0.1))).await;
+                    continue;
+                }
+                let report = monitor.pass(&p, now).await?;
                 if json {
                     print_json(&report);
                 } else {
@@ -239,6 +300,11 @@ pub async fn run(cmd: MonitorCommand, project: &Option<PathBuf>, quiet: bool) ->
                     }
                 }
                 if once {
+                    // A server starting now need not wait for the lease to expire.
+                    p.meta
+                        .release_lease(lease, gyre_ops::team::holder())
+                        .await
+                        .map_err(gyre_ops::OpsError::from)?;
                     break;
                 }
                 tokio::time::sleep(Duration::from_secs_f64(every.max(0.1))).await;

@@ -406,6 +406,7 @@ fn the_example_pipeline_runs_end_to_end() {
     let p = Project {
         dir: tempfile::tempdir().unwrap(),
         store_url: None,
+        objects_url: None,
     };
     let run = |args: &[&str]| {
         let out = p.command(args).current_dir(&root).output().unwrap();

@@ -16,6 +16,7 @@ fn demo_project() -> Project {
     let p = Project {
         dir: tempfile::tempdir().unwrap(),
         store_url: None,
+        objects_url: None,
     };
     let r: Run = p
         .command(&[

@@ -128,6 +128,15 @@ pub struct StoreSection {
     /// Metadata store URL: `sqlite://…` or `postgres://…`. `GYRE_STORE_URL` overrides it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// Where objects live: `s3://BUCKET/PREFIX` shares them through S3-compatible storage
+    /// (read through a cache under `.gyre/bucket-cache/`); absent, under `.gyre/objects/`.
+    /// `GYRE_OBJECTS_URL` overrides it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub objects: Option<String>,
+    /// The bucket `gyre push` and `gyre pull` exchange objects with, for a project whose
+    /// objects are local: `s3://BUCKET/PREFIX`. `GYRE_REMOTE_URL` overrides it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<String>,
 }
 
 /// How one dataset is read. Every key is optional; `gyre data add` flags override them.

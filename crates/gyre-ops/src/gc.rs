@@ -37,7 +37,7 @@ pub struct GcReport {
 /// Every run of exactly 64 hex digits in `text`: the hashes a reference (`model:H`,
 /// `artifact:PATH@H`, a step result's JSON) names. A superset is safe: an extra match only
 /// keeps an object.
-fn hashes_in(text: &str, out: &mut BTreeSet<ContentHash>) {
+pub(crate) fn hashes_in(text: &str, out: &mut BTreeSet<ContentHash>) {
     let bytes = text.as_bytes();
     let mut start = None;
     for i in 0..=bytes.len() {
@@ -59,7 +59,7 @@ fn hashes_in(text: &str, out: &mut BTreeSet<ContentHash>) {
 
 impl Project {
     /// Every object something in the metadata store names.
-    async fn referenced_objects(&self) -> Result<BTreeSet<ContentHash>> {
+    pub(crate) async fn referenced_objects(&self) -> Result<BTreeSet<ContentHash>> {
         let mut keep = BTreeSet::new();
         for d in self.meta.list_datasets().await? {
             for v in self.meta.dataset_versions(&d.name).await? {

@@ -20,6 +20,8 @@ pub mod drift;
 pub mod environments;
 mod error;
 pub mod gc;
+pub mod sync;
+pub mod team;
 pub mod import;
 pub mod lineage;
 pub mod monitor;

@@ -3,7 +3,7 @@
 use crate::{OpsError, Result, settings};
 use fs_err as fs;
 use gyre_core::ProjectSpec;
-use gyre_store::{BlobStore, LocalBlobStore, MetaStore, open_meta_store};
+use gyre_store::{BlobStore, LocalBlobStore, MetaStore, S3BlobStore, open_meta_store};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,6 +12,18 @@ use std::sync::Arc;
 pub const PROJECT_FILE: &str = "gyre.toml";
 /// The state folder's name (metadata database, objects, caches). Never committed.
 pub const STATE_DIR: &str = ".gyre";
+
+/// The read cache of a project whose objects are in a bucket, under the state folder.
+pub const CACHE_DIR: &str = "bucket-cache";
+
+/// Where the project's objects live when not under `.gyre/objects/`: `GYRE_OBJECTS_URL`, else
+/// `[store] objects`.
+pub fn objects_url(spec: &ProjectSpec) -> Option<String> {
+    match std::env::var(settings::OBJECTS_URL) {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => spec.store.objects.clone().filter(|u| !u.is_empty()),
+    }
+}
 
 /// Folders `gyre init` creates: the layout the MLOps best practices call for.
 pub const LAYOUT: [(&str, &str); 8] = [
@@ -89,12 +101,15 @@ impl Project {
             source: e,
         })?;
         let meta = open_meta_store(&url).await?;
-        let blobs = LocalBlobStore::open(&state)?;
+        let blobs: Arc<dyn BlobStore> = match objects_url(&spec) {
+            Some(objects) => Arc::new(S3BlobStore::open(&objects, &state.join(CACHE_DIR))?),
+            None => Arc::new(LocalBlobStore::open(&state)?),
+        };
         Ok(Project {
             root,
             spec,
             meta: Arc::from(meta),
-            blobs: Arc::new(blobs),
+            blobs,
             store_url: settings::redact_url(&url),
         })
     }

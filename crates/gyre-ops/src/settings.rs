@@ -4,6 +4,14 @@
 /// Metadata store URL (`sqlite://PATH` or `postgres://…`); overrides `[store] url`.
 pub const STORE_URL: &str = "GYRE_STORE_URL";
 
+/// Where objects live (`s3://BUCKET/PREFIX`); overrides `[store] objects`.
+pub const OBJECTS_URL: &str = "GYRE_OBJECTS_URL";
+/// The bucket `gyre push`/`gyre pull` exchange objects with; overrides `[store] remote`.
+pub const REMOTE_URL: &str = "GYRE_REMOTE_URL";
+
+/// Seconds a lease (triggers, monitoring, a pipeline's run) lasts unless renewed; default 15.
+pub const LEASE_SECONDS: &str = "GYRE_LEASE_SECONDS";
+
 /// Who is acting, recorded on every change; defaults to `USER`, then `LOGNAME`.
 pub const USER: &str = "GYRE_USER";
 /// An API token the CLI acts as where a role must be shown (`gyre approve`).

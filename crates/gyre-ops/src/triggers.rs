@@ -18,18 +18,33 @@ use crate::{OpsError, Project, Result};
 use chrono::TimeZone;
 use gyre_core::monitor::{TriggerKind, TriggerSpec};
 use gyre_store::{Firing, MonitorEvent};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-/// What a trigger has seen, to tell what is new.
-#[derive(Debug, Default, Clone)]
+/// What a trigger has seen, to tell what is new. The cursors are saved in the store by the
+/// process that fires triggers, for the one that takes over; a path's fingerprint and the git
+/// HEAD are of this machine's checkout, so they stay here.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 struct Watch {
     next_cron_ms: Option<i64>,
     dataset_seq: Option<u64>,
+    #[serde(skip)]
     path_hash: Option<String>,
+    #[serde(skip)]
     head: Option<String>,
     event_cursor: i64,
+}
+
+impl Watch {
+    /// This watch with the cursors another process saved.
+    fn resumed(&self, saved: &Watch) -> Watch {
+        Watch {
+            path_hash: self.path_hash.clone(),
+            head: self.head.clone(),
+            ..saved.clone()
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -53,6 +68,8 @@ pub struct Scheduler {
     triggers: Vec<TriggerSpec>,
     watch: Mutex<HashMap<String, Watch>>,
     slots: Mutex<HashMap<String, Slot>>,
+    /// Whether this process held the `triggers` lease at the last tick.
+    leading: tokio::sync::Mutex<bool>,
 }
 
 /// The next time a cron expression fires after `after_ms`, in `tz`.
@@ -143,6 +160,7 @@ impl Scheduler {
             triggers,
             watch: Mutex::new(watch),
             slots: Mutex::new(HashMap::new()),
+            leading: tokio::sync::Mutex::new(false),
         }))
     }
 
@@ -152,7 +170,18 @@ impl Scheduler {
 
     /// Checks every trigger at `now` and fires those whose cause happened; with `wait`, waits
     /// for the runs they start (tests and `gyre agent --once`), else leaves them running.
+    ///
+    /// Only the process holding the `triggers` lease fires ([`crate::team`]); in the others
+    /// a tick does nothing. The holder saves each trigger's cursor before it fires.
     pub async fn tick(self: &Arc<Self>, now: i64, wait: bool) -> Result<Vec<Fired>> {
+        let mut leading = self.leading.lock().await;
+        let took = crate::team::hold(&self.project, crate::team::TRIGGERS, now, &mut leading).await?;
+        if !*leading {
+            return Ok(Vec::new());
+        }
+        if took {
+            self.resume(now).await?;
+        }
         let mut due: Vec<(String, String)> = Vec::new();
         for t in self.triggers.clone() {
             let w = self.watch_of(&t.name);
@@ -219,6 +248,11 @@ impl Scheduler {
                 }
                 TriggerKind::Message => None,
             };
+            if next != w && !self.save(&t.name, &next, now).await? {
+                // The lease lapsed (this process stalled past it): its successor fires.
+                *leading = false;
+                return Ok(Vec::new());
+            }
             self.watch
                 .lock()
                 .expect("watch lock")
@@ -227,6 +261,7 @@ impl Scheduler {
                 due.push((t.name.clone(), c));
             }
         }
+        drop(leading);
         let mut fired = Vec::new();
         let mut handles = Vec::new();
         for (name, cause) in due {
@@ -248,6 +283,50 @@ impl Scheduler {
             }
         }
         Ok(fired)
+    }
+
+    /// On taking the lease: continue from the cursors the last holder saved (what happened
+    /// since it saved them fires now), and save this process's own for triggers it had none
+    /// for.
+    async fn resume(&self, now: i64) -> Result<()> {
+        let saved: HashMap<String, String> =
+            self.project.meta.trigger_states().await?.into_iter().collect();
+        for t in &self.triggers {
+            let mine = self.watch_of(&t.name);
+            let watch = match saved.get(&t.name).map(|s| serde_json::from_str::<Watch>(s)) {
+                Some(Ok(theirs)) => mine.resumed(&theirs),
+                Some(Err(e)) => {
+                    crate::note!("trigger {}: its saved state is unreadable ({e}); starting afresh", t.name);
+                    self.save(&t.name, &mine, now).await?;
+                    mine
+                }
+                None => {
+                    self.save(&t.name, &mine, now).await?;
+                    mine
+                }
+            };
+            self.watch
+                .lock()
+                .expect("watch lock")
+                .insert(t.name.clone(), watch);
+        }
+        Ok(())
+    }
+
+    /// Saves a trigger's cursors while this process holds the lease; `false` when it does not.
+    async fn save(&self, trigger: &str, w: &Watch, now: i64) -> Result<bool> {
+        let state = serde_json::to_string(w).map_err(|e| OpsError::Invalid(e.to_string()))?;
+        Ok(self
+            .project
+            .meta
+            .save_trigger_state(
+                trigger,
+                &state,
+                crate::team::TRIGGERS,
+                crate::team::holder(),
+                now,
+            )
+            .await?)
     }
 
     fn watch_of(&self, name: &str) -> Watch {
@@ -332,7 +411,32 @@ impl Scheduler {
         let first = firing.clone();
         let handle = tokio::spawn(async move {
             let mut current = first;
-            loop {
+            let lease = crate::team::pipeline_lease(&current.pipeline);
+            if let Err(e) = me.take_pipeline(&current, &lease).await {
+                let mut slots = me.slots.lock().expect("slots lock");
+                slots.remove(&current.pipeline);
+                return Err(e);
+            }
+            // Renewed while the run lasts; a process that dies stops renewing it.
+            let renewal = {
+                let (p, lease) = (me.project.clone(), lease.clone());
+                tokio::spawn(async move {
+                    let every = (crate::team::lease_ttl_ms() / 3).max(50) as u64;
+                    loop {
+                        tokio::time::sleep(std::time::Duration::from_millis(every)).await;
+                        let _ = p
+                            .meta
+                            .acquire_lease(
+                                &lease,
+                                crate::team::holder(),
+                                now_ms(),
+                                crate::team::lease_ttl_ms(),
+                            )
+                            .await;
+                    }
+                })
+            };
+            let finished = loop {
                 let done = me.run_one(&current).await;
                 let again = {
                     let mut slots = me.slots.lock().expect("slots lock");
@@ -357,9 +461,15 @@ impl Scheduler {
                             .finish_firing(id, "running", "re-run for coalesced firings", now_ms())
                             .await?;
                     }
-                    None => return done,
+                    None => break done,
                 }
-            }
+            };
+            renewal.abort();
+            me.project
+                .meta
+                .release_lease(&lease, crate::team::holder())
+                .await?;
+            finished
         });
         Ok((
             Fired {
@@ -368,6 +478,51 @@ impl Scheduler {
             },
             Some(handle),
         ))
+    }
+
+    /// Takes the pipeline's lease, waiting (the firing marked `waiting`) while another
+    /// process runs the pipeline; its holder dying ends the wait when the lease expires.
+    async fn take_pipeline(&self, firing: &Firing, lease: &str) -> Result<()> {
+        let meta = &self.project.meta;
+        let mut waited = false;
+        loop {
+            let ttl = crate::team::lease_ttl_ms();
+            if meta
+                .acquire_lease(lease, crate::team::holder(), now_ms(), ttl)
+                .await?
+            {
+                if waited {
+                    meta.finish_firing(
+                        firing.id,
+                        "running",
+                        "the run in another process ended",
+                        now_ms(),
+                    )
+                    .await?;
+                }
+                return Ok(());
+            }
+            if !waited {
+                let other = meta
+                    .leases()
+                    .await?
+                    .into_iter()
+                    .find(|l| l.name == lease)
+                    .map_or_else(|| "another process".to_string(), |l| l.holder);
+                meta.finish_firing(
+                    firing.id,
+                    "waiting",
+                    &format!(
+                        "`{}` is running in {other}; this runs after it",
+                        firing.pipeline
+                    ),
+                    now_ms(),
+                )
+                .await?;
+                waited = true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
     }
 
     /// Runs a firing's pipeline, then adopts its candidate.
@@ -557,21 +712,26 @@ pub async fn automate(
         return;
     }
     let mut last_pass: Option<std::time::Instant> = None;
+    // Whether this process holds the `monitor` lease: only its holder runs passes.
+    let mut monitoring_here = false;
     loop {
-        if let Some(m) = monitor.as_mut()
-            && last_pass.is_none_or(|t| t.elapsed() >= monitor_every)
-        {
+        if monitor.is_some() && last_pass.is_none_or(|t| t.elapsed() >= monitor_every) {
             last_pass = Some(std::time::Instant::now());
-            match m.pass(&project, now_ms()).await {
-                Ok(report) => {
-                    for e in &report.events {
-                        crate::note!("monitor: {} {}: {}", e.kind, e.rule, e.detail);
-                    }
-                    if let Some(d) = &report.decision {
-                        crate::note!("loop: {}", d.summary());
-                    }
+            let lease = crate::team::MONITOR;
+            match crate::team::hold(&project, lease, now_ms(), &mut monitoring_here).await {
+                // Taking over: start from what the store says, not what this process last saw.
+                Ok(true) => match project.monitor().await {
+                    Ok(m) => monitor = Some(m),
+                    Err(e) => crate::note!("monitor: {e}"),
+                },
+                Ok(false) => {}
+                Err(e) => {
+                    crate::note!("monitor: {e}");
+                    monitoring_here = false;
                 }
-                Err(e) => crate::note!("monitor: {e}"),
+            }
+            if monitoring_here && let Some(m) = monitor.as_mut() {
+                monitor_pass(&project, m).await;
             }
         }
         if let (Some(m), Some(rx)) = (monitor.as_mut(), traffic.as_mut()) {
@@ -606,6 +766,21 @@ pub async fn automate(
     }
 }
 
+/// One monitoring pass, its events and decision noted on stderr.
+async fn monitor_pass(project: &Project, m: &mut crate::monitor::Monitor) {
+    match m.pass(project, now_ms()).await {
+        Ok(report) => {
+            for e in &report.events {
+                crate::note!("monitor: {} {}: {}", e.kind, e.rule, e.detail);
+            }
+            if let Some(d) = &report.decision {
+                crate::note!("loop: {}", d.summary());
+            }
+        }
+        Err(e) => crate::note!("monitor: {e}"),
+    }
+}
+
 /// The NATS server message triggers listen on: `GYRE_NATS_URL` (credentials may be in it;
 /// they are never printed), default `nats://127.0.0.1:4222`.
 pub fn nats_url() -> String {
@@ -618,6 +793,12 @@ fn redact(url: &str) -> String {
         (Some(s), Some(a)) if a > s => format!("{}://…@{}", &url[..s], &url[a + 1..]),
         _ => url.to_string(),
     }
+}
+
+/// The NATS queue group of a project's processes: its name and its store's (redacted) URL.
+fn queue_group(p: &Project) -> String {
+    let key = blake3::hash(format!("{}\n{}", p.spec.project.name, p.store_url).as_bytes());
+    format!("gyre-{}", &key.to_hex()[..16])
 }
 
 /// Subscribes to the subjects of `message` triggers that name one, and fires the trigger on
@@ -640,7 +821,12 @@ pub async fn listen_nats(s: Arc<Scheduler>) -> Result<Option<tokio::task::JoinHa
         .map_err(|e| OpsError::Invalid(format!("connecting to NATS at {}: {e}", redact(&url))))?;
     let mut subs = Vec::new();
     for (name, subject) in subjects {
-        let sub = client.subscribe(subject.clone()).await.map_err(|e| {
+        // One queue group per project and store: each message reaches one of the processes
+        // that share them, so a message fires its trigger once.
+        let sub = client
+            .queue_subscribe(subject.clone(), queue_group(&s.project))
+            .await
+            .map_err(|e| {
             OpsError::Invalid(format!("subscribing to NATS subject `{subject}`: {e}"))
         })?;
         subs.push((name, subject, sub));

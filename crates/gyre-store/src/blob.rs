@@ -152,7 +152,7 @@ pub fn hash_file(path: &Path) -> Result<ContentHash> {
 #[derive(Debug)]
 pub struct StagedBlob {
     pub hash: ContentHash,
-    tmp: tempfile::NamedTempFile,
+    pub(crate) tmp: tempfile::NamedTempFile,
 }
 
 /// Objects under `ROOT/objects/ab/cdef…`, temporary files under `ROOT/tmp/`.
@@ -181,7 +181,7 @@ impl LocalBlobStore {
         self.root.join("objects").join(&hex[..2]).join(&hex[2..])
     }
 
-    fn tmp_dir(&self) -> PathBuf {
+    pub(crate) fn tmp_dir(&self) -> PathBuf {
         self.root.join("tmp")
     }
 
@@ -189,6 +189,12 @@ impl LocalBlobStore {
         if self.object_path(expected).exists() {
             return Ok(None);
         }
+        self.stage_copy(src, expected).map(Some)
+    }
+
+    /// Copies `src` into the temporary folder and checks it hashes to `expected`, whether or
+    /// not this store holds the object (a cache stages what its bucket lacks).
+    pub(crate) fn stage_copy(&self, src: &Path, expected: ContentHash) -> Result<StagedBlob> {
         let mut tmp = tempfile::NamedTempFile::new_in(self.tmp_dir()).map_err(StoreError::io(
             format!("creating a temporary file in {}", self.tmp_dir().display()),
         ))?;
@@ -214,10 +220,10 @@ impl LocalBlobStore {
                 found,
             });
         }
-        Ok(Some(StagedBlob {
+        Ok(StagedBlob {
             hash: expected,
             tmp,
-        }))
+        })
     }
 
     fn commit_blocking(&self, staged: StagedBlob) -> Result<PutOutcome> {
@@ -231,7 +237,7 @@ impl LocalBlobStore {
 
     /// Moves a complete, synced temporary file to its final name and syncs the directory, so
     /// the object is either fully there or not there at all, even across a crash.
-    fn publish(&self, tmp: tempfile::NamedTempFile, dest: &Path) -> Result<()> {
+    pub(crate) fn publish(&self, tmp: tempfile::NamedTempFile, dest: &Path) -> Result<()> {
         let shard = dest.parent().expect("object paths have a shard folder");
         let new_shard = !shard.exists();
         fs::create_dir_all(shard).map_err(|e| StoreError::Io {
@@ -490,7 +496,7 @@ impl BlobStore for LocalBlobStore {
     }
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| StoreError::Io {

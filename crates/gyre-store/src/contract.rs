@@ -75,6 +75,56 @@ pub async fn run_all(store: Arc<dyn MetaStore>) {
     run_log_batch(store.as_ref()).await;
     attestations(store.as_ref()).await;
     approvals(store.as_ref()).await;
+    leases(store.clone()).await;
+}
+
+/// One holder at a time, even when many ask at once; renewal; takeover after the expiry;
+/// release; trigger state saved only by the lease's holder.
+pub async fn leases(store: Arc<dyn MetaStore>) {
+    let mut racers = Vec::new();
+    for i in 0..8 {
+        let s = store.clone();
+        racers.push(tokio::spawn(async move {
+            s.acquire_lease("triggers", &format!("host-{i}"), 1_000, 10_000)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut winners = 0;
+    for r in racers {
+        winners += r.await.unwrap() as usize;
+    }
+    assert_eq!(winners, 1, "exactly one of eight racers holds the lease");
+    let held = store.leases().await.unwrap();
+    assert_eq!(held.len(), 1);
+    let holder = held[0].holder.clone();
+    let other = if holder == "host-0" { "host-1" } else { "host-0" };
+    assert_eq!((held[0].expires_ms, held[0].since_ms), (11_000, 1_000));
+    // The holder renews; another is refused until the expiry, then takes over.
+    assert!(store.acquire_lease("triggers", &holder, 5_000, 10_000).await.unwrap());
+    assert!(!store.acquire_lease("triggers", other, 14_999, 10_000).await.unwrap());
+    let renewed = &store.leases().await.unwrap()[0];
+    assert_eq!((renewed.expires_ms, renewed.since_ms), (15_000, 1_000));
+    // Its trigger state is saved; another process's is not.
+    assert!(store.save_trigger_state("nightly", "{\"a\":1}", "triggers", &holder, 6_000).await.unwrap());
+    assert!(!store.save_trigger_state("nightly", "{\"a\":2}", "triggers", other, 6_000).await.unwrap());
+    assert!(store.acquire_lease("triggers", other, 15_000, 10_000).await.unwrap());
+    let taken = &store.leases().await.unwrap()[0];
+    assert_eq!((taken.holder.as_str(), taken.since_ms), (other, 15_000));
+    assert!(!store.save_trigger_state("nightly", "{\"a\":3}", "triggers", &holder, 16_000).await.unwrap());
+    assert!(store.save_trigger_state("nightly", "{\"a\":4}", "triggers", other, 16_000).await.unwrap());
+    assert_eq!(
+        store.trigger_states().await.unwrap(),
+        vec![("nightly".to_string(), "{\"a\":4}".to_string())]
+    );
+    // Only the holder can release it; then anyone may take it at once.
+    store.release_lease("triggers", &holder).await.unwrap();
+    assert!(!store.acquire_lease("triggers", &holder, 16_000, 10_000).await.unwrap());
+    store.release_lease("triggers", other).await.unwrap();
+    assert!(store.acquire_lease("triggers", &holder, 16_001, 10_000).await.unwrap());
+    // Leases are independent of each other.
+    assert!(store.acquire_lease("monitor", other, 16_001, 10_000).await.unwrap());
+    assert_eq!(store.leases().await.unwrap().len(), 2);
 }
 
 /// Params, tags and metrics of one batch land together, and read back like separate calls.
@@ -462,6 +512,24 @@ pub async fn fresh_postgres_database(tag: &str) -> Option<String> {
     Some(format!("{base}/{db}{query}"))
 }
 
+/// A fresh `s3://BUCKET/PREFIX` for one test, or `None` (with a printed notice) when
+/// `GYRE_TEST_S3_BUCKET` is not set. The server and its credentials come from the `AWS_*`
+/// variables (`AWS_ENDPOINT`, `AWS_ACCESS_KEY_ID`, …) that `.ci/run` sets.
+pub fn fresh_s3_prefix(tag: &str) -> Option<String> {
+    let Ok(bucket) = std::env::var("GYRE_TEST_S3_BUCKET") else {
+        eprintln!("notice: GYRE_TEST_S3_BUCKET is not set; skipping the S3 test `{tag}`");
+        return None;
+    };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    Some(format!(
+        "s3://{bucket}/test-{tag}-{}-{nanos}",
+        std::process::id()
+    ))
+}
+
 /// The blob-store contract. `corrupt` flips one byte of a stored object behind the store's
 /// back (how depends on the implementation).
 pub async fn run_blob_contract(
@@ -542,6 +610,29 @@ pub async fn run_blob_contract(
         store.get_bytes(absent).await,
         Err(StoreError::MissingObject { .. })
     ));
+    assert!(matches!(
+        store.get_to_file(absent, &scratch.join("absent.bin")).await,
+        Err(StoreError::MissingObject { .. })
+    ));
+
+    // The listing names every object with its size; a removed object is gone, once.
+    let listed = store.list().await.unwrap();
+    let sizes: std::collections::HashMap<_, _> =
+        listed.iter().map(|o| (o.hash, o.bytes)).collect();
+    assert_eq!(sizes.get(&hash), Some(&(bytes.len() as u64)));
+    assert_eq!(sizes.get(&staged_hash), Some(&14));
+    assert_eq!(sizes.get(&ContentHash::of(b"")), Some(&0));
+    assert!(!sizes.contains_key(&before));
+    assert_eq!(listed.len(), 4, "{listed:?}");
+    let gyre = ContentHash::of(b"gyre");
+    assert!(store.remove(gyre).await.unwrap());
+    assert!(!store.remove(gyre).await.unwrap());
+    assert!(!store.contains(gyre).await.unwrap());
+    assert!(matches!(
+        store.get_bytes(gyre).await,
+        Err(StoreError::MissingObject { .. })
+    ));
+    assert_eq!(store.list().await.unwrap().len(), 3);
 
     // A flipped byte is detected by every read, and nothing is handed out.
     corrupt(hash);

@@ -33,6 +33,13 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// The object store (S3) refused or failed a request.
+    #[error("{context}: {source}")]
+    Remote {
+        context: String,
+        #[source]
+        source: Box<object_store::Error>,
+    },
     #[error("metadata store: {0}")]
     Database(#[from] sqlx::Error),
     #[error("metadata store migration failed: {0}")]
@@ -56,7 +63,7 @@ impl StoreError {
             StoreError::Ambiguous { .. } => ErrorCode::Ambiguous,
             StoreError::Corrupt { .. } | StoreError::MissingObject { .. } => ErrorCode::Corrupt,
             StoreError::SourceChanged { .. } => ErrorCode::Io,
-            StoreError::Io { .. } => ErrorCode::Io,
+            StoreError::Io { .. } | StoreError::Remote { .. } => ErrorCode::Io,
             StoreError::BadUrl(_) | StoreError::Invalid(_) => ErrorCode::InvalidInput,
             StoreError::Conflict(_) => ErrorCode::AlreadyExists,
             StoreError::Database(_) | StoreError::Migrate(_) | StoreError::BadRecord(_) => {

@@ -44,6 +44,7 @@ pub trait MetaStore:
     + crate::Artifacts
     + crate::Attestations
     + crate::Approvals
+    + crate::Leases
     + Send
     + Sync
 {

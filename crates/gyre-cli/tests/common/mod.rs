@@ -20,6 +20,9 @@ pub fn shared(rel: &str) -> PathBuf {
 pub struct Project {
     pub dir: tempfile::TempDir,
     pub store_url: Option<String>,
+    /// `GYRE_OBJECTS_URL`: objects in a bucket (the `AWS_*` variables of the test's own
+    /// environment reach the server).
+    pub objects_url: Option<String>,
 }
 
 pub struct Run {
@@ -56,12 +59,30 @@ impl Project {
     }
 
     pub fn with_store(store_url: Option<String>) -> Project {
+        Self::with_stores(store_url, None)
+    }
+
+    /// `gyre init` with a metadata store and an object store (`s3://…`) shared with others.
+    pub fn with_stores(store_url: Option<String>, objects_url: Option<String>) -> Project {
         let p = Project {
             dir: tempfile::tempdir().unwrap(),
             store_url,
+            objects_url,
         };
         let r = p.gyre(&["init", "--name", "t"]);
         assert_eq!(r.code, 0, "init failed: {}", r.stderr);
+        p
+    }
+
+    /// Another machine's checkout of this project: its gyre.toml and data folder copied to
+    /// a fresh folder (no `.gyre/`), on the same stores.
+    pub fn checkout(&self) -> Project {
+        let p = Project {
+            dir: tempfile::tempdir().unwrap(),
+            store_url: self.store_url.clone(),
+            objects_url: self.objects_url.clone(),
+        };
+        std::fs::copy(self.root().join("gyre.toml"), p.root().join("gyre.toml")).unwrap();
         p
     }
 
@@ -74,9 +95,14 @@ impl Project {
         c.args(args)
             .current_dir(self.root())
             .env("GYRE_USER", "tester")
-            .env_remove("GYRE_STORE_URL");
+            .env_remove("GYRE_STORE_URL")
+            .env_remove("GYRE_OBJECTS_URL")
+            .env_remove("GYRE_REMOTE_URL");
         if let Some(url) = &self.store_url {
             c.env("GYRE_STORE_URL", url);
+        }
+        if let Some(url) = &self.objects_url {
+            c.env("GYRE_OBJECTS_URL", url);
         }
         c
     }

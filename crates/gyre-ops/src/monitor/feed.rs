@@ -315,7 +315,11 @@ impl Monitor {
             .into_iter()
             .filter(|f| f.ts_ms >= at && runs.contains(&f.trigger.as_str()))
             .collect();
-        if firings.is_empty() || firings.iter().any(|f| f.status == "running") {
+        if firings.is_empty()
+            || firings
+                .iter()
+                .any(|f| f.status == "running" || f.status == "waiting")
+        {
             return Ok(());
         }
         let ended: Vec<String> = firings
