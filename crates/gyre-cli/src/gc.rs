@@ -18,6 +18,10 @@ pub struct GcArgs {
     /// Report what would be removed; remove nothing.
     #[arg(long)]
     dry_run: bool,
+    /// With objects in a bucket: also drop this machine's cached copies fetched before the
+    /// grace period (`.gyre/bucket-cache/`); they are fetched again when next read.
+    #[arg(long)]
+    cache: bool,
     #[arg(long)]
     json: bool,
 }
@@ -26,6 +30,7 @@ pub async fn run(a: GcArgs, project: &Option<PathBuf>) -> CliResult {
     let opts = GcOptions {
         grace_ms: time_span("--grace", &a.grace)?,
         dry_run: a.dry_run,
+        cache: a.cache,
     };
     let p = open_project(project).await?;
     let r = p.gc(opts).await?;
@@ -34,7 +39,7 @@ pub async fn run(a: GcArgs, project: &Option<PathBuf>) -> CliResult {
         return Ok(());
     }
     let verb = if r.dry_run { "would remove" } else { "removed" };
-    let rows = vec![
+    let mut rows = vec![
         vec!["objects".into(), count(r.objects as u64), String::new()],
         vec![
             "referenced".into(),
@@ -57,6 +62,13 @@ pub async fn run(a: GcArgs, project: &Option<PathBuf>) -> CliResult {
             format!("{verb} {}", bytes(r.tmp_bytes)),
         ],
     ];
+    if a.cache {
+        rows.push(vec![
+            format!("cached copies, older than {}", a.grace),
+            count(r.cached_dropped as u64),
+            format!("{verb} {}", bytes(r.cached_bytes)),
+        ]);
+    }
     out!("{}", table(&["", "count", ""], rows, &["count"]));
     Ok(())
 }

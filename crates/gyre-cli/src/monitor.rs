@@ -110,7 +110,11 @@ pub async fn run(cmd: MonitorCommand, project: &Option<PathBuf>, quiet: bool) ->
             limit,
             json,
         } => {
-            let firings = p.meta.firings(trigger.as_deref(), limit.max(1)).await.map_err(gyre_ops::OpsError::from)?;
+            let firings = p
+                .meta
+                .firings(trigger.as_deref(), limit.max(1))
+                .await
+                .map_err(gyre_ops::OpsError::from)?;
             if json {
                 print_json(&firings);
                 return Ok(());
@@ -130,7 +134,11 @@ pub async fn run(cmd: MonitorCommand, project: &Option<PathBuf>, quiet: bool) ->
                 .collect();
             out!(
                 "{}",
-                table(&["id", "at", "trigger", "status", "cause", "detail"], rows, &["id"])
+                table(
+                    &["id", "at", "trigger", "status", "cause", "detail"],
+                    rows,
+                    &["id"]
+                )
             );
         }
         MonitorCommand::Status { json } => {
@@ -270,10 +278,12 @@ pub async fn run(cmd: MonitorCommand, project: &Option<PathBuf>, quiet: bool) ->
                         .await?
                         .unwrap_or_else(|| "another process".into());
                     if once {
-                        return Err(crate::Failure::Error(gyre_ops::OpsError::Conflict(format!(
-                            "{who} runs this store's monitoring passes (it holds the `{lease}` \
+                        return Err(crate::Failure::Error(gyre_ops::OpsError::Conflict(
+                            format!(
+                                "{who} runs this store's monitoring passes (it holds the `{lease}` \
                              lease); its passes judge these windows"
-                        ))));
+                            ),
+                        )));
                     }
                     tokio::time::sleep(Duration::from_secs_f64(every.max(0.1))).await;
                     continue;

@@ -101,12 +101,14 @@ fn show(r: &SyncReport, json: bool) -> CliResult {
     if r.unavailable.is_empty() {
         Ok(())
     } else {
+        // Like `gyre status`: the report stands, and exit 1 says not everything is here.
         let first: Vec<_> = r.unavailable.iter().take(3).map(|h| &h[..12]).collect();
-        Err(crate::Failure::Error(gyre_ops::OpsError::NotFound(format!(
+        gyre_ops::note!(
             "{} object(s) the store names are on neither side (first: {}): the machine that \
              made them has not pushed them",
             r.unavailable.len(),
             first.join(", ")
-        ))))
+        );
+        Err(crate::Failure::CheckFailed)
     }
 }

@@ -221,13 +221,29 @@ fn two_servers_and_two_agents_share_postgres_and_s3() {
     c.ok(&["models", "alias", "income@2", "champion", "--force"]);
     for s in [&s1, &s2] {
         until(&format!("{} serves income@2", s.base), 20, || {
-            s.post("/invocations", "application/json", &body).2.as_deref() == Some("income@2")
+            s.post("/invocations", "application/json", &body)
+                .2
+                .as_deref()
+                == Some("income@2")
         });
     }
     let cached = b.root().join(".gyre/bucket-cache/objects");
     assert!(
         walk_files(&cached) >= 2,
         "server B read both models through its cache"
+    );
+    // The collector lists the bucket; with --cache it would drop the cached copies.
+    let gc = b
+        .ok(&["gc", "--cache", "--grace", "0h", "--dry-run", "--json"])
+        .json();
+    assert_eq!(
+        gc["removed"], 0,
+        "everything in the bucket is referenced: {gc}"
+    );
+    assert!(gc["objects"].as_u64().unwrap() >= 4, "{gc}");
+    assert_eq!(
+        gc["cached_dropped"].as_u64(),
+        Some(walk_files(&cached) as u64)
     );
 
     // The process firing triggers dies without a word; another takes over and fires once.

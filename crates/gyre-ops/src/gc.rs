@@ -17,6 +17,9 @@ pub struct GcOptions {
     pub grace_ms: i64,
     /// Report only; remove nothing.
     pub dry_run: bool,
+    /// Also drop this machine's cached copies of a bucket's objects fetched before the grace
+    /// period (read again on demand).
+    pub cache: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -32,6 +35,9 @@ pub struct GcReport {
     pub removed_objects: Vec<String>,
     pub tmp_files: usize,
     pub tmp_bytes: u64,
+    /// With `cache`: cached copies dropped (or, in a dry run, that would be).
+    pub cached_dropped: usize,
+    pub cached_bytes: u64,
 }
 
 /// Every run of exactly 64 hex digits in `text`: the hashes a reference (`model:H`,
@@ -78,6 +84,11 @@ impl Project {
             .await?;
         for r in &runs {
             for reference in r.inputs.iter().chain(&r.outputs) {
+                // `dataset:NAME@ID` names a version by its manifest's id, not an object; the
+                // version's files are kept through its manifest above.
+                if reference.starts_with("dataset:") {
+                    continue;
+                }
                 if let Some(h) = reference.strip_prefix("model:") {
                     hashes_in(h, &mut models);
                 } else {
@@ -118,6 +129,8 @@ impl Project {
             removed_objects: Vec::new(),
             tmp_files: 0,
             tmp_bytes: 0,
+            cached_dropped: 0,
+            cached_bytes: 0,
         };
         for o in objects {
             if keep.contains(&o.hash) {
@@ -135,6 +148,11 @@ impl Project {
         let (n, bytes) = self.blobs.sweep_tmp(cutoff, opts.dry_run).await?;
         report.tmp_files = n;
         report.tmp_bytes = bytes;
+        if opts.cache {
+            let (n, bytes) = self.blobs.trim_cache(cutoff, opts.dry_run).await?;
+            report.cached_dropped = n;
+            report.cached_bytes = bytes;
+        }
         Ok(report)
     }
 }

@@ -171,7 +171,9 @@ impl Project {
         let mut unavailable = Vec::new();
         let mut present = 0;
         for &h in &wanted {
-            let here = std::fs::metadata(local.object_path(h)).ok().map(|m| m.len());
+            let here = std::fs::metadata(local.object_path(h))
+                .ok()
+                .map(|m| m.len());
             let there = in_bucket.get(&h).copied();
             let (have, source) = match direction {
                 Direction::Push => (there, here),

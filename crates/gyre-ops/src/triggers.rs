@@ -175,7 +175,8 @@ impl Scheduler {
     /// a tick does nothing. The holder saves each trigger's cursor before it fires.
     pub async fn tick(self: &Arc<Self>, now: i64, wait: bool) -> Result<Vec<Fired>> {
         let mut leading = self.leading.lock().await;
-        let took = crate::team::hold(&self.project, crate::team::TRIGGERS, now, &mut leading).await?;
+        let took =
+            crate::team::hold(&self.project, crate::team::TRIGGERS, now, &mut leading).await?;
         if !*leading {
             return Ok(Vec::new());
         }
@@ -289,14 +290,22 @@ impl Scheduler {
     /// since it saved them fires now), and save this process's own for triggers it had none
     /// for.
     async fn resume(&self, now: i64) -> Result<()> {
-        let saved: HashMap<String, String> =
-            self.project.meta.trigger_states().await?.into_iter().collect();
+        let saved: HashMap<String, String> = self
+            .project
+            .meta
+            .trigger_states()
+            .await?
+            .into_iter()
+            .collect();
         for t in &self.triggers {
             let mine = self.watch_of(&t.name);
             let watch = match saved.get(&t.name).map(|s| serde_json::from_str::<Watch>(s)) {
                 Some(Ok(theirs)) => mine.resumed(&theirs),
                 Some(Err(e)) => {
-                    crate::note!("trigger {}: its saved state is unreadable ({e}); starting afresh", t.name);
+                    crate::note!(
+                        "trigger {}: its saved state is unreadable ({e}); starting afresh",
+                        t.name
+                    );
                     self.save(&t.name, &mine, now).await?;
                     mine
                 }
@@ -827,8 +836,8 @@ pub async fn listen_nats(s: Arc<Scheduler>) -> Result<Option<tokio::task::JoinHa
             .queue_subscribe(subject.clone(), queue_group(&s.project))
             .await
             .map_err(|e| {
-            OpsError::Invalid(format!("subscribing to NATS subject `{subject}`: {e}"))
-        })?;
+                OpsError::Invalid(format!("subscribing to NATS subject `{subject}`: {e}"))
+            })?;
         subs.push((name, subject, sub));
     }
     // Make sure the server has the subscriptions before anyone publishes. `flush` only empties

@@ -68,6 +68,13 @@ pub trait BlobStore: Send + Sync {
     /// Temporary files (left by a writer that was killed) last written before `before_ms`:
     /// removed unless `dry_run`; returns how many and their bytes.
     async fn sweep_tmp(&self, before_ms: i64, dry_run: bool) -> Result<(usize, u64)>;
+
+    /// Drops local copies of remote objects fetched before `before_ms` (they are fetched
+    /// again when next read): removed unless `dry_run`; returns how many and their bytes.
+    /// A store with no cache has nothing to drop.
+    async fn trim_cache(&self, _before_ms: i64, _dry_run: bool) -> Result<(usize, u64)> {
+        Ok((0, 0))
+    }
 }
 
 /// An object as [`BlobStore::list`] reports it.
@@ -496,7 +503,9 @@ impl BlobStore for LocalBlobStore {
     }
 }
 
-pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| StoreError::Io {

@@ -98,32 +98,86 @@ pub async fn leases(store: Arc<dyn MetaStore>) {
     let held = store.leases().await.unwrap();
     assert_eq!(held.len(), 1);
     let holder = held[0].holder.clone();
-    let other = if holder == "host-0" { "host-1" } else { "host-0" };
+    let other = if holder == "host-0" {
+        "host-1"
+    } else {
+        "host-0"
+    };
     assert_eq!((held[0].expires_ms, held[0].since_ms), (11_000, 1_000));
     // The holder renews; another is refused until the expiry, then takes over.
-    assert!(store.acquire_lease("triggers", &holder, 5_000, 10_000).await.unwrap());
-    assert!(!store.acquire_lease("triggers", other, 14_999, 10_000).await.unwrap());
+    assert!(
+        store
+            .acquire_lease("triggers", &holder, 5_000, 10_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .acquire_lease("triggers", other, 14_999, 10_000)
+            .await
+            .unwrap()
+    );
     let renewed = &store.leases().await.unwrap()[0];
     assert_eq!((renewed.expires_ms, renewed.since_ms), (15_000, 1_000));
     // Its trigger state is saved; another process's is not.
-    assert!(store.save_trigger_state("nightly", "{\"a\":1}", "triggers", &holder, 6_000).await.unwrap());
-    assert!(!store.save_trigger_state("nightly", "{\"a\":2}", "triggers", other, 6_000).await.unwrap());
-    assert!(store.acquire_lease("triggers", other, 15_000, 10_000).await.unwrap());
+    assert!(
+        store
+            .save_trigger_state("nightly", "{\"a\":1}", "triggers", &holder, 6_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .save_trigger_state("nightly", "{\"a\":2}", "triggers", other, 6_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .acquire_lease("triggers", other, 15_000, 10_000)
+            .await
+            .unwrap()
+    );
     let taken = &store.leases().await.unwrap()[0];
     assert_eq!((taken.holder.as_str(), taken.since_ms), (other, 15_000));
-    assert!(!store.save_trigger_state("nightly", "{\"a\":3}", "triggers", &holder, 16_000).await.unwrap());
-    assert!(store.save_trigger_state("nightly", "{\"a\":4}", "triggers", other, 16_000).await.unwrap());
+    assert!(
+        !store
+            .save_trigger_state("nightly", "{\"a\":3}", "triggers", &holder, 16_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .save_trigger_state("nightly", "{\"a\":4}", "triggers", other, 16_000)
+            .await
+            .unwrap()
+    );
     assert_eq!(
         store.trigger_states().await.unwrap(),
         vec![("nightly".to_string(), "{\"a\":4}".to_string())]
     );
     // Only the holder can release it; then anyone may take it at once.
     store.release_lease("triggers", &holder).await.unwrap();
-    assert!(!store.acquire_lease("triggers", &holder, 16_000, 10_000).await.unwrap());
+    assert!(
+        !store
+            .acquire_lease("triggers", &holder, 16_000, 10_000)
+            .await
+            .unwrap()
+    );
     store.release_lease("triggers", other).await.unwrap();
-    assert!(store.acquire_lease("triggers", &holder, 16_001, 10_000).await.unwrap());
+    assert!(
+        store
+            .acquire_lease("triggers", &holder, 16_001, 10_000)
+            .await
+            .unwrap()
+    );
     // Leases are independent of each other.
-    assert!(store.acquire_lease("monitor", other, 16_001, 10_000).await.unwrap());
+    assert!(
+        store
+            .acquire_lease("monitor", other, 16_001, 10_000)
+            .await
+            .unwrap()
+    );
     assert_eq!(store.leases().await.unwrap().len(), 2);
 }
 
@@ -617,8 +671,7 @@ pub async fn run_blob_contract(
 
     // The listing names every object with its size; a removed object is gone, once.
     let listed = store.list().await.unwrap();
-    let sizes: std::collections::HashMap<_, _> =
-        listed.iter().map(|o| (o.hash, o.bytes)).collect();
+    let sizes: std::collections::HashMap<_, _> = listed.iter().map(|o| (o.hash, o.bytes)).collect();
     assert_eq!(sizes.get(&hash), Some(&(bytes.len() as u64)));
     assert_eq!(sizes.get(&staged_hash), Some(&14));
     assert_eq!(sizes.get(&ContentHash::of(b"")), Some(&0));

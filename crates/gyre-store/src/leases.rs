@@ -7,8 +7,8 @@
 //! Times are the callers' clocks (ms since the epoch): machines that share a store keep their
 //! clocks in step (NTP), and a lease's time to live is long beside their skew.
 
-use crate::meta::{PgStore, SqliteStore};
 use crate::Result;
+use crate::meta::{PgStore, SqliteStore};
 use async_trait::async_trait;
 use sqlx::Row;
 
@@ -25,8 +25,13 @@ pub struct Lease {
 pub trait Leases: Send + Sync {
     /// Takes the lease `name` for `holder` until `now_ms + ttl_ms`, or renews it when
     /// `holder` has it already. `false` when another holder's lease has not expired.
-    async fn acquire_lease(&self, name: &str, holder: &str, now_ms: i64, ttl_ms: i64)
-    -> Result<bool>;
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<bool>;
     /// Gives the lease up (when `holder` has it), so another process need not wait for the
     /// expiry.
     async fn release_lease(&self, name: &str, holder: &str) -> Result<()>;

@@ -170,7 +170,14 @@ impl S3BlobStore {
         if !path.is_file() {
             return Err(StoreError::MissingObject { hash, path });
         }
-        self.upload(&path, hash).await
+        match self.upload(&path, hash).await {
+            // A stored object that no longer hashes to its name has rotted; it did not change
+            // under a writer.
+            Err(StoreError::SourceChanged { found, .. }) => {
+                Err(StoreError::Corrupt { hash, found, path })
+            }
+            other => other,
+        }
     }
 
     /// Downloads an object into the local side when it lacks it (`gyre pull`), verified.
@@ -184,7 +191,13 @@ impl S3BlobStore {
     /// Returns the bytes sent.
     async fn upload(&self, src: &Path, hash: ContentHash) -> Result<u64> {
         let key = self.key(hash);
-        let context = || format!("uploading {} to {}", src.display(), self.display(hash).display());
+        let context = || {
+            format!(
+                "uploading {} to {}",
+                src.display(),
+                self.display(hash).display()
+            )
+        };
         let mut file = tokio::fs::File::open(src)
             .await
             .map_err(StoreError::io(format!("opening {}", src.display())))?;
@@ -446,6 +459,20 @@ impl BlobStore for S3BlobStore {
     /// (`AbortIncompleteMultipartUpload`) reclaims them.
     async fn sweep_tmp(&self, before_ms: i64, dry_run: bool) -> Result<(usize, u64)> {
         self.cache.sweep_tmp(before_ms, dry_run).await
+    }
+
+    async fn trim_cache(&self, before_ms: i64, dry_run: bool) -> Result<(usize, u64)> {
+        let (mut n, mut bytes) = (0, 0);
+        for o in self.cache.list().await? {
+            if o.modified_ms >= before_ms {
+                continue;
+            }
+            if dry_run || self.cache.remove(o.hash).await? {
+                n += 1;
+                bytes += o.bytes;
+            }
+        }
+        Ok((n, bytes))
     }
 }
 

@@ -1,7 +1,7 @@
 //! The blob-store contract on the local file-system store.
 
-use gyre_store::{BlobStore, LocalBlobStore, S3BlobStore, S3Url};
 use gyre_store::contract::run_blob_contract;
+use gyre_store::{BlobStore, LocalBlobStore, S3BlobStore, S3Url};
 
 #[tokio::test]
 async fn contract_local() {
@@ -131,7 +131,10 @@ async fn s3_multipart_and_cache() {
     .await
     .unwrap();
     assert_eq!(other.get_bytes(hash).await.unwrap(), big);
-    assert!(!other.contains(hash).await.unwrap(), "contains asks the bucket");
+    assert!(
+        !other.contains(hash).await.unwrap(),
+        "contains asks the bucket"
+    );
 
     // A cached copy that rots is caught on the next read.
     let path = other.cache().object_path(hash);
