@@ -1,8 +1,9 @@
 //! `gyre push` and `gyre pull`: a project whose objects are local exchanges them with a team's
 //! bucket. The metadata store (the team's PostgreSQL) says what exists; push uploads what it
 //! names that the bucket lacks, pull downloads what it names that this machine lacks. Only
-//! missing objects move (the bucket is listed once, so 10,000 present objects cost one
-//! listing, not 10,000 requests), several at a time, each verified by its hash on the way.
+//! missing objects move (what the bucket holds is learnt from one listing when many objects
+//! are wanted, from a HEAD each when few are), several at a time, each verified by its hash
+//! on the way.
 
 use crate::progress::Progress;
 use crate::{OpsError, Project, Result, settings};
@@ -10,7 +11,7 @@ use futures_util::StreamExt;
 use gyre_core::ContentHash;
 use gyre_store::{BlobStore, LocalBlobStore, S3BlobStore};
 use serde::Serialize;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 /// What to exchange. Empty lists and `steps: false` mean everything the store references.
 #[derive(Debug, Clone, Default)]
@@ -160,12 +161,7 @@ impl Project {
         let started = std::time::Instant::now();
         let remote = self.remote_store(opts.remote.as_deref())?;
         let wanted = self.selected_objects(&opts.selection).await?;
-        let in_bucket: std::collections::HashMap<ContentHash, u64> = remote
-            .list()
-            .await?
-            .into_iter()
-            .map(|o| (o.hash, o.bytes))
-            .collect();
+        let in_bucket = bucket_sizes(&remote, &wanted, opts.jobs).await?;
         let local = remote.cache();
         let mut todo: Vec<(ContentHash, u64)> = Vec::new();
         let mut unavailable = Vec::new();
@@ -236,4 +232,36 @@ impl Project {
         report.seconds = started.elapsed().as_secs_f64();
         Ok(report)
     }
+}
+
+/// Above this many objects, the bucket is listed once rather than asked about each.
+const LIST_ABOVE: usize = 1_000;
+
+/// The sizes of the wanted objects the bucket holds: one listing when many are wanted (10,000
+/// objects cost ten requests), else one HEAD each, in parallel (a selection of a few objects
+/// from a bucket of millions costs a few requests).
+async fn bucket_sizes(
+    remote: &S3BlobStore,
+    wanted: &BTreeSet<ContentHash>,
+    jobs: usize,
+) -> Result<HashMap<ContentHash, u64>> {
+    if wanted.len() > LIST_ABOVE {
+        return Ok(remote
+            .list()
+            .await?
+            .into_iter()
+            .filter(|o| wanted.contains(&o.hash))
+            .map(|o| (o.hash, o.bytes))
+            .collect());
+    }
+    let mut heads = futures_util::stream::iter(wanted.iter().copied())
+        .map(|h| async move { remote.head(h).await.map(|size| (h, size)) })
+        .buffer_unordered(jobs.max(1));
+    let mut out = HashMap::new();
+    while let Some(found) = heads.next().await {
+        if let (h, Some(size)) = found? {
+            out.insert(h, size);
+        }
+    }
+    Ok(out)
 }

@@ -20,10 +20,9 @@ use futures_util::StreamExt;
 use gyre_core::ContentHash;
 use object_store::path::Path as Key;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The size of an upload's parts: S3 wants at least 5 MiB (but the last), and a file smaller
 /// than one part goes up in a single request.
@@ -297,18 +296,22 @@ impl S3BlobStore {
             Err(e) => return Err(remote_error(format!("reading {}", name.display()))(e)),
         };
         let tmp_dir = self.cache.tmp_dir();
-        let mut tmp = tempfile::NamedTempFile::new_in(&tmp_dir).map_err(StoreError::io(
-            format!("creating a temporary file in {}", tmp_dir.display()),
-        ))?;
+        let tmp = tempfile::NamedTempFile::new_in(&tmp_dir).map_err(StoreError::io(format!(
+            "creating a temporary file in {}",
+            tmp_dir.display()
+        )))?;
+        let full = || StoreError::io("writing to the read cache (is the disk full?)");
+        // Written through tokio's blocking pool: a large object never stalls the runtime.
+        let mut out = tokio::fs::File::from_std(tmp.as_file().try_clone().map_err(full())?);
         let mut hasher = blake3::Hasher::new();
         let mut stream = got.into_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(remote_error(format!("reading {}", name.display())))?;
             hasher.update(&chunk);
-            tmp.write_all(&chunk).map_err(StoreError::io(
-                "writing to the read cache (is the disk full?)",
-            ))?;
+            out.write_all(&chunk).await.map_err(full())?;
         }
+        out.flush().await.map_err(full())?;
+        drop(out);
         let found: ContentHash = hasher.finalize().into();
         if found != hash {
             return Err(StoreError::Corrupt {
@@ -331,7 +334,7 @@ impl S3BlobStore {
     }
 
     /// The remote object's size, or `None` when there is none.
-    async fn head(&self, hash: ContentHash) -> Result<Option<u64>> {
+    pub async fn head(&self, hash: ContentHash) -> Result<Option<u64>> {
         match self.remote.head(&self.key(hash)).await {
             Ok(meta) => Ok(Some(meta.size)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
