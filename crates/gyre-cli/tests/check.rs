@@ -7,13 +7,8 @@ mod common;
 use common::Project;
 use serde_json::Value;
 
+/// Laid over [`common::INCOME_MODEL`].
 const SPEC: &str = r#"
-[model]
-dataset = "adult"
-task = "binary"
-target = "income"
-algorithm = "logistic_regression"
-split = { by = "rule", every = 5, index = 4 }
 
 [steps.train]
 uses = "train"
@@ -38,6 +33,7 @@ fn check(p: &Project) -> Value {
 fn the_score_follows_the_evidence_and_the_attestations() {
     let p = Project::init();
     p.add_adult("adult");
+    p.append_spec(common::INCOME_MODEL);
     p.append_spec(SPEC);
     let r = check(&p);
     let tests = r["tests"].as_array().unwrap();

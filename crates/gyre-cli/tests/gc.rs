@@ -7,13 +7,8 @@ mod common;
 use common::Project;
 use serde_json::Value;
 
+/// Laid over [`common::INCOME_MODEL`].
 const SPEC: &str = r#"
-[model]
-dataset = "adult"
-task = "binary"
-target = "income"
-algorithm = "logistic_regression"
-split = { by = "rule", every = 5, index = 4 }
 
 [steps.notes]
 run = "echo kept by its step result > notes.txt"
@@ -45,6 +40,7 @@ fn walk(dir: &std::path::Path) -> usize {
 fn unreferenced_objects_and_stale_temporary_files_go() {
     let p = Project::init();
     p.add_adult("adult");
+    p.append_spec(common::INCOME_MODEL);
     p.append_spec(SPEC);
     p.ok(&["run"]);
     let run = p.ok(&["train", "--json"]).json()["run"]

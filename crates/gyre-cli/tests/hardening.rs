@@ -38,21 +38,12 @@ fn one_huge_number_breaks_nothing() {
     assert!(table.contains("2 ±inf"), "{table}");
 }
 
-const SPEC: &str = r#"
-[model]
-dataset = "adult"
-task = "binary"
-target = "income"
-algorithm = "logistic_regression"
-split = { by = "rule", every = 5, index = 4 }
-"#;
-
 /// `data verify` used to check dataset objects only: a corrupt model file gave "N ok".
 #[test]
 fn verify_checks_model_files_too() {
     let p = Project::init();
     p.add_adult("adult");
-    p.append_spec(SPEC);
+    p.append_spec(common::INCOME_MODEL);
     let run = p.ok(&["train", "--json"]).json()["run"]
         .as_str()
         .unwrap()

@@ -8,13 +8,8 @@ mod common;
 use common::Project;
 use common::server::Server;
 
+/// Laid over [`common::INCOME_MODEL`].
 const SPEC: &str = r#"
-[model]
-dataset = "adult"
-task = "binary"
-target = "income"
-algorithm = "logistic_regression"
-split = { by = "rule", every = 5, index = 4 }
 
 [gate]
 min = { accuracy = 0.8 }
@@ -32,6 +27,7 @@ requires = { verdict = true, hours = 1000, no_breach = true, approvals = 1 }
 fn production_takes_what_the_environment_requires() {
     let p = Project::init();
     p.add_adult("adult");
+    p.append_spec(common::INCOME_MODEL);
     p.append_spec(SPEC);
     let run = p.ok(&["train", "--json"]).json()["run"]
         .as_str()

@@ -8,13 +8,8 @@ use common::Project;
 use common::server::Server;
 use serde_json::{Value, json};
 
+/// Laid over [`common::INCOME_MODEL`].
 const SPEC: &str = r#"
-[model]
-dataset = "adult"
-task = "binary"
-target = "income"
-algorithm = "logistic_regression"
-split = { by = "rule", every = 5, index = 4 }
 
 [serve]
 max_body_bytes = 100000
@@ -36,6 +31,7 @@ fn project() -> Project {
 fn project_on(store: Option<String>) -> Project {
     let p = Project::with_store(store);
     p.add_adult("adult");
+    p.append_spec(common::INCOME_MODEL);
     p.append_spec(SPEC);
     let a = p.ok(&["train", "--json"]).json()["run"]
         .as_str()

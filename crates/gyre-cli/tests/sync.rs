@@ -9,13 +9,8 @@ use common::Project;
 use std::collections::BTreeSet;
 use std::path::Path;
 
+/// Laid over [`common::INCOME_MODEL`].
 const SPEC: &str = r#"
-[model]
-dataset = "adult"
-task = "binary"
-target = "income"
-algorithm = "logistic_regression"
-split = { by = "rule", every = 5, index = 4 }
 
 [steps.sample]
 run = "mkdir -p sample && head -c 20000000 /dev/urandom > sample/big.bin && echo small > sample/small.txt"
@@ -47,14 +42,12 @@ fn objects(root: &Path) -> BTreeSet<String> {
 #[test]
 fn push_and_pull_move_only_what_is_missing() {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let Some(url) = rt.block_on(gyre_store::contract::fresh_postgres_database("sync")) else {
-        return;
-    };
-    let Some(bucket) = gyre_store::contract::fresh_s3_prefix("sync") else {
+    let Some((url, bucket)) = common::team_stores(&rt, "sync") else {
         return;
     };
     let a = Project::with_store(Some(url.clone()));
     let dataset = a.add_adult("adult").json();
+    a.append_spec(common::INCOME_MODEL);
     a.append_spec(SPEC);
     let run = a.ok(&["train", "--json"]).json()["run"]
         .as_str()

@@ -13,13 +13,8 @@ use serde_json::{Value, json};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+/// Laid over [`common::INCOME_MODEL`].
 const SPEC: &str = r#"
-[model]
-dataset = "adult"
-task = "binary"
-target = "income"
-algorithm = "logistic_regression"
-split = { by = "rule", every = 5, index = 4 }
 
 [monitor]
 model = "income"
@@ -67,10 +62,7 @@ fn add_inbox(p: &Project, n: usize) {
 #[test]
 fn two_servers_and_two_agents_share_postgres_and_s3() {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let Some(url) = rt.block_on(gyre_store::contract::fresh_postgres_database("team")) else {
-        return;
-    };
-    let Some(bucket) = gyre_store::contract::fresh_s3_prefix("team") else {
+    let Some((url, bucket)) = common::team_stores(&rt, "team") else {
         return;
     };
     let nats_url = std::env::var("GYRE_NATS_URL").unwrap_or("nats://127.0.0.1:4222".into());
@@ -81,6 +73,7 @@ fn two_servers_and_two_agents_share_postgres_and_s3() {
     // Machine A makes the model; its objects go to the bucket as they are stored.
     let a = Project::with_stores(Some(url.clone()), Some(bucket.clone()));
     a.add_adult("adult");
+    a.append_spec(common::INCOME_MODEL);
     a.append_spec(SPEC);
     if nats.is_some() {
         a.append_spec(&format!(

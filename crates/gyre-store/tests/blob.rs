@@ -43,20 +43,7 @@ async fn contract_s3() {
     let store = S3BlobStore::open(&url, &dir.path().join("cache")).unwrap();
     let scratch = dir.path().join("scratch");
     std::fs::create_dir_all(&scratch).unwrap();
-    let parsed: S3Url = url.parse().unwrap();
-    let raw = object_store::aws::AmazonS3Builder::from_env()
-        .with_bucket_name(&parsed.bucket)
-        .build()
-        .unwrap();
-    let key = |hash: gyre_core::ContentHash| {
-        let hex = hash.to_hex();
-        object_store::path::Path::from(format!(
-            "{}/objects/{}/{}",
-            parsed.prefix,
-            &hex[..2],
-            &hex[2..]
-        ))
-    };
+    let (raw, key) = behind_the_store(&url);
     let cache = store.cache().clone();
     run_blob_contract(&store, &scratch, |hash| {
         // Another machine's view: the bucket's copy is flipped and this cache never saw it.
@@ -71,6 +58,31 @@ async fn contract_s3() {
         })
     })
     .await;
+}
+
+/// A client of the bucket that bypasses the store, and where the store keeps an object: what
+/// a tamperer, or a collector on another machine, would use.
+fn behind_the_store(
+    url: &str,
+) -> (
+    object_store::aws::AmazonS3,
+    impl Fn(gyre_core::ContentHash) -> object_store::path::Path,
+) {
+    let parsed: S3Url = url.parse().unwrap();
+    let raw = object_store::aws::AmazonS3Builder::from_env()
+        .with_bucket_name(&parsed.bucket)
+        .build()
+        .unwrap();
+    let key = move |hash: gyre_core::ContentHash| {
+        let hex = hash.to_hex();
+        object_store::path::Path::from(format!(
+            "{}/objects/{}/{}",
+            parsed.prefix,
+            &hex[..2],
+            &hex[2..]
+        ))
+    };
+    (raw, key)
 }
 
 fn remove_cached(cache: &LocalBlobStore, hash: gyre_core::ContentHash) {
@@ -116,20 +128,8 @@ async fn s3_multipart_and_cache() {
     assert_eq!(listed[0].bytes, big.len() as u64);
 
     // The cache serves it even after the bucket lost it.
-    let parsed: S3Url = url.parse().unwrap();
-    let raw = object_store::aws::AmazonS3Builder::from_env()
-        .with_bucket_name(&parsed.bucket)
-        .build()
-        .unwrap();
-    let hex = hash.to_hex();
-    raw.delete(&object_store::path::Path::from(format!(
-        "{}/objects/{}/{}",
-        parsed.prefix,
-        &hex[..2],
-        &hex[2..]
-    )))
-    .await
-    .unwrap();
+    let (raw, key) = behind_the_store(&url);
+    raw.delete(&key(hash)).await.unwrap();
     assert_eq!(other.get_bytes(hash).await.unwrap(), big);
     assert!(
         !other.contains(hash).await.unwrap(),

@@ -11,6 +11,25 @@ use std::process::{Command, Output};
 
 pub const ADULT_COLUMNS: &str = "age,workclass,fnlwgt,education,education-num,marital-status,occupation,relationship,race,sex,capital-gain,capital-loss,hours-per-week,native-country,income";
 
+/// The `[model]` most tests train: income on the Adult census, a logistic regression, every
+/// fifth row held out.
+pub const INCOME_MODEL: &str = r#"
+[model]
+dataset = "adult"
+task = "binary"
+target = "income"
+algorithm = "logistic_regression"
+split = { by = "rule", every = 5, index = 4 }
+"#;
+
+/// Fresh stores for a team test: a PostgreSQL database and a bucket prefix, or `None` (with
+/// a printed notice) when `GYRE_TEST_POSTGRES_URL` or `GYRE_TEST_S3_BUCKET` is not set.
+pub fn team_stores(rt: &tokio::runtime::Runtime, tag: &str) -> Option<(String, String)> {
+    let url = rt.block_on(gyre_store::contract::fresh_postgres_database(tag))?;
+    let bucket = gyre_store::contract::fresh_s3_prefix(tag)?;
+    Some((url, bucket))
+}
+
 pub fn shared(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/data")
