@@ -465,10 +465,16 @@ impl Scheduler {
                             status: "running".into(),
                             ..current.clone()
                         };
-                        me.project
+                        // Only the firing's status; the re-run goes ahead either way, so the
+                        // lease is always released below.
+                        if let Err(e) = me
+                            .project
                             .meta
                             .finish_firing(id, "running", "re-run for coalesced firings", now_ms())
-                            .await?;
+                            .await
+                        {
+                            crate::note!("trigger {}: {e}", current.trigger);
+                        }
                     }
                     None => break done,
                 }
@@ -804,10 +810,12 @@ fn redact(url: &str) -> String {
     }
 }
 
-/// The NATS queue group of a project's processes: its name and its store's (redacted) URL.
-fn queue_group(p: &Project) -> String {
-    let key = blake3::hash(format!("{}\n{}", p.spec.project.name, p.store_url).as_bytes());
-    format!("gyre-{}", &key.to_hex()[..16])
+/// The NATS queue group of one trigger across a project's processes: the project's name, its
+/// store's (redacted) URL and the trigger's name. Two triggers on one subject each get every
+/// message; two processes with one trigger share each.
+fn queue_group(p: &Project, trigger: &str) -> String {
+    let key = format!("{}\n{}\n{trigger}", p.spec.project.name, p.store_url);
+    format!("gyre-{}", &blake3::hash(key.as_bytes()).to_hex()[..16])
 }
 
 /// Subscribes to the subjects of `message` triggers that name one, and fires the trigger on
@@ -830,10 +838,9 @@ pub async fn listen_nats(s: Arc<Scheduler>) -> Result<Option<tokio::task::JoinHa
         .map_err(|e| OpsError::Invalid(format!("connecting to NATS at {}: {e}", redact(&url))))?;
     let mut subs = Vec::new();
     for (name, subject) in subjects {
-        // One queue group per project and store: each message reaches one of the processes
-        // that share them, so a message fires its trigger once.
+        // Each message reaches one of the processes that share the trigger, so it fires once.
         let sub = client
-            .queue_subscribe(subject.clone(), queue_group(&s.project))
+            .queue_subscribe(subject.clone(), queue_group(&s.project, &name))
             .await
             .map_err(|e| {
                 OpsError::Invalid(format!("subscribing to NATS subject `{subject}`: {e}"))

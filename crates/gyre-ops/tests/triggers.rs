@@ -239,3 +239,94 @@ async fn a_nats_message_fires() {
     assert_eq!(runs(dir.path()), 1);
     listener.abort();
 }
+
+/// A pipeline another process is running (it holds `pipeline:work`) is waited for: the
+/// firing is `waiting`, names the holder, and runs once the lease is free.
+#[tokio::test]
+async fn a_pipeline_running_in_another_process_is_waited_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = project(
+        dir.path(),
+        "[[trigger]]\nname = \"poke\"\non = \"message\"\nrun = \"work\"\n",
+    )
+    .await;
+    let elsewhere = "other-host:4242:abcdef";
+    let now = gyre_ops::runs::now_ms();
+    assert!(
+        p.meta
+            .acquire_lease("pipeline:work", elsewhere, now, 60_000)
+            .await
+            .unwrap()
+    );
+    let s = Scheduler::new(p.clone(), now).await.unwrap();
+    let (_, handle) = s.fire("poke", "a webhook", now).await.unwrap();
+    let mut waiting = None;
+    for _ in 0..50 {
+        let f = p.meta.firings(Some("poke"), 1).await.unwrap();
+        if f[0].status == "waiting" {
+            waiting = Some(f[0].clone());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let waiting = waiting.expect("the firing waits for the other process");
+    assert!(waiting.detail.contains(elsewhere), "{}", waiting.detail);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        runs(dir.path()),
+        0,
+        "nothing runs while the other process does"
+    );
+    p.meta
+        .release_lease("pipeline:work", elsewhere)
+        .await
+        .unwrap();
+    let done = handle.unwrap().await.unwrap().unwrap();
+    assert_eq!(done.firing.status, "succeeded");
+    assert_eq!(runs(dir.path()), 1);
+    // The run gave the lease back.
+    assert!(
+        p.meta
+            .leases()
+            .await
+            .unwrap()
+            .iter()
+            .all(|l| l.name != "pipeline:work")
+    );
+}
+
+/// The process that takes the `triggers` lease over continues from the cursors its
+/// predecessor saved: a version added while no one held the lease fires, once.
+#[tokio::test]
+async fn a_successor_fires_what_happened_while_no_one_held_the_triggers() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = project(
+        dir.path(),
+        "[[trigger]]\nname = \"versions\"\non = \"data\"\ndataset = \"d\"\nrun = \"work\"\n",
+    )
+    .await;
+    let first = Scheduler::new(p.clone(), T0).await.unwrap();
+    assert!(first.tick(T0, true).await.unwrap().is_empty());
+    // The holder goes away; a version lands before anyone takes over.
+    p.meta
+        .release_lease("triggers", gyre_ops::team::holder())
+        .await
+        .unwrap();
+    drop(first);
+    std::fs::write(dir.path().join("d.csv"), "x,y\n1,2\n").unwrap();
+    p.add_dataset(
+        &"d".parse().unwrap(),
+        Some(&dir.path().join("d.csv")),
+        &Default::default(),
+        &gyre_ops::NoProgress,
+    )
+    .await
+    .unwrap();
+    // Alone, a scheduler started now would take d@1 as its baseline and never fire it.
+    let successor = Scheduler::new(p.clone(), T0 + MIN).await.unwrap();
+    let fired = successor.tick(T0 + MIN, true).await.unwrap();
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(fired[0].firing.cause, "new version d@1");
+    assert!(successor.tick(T0 + 2 * MIN, true).await.unwrap().is_empty());
+    assert_eq!(p.meta.firings(Some("versions"), 10).await.unwrap().len(), 1);
+}
