@@ -373,9 +373,15 @@ impl Project {
 
         // 4. Publish the objects, each atomically, then record the version.
         let mut stored = 0;
-        for s in staged {
-            if self.blobs.commit(s).await? == gyre_store::PutOutcome::Stored {
-                stored += 1;
+        {
+            use futures_util::StreamExt;
+            let mut commits = futures_util::stream::iter(staged)
+                .map(|s| self.blobs.commit(s))
+                .buffer_unordered(crate::STORE_JOBS);
+            while let Some(outcome) = commits.next().await {
+                if outcome? == gyre_store::PutOutcome::Stored {
+                    stored += 1;
+                }
             }
         }
         let new = NewDatasetVersion {

@@ -43,4 +43,8 @@ pub use error::OpsError;
 pub use progress::{NoProgress, Progress};
 pub use project::{InitReport, Project, Template, init, init_with};
 
+/// Objects stored at once by one operation (a dataset's files, a step's outputs): with a
+/// bucket, each costs a round trip or more, paid in parallel; locally, fsyncs overlap.
+pub(crate) const STORE_JOBS: usize = 8;
+
 pub type Result<T, E = OpsError> = std::result::Result<T, E>;

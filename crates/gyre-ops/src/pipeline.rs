@@ -677,6 +677,30 @@ impl Project {
         Ok(())
     }
 
+    /// Hashes and stores files, several at once (a bucket's latency is paid in parallel, and
+    /// hashing runs on the blocking pool), by name.
+    async fn store_files(
+        &self,
+        files: Vec<(String, PathBuf)>,
+    ) -> Result<BTreeMap<String, ContentHash>> {
+        use futures_util::{StreamExt, TryStreamExt};
+        futures_util::stream::iter(files)
+            .map(|(name, path)| async move {
+                let (p, hashed) = (path.clone(), path.clone());
+                let h = tokio::task::spawn_blocking(move || gyre_store::hash_file(&hashed))
+                    .await
+                    .map_err(|e| OpsError::Io {
+                        context: format!("hashing {}", p.display()),
+                        source: std::io::Error::other(e.to_string()),
+                    })??;
+                self.blobs.put_file(&path, h).await?;
+                Ok::<_, OpsError>((name, h))
+            })
+            .buffer_unordered(crate::STORE_JOBS)
+            .try_collect()
+            .await
+    }
+
     /// Stores a step's declared outputs in the object store and lists them.
     async fn collect_outputs(&self, name: &str, s: &StepSpec) -> Result<Vec<Output>> {
         let mut out = Vec::new();
@@ -684,23 +708,22 @@ impl Project {
             let rel = norm(o);
             let path = self.root.join(&rel);
             if path.is_dir() {
-                let mut files = BTreeMap::new();
+                let mut found = Vec::new();
                 for entry in walkdir::WalkDir::new(&path).sort_by_file_name() {
                     let entry = entry.map_err(|e| {
                         OpsError::Invalid(format!("reading {}: {e}", path.display()))
                     })?;
                     if entry.file_type().is_file() {
-                        let h = gyre_store::hash_file(entry.path())?;
-                        self.blobs.put_file(entry.path(), h).await?;
                         let r = entry
                             .path()
                             .strip_prefix(&path)
                             .expect("under the folder")
                             .to_string_lossy()
                             .replace('\\', "/");
-                        files.insert(r, h);
+                        found.push((r, entry.into_path()));
                     }
                 }
+                let files = self.store_files(found).await?;
                 out.push(Output::Dir { path: rel, files });
             } else if path.is_file() {
                 let h = gyre_store::hash_file(&path)?;
