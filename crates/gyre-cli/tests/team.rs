@@ -152,6 +152,15 @@ fn two_servers_and_two_agents_share_postgres_and_s3() {
     let landed = settled("landed", 1);
     assert_eq!(landed.len(), 1, "{landed:?}");
     assert_eq!(landed[0].cause, "new version inbox@2");
+    let listed = d
+        .ok(&["monitor", "firings", "--trigger", "landed", "--json"])
+        .json();
+    assert_eq!(listed[0]["cause"], "new version inbox@2", "{listed}");
+    let table = d.ok(&["monitor", "firings"]).stdout;
+    assert!(
+        table.contains("landed") && table.contains("succeeded"),
+        "{table}"
+    );
 
     // Each message fires once: the subscriptions share a queue group.
     if let Some(nats) = &nats {
