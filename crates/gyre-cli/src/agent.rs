@@ -57,5 +57,7 @@ pub async fn run(args: AgentArgs, project: &Option<PathBuf>) -> CliResult {
         _ = work => {}
         _ = signalled => {}
     }
+    // A standby agent or server takes triggers and monitoring over at once.
+    gyre_ops::team::release_all(&p).await?;
     Ok(())
 }

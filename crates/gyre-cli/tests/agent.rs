@@ -1,5 +1,5 @@
 //! `gyre agent` runs triggers without serving: a changed path fires its pipeline, the firing
-//! is recorded with its cause, and SIGTERM stops the agent cleanly.
+//! is recorded with its cause, and SIGTERM stops the agent cleanly, giving its leases up.
 
 mod common;
 use common::Project;
@@ -59,6 +59,13 @@ run = "ingest"
         log.contains("trigger landed: `inbox` changed → ingest (running)"),
         "{log}"
     );
+    // It held the triggers lease, and gave it up as it stopped: an agent restarted (or one on
+    // standby) fires at once, not after the lease expires.
+    assert!(log.contains("triggers: this process"), "{log}");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let url = format!("sqlite://{}", p.root().join(".gyre/gyre.db").display());
+    let store = rt.block_on(gyre_store::open_meta_store(&url)).unwrap();
+    assert_eq!(rt.block_on(store.leases()).unwrap(), vec![]);
 }
 
 #[test]

@@ -80,3 +80,14 @@ pub async fn holder_of(project: &Project, lease: &str, now_ms: i64) -> Result<Op
         .find(|l| l.name == lease && l.expires_ms > now_ms)
         .map(|l| l.holder))
 }
+
+/// Gives up every lease this process holds: on a clean shutdown, so a restarted or standby
+/// process takes the work over at once instead of after the expiry.
+pub async fn release_all(project: &Project) -> Result<()> {
+    for l in project.meta.leases().await? {
+        if l.holder == holder() {
+            project.meta.release_lease(&l.name, holder()).await?;
+        }
+    }
+    Ok(())
+}

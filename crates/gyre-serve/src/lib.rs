@@ -444,6 +444,12 @@ pub async fn serve(
     if let Some(n) = nats {
         n.abort();
     }
+    // Stopped before the leases go, so it cannot take one back.
+    let _ = automation.await;
+    // Another server or agent takes triggers and monitoring over at once, not at the expiry.
+    if let Err(e) = gyre_ops::team::release_all(&project).await {
+        gyre_ops::note!("releasing leases: {e}");
+    }
     let _ = stop_writer.send(());
     let _ = writer.await;
     drop(state);
