@@ -32,6 +32,19 @@ async fn project(dir: &Path, triggers: &str) -> Arc<Project> {
     Arc::new(Project::open(dir).await.unwrap())
 }
 
+/// A version of dataset `d`: what a data trigger on it waits for.
+async fn add_version_of_d(p: &Project, dir: &Path) {
+    std::fs::write(dir.join("d.csv"), "x,y\n1,2\n").unwrap();
+    p.add_dataset(
+        &"d".parse().unwrap(),
+        Some(&dir.join("d.csv")),
+        &Default::default(),
+        &gyre_ops::NoProgress,
+    )
+    .await
+    .unwrap();
+}
+
 fn runs(dir: &Path) -> usize {
     std::fs::read_to_string(dir.join("runs.log"))
         .map(|s| s.lines().count())
@@ -86,15 +99,7 @@ async fn new_data_and_changed_paths_fire() {
     assert_eq!(fired.len(), 1);
     assert_eq!(fired[0].firing.trigger, "files");
     assert!(fired[0].firing.cause.contains("`watched` changed"));
-    std::fs::write(dir.path().join("d.csv"), "x,y\n1,2\n").unwrap();
-    p.add_dataset(
-        &"d".parse().unwrap(),
-        Some(&dir.path().join("d.csv")),
-        &Default::default(),
-        &gyre_ops::NoProgress,
-    )
-    .await
-    .unwrap();
+    add_version_of_d(&p, dir.path()).await;
     let fired = s.tick(T0 + 2 * MIN, true).await.unwrap();
     assert_eq!(fired.len(), 1);
     assert_eq!(fired[0].firing.cause, "new version d@1");
@@ -313,15 +318,7 @@ async fn a_successor_fires_what_happened_while_no_one_held_the_triggers() {
         .await
         .unwrap();
     drop(first);
-    std::fs::write(dir.path().join("d.csv"), "x,y\n1,2\n").unwrap();
-    p.add_dataset(
-        &"d".parse().unwrap(),
-        Some(&dir.path().join("d.csv")),
-        &Default::default(),
-        &gyre_ops::NoProgress,
-    )
-    .await
-    .unwrap();
+    add_version_of_d(&p, dir.path()).await;
     // Alone, a scheduler started now would take d@1 as its baseline and never fire it.
     let successor = Scheduler::new(p.clone(), T0 + MIN).await.unwrap();
     let fired = successor.tick(T0 + MIN, true).await.unwrap();
