@@ -43,10 +43,7 @@ fn unreferenced_objects_and_stale_temporary_files_go() {
     p.append_spec(common::INCOME_MODEL);
     p.append_spec(SPEC);
     p.ok(&["run"]);
-    let run = p.ok(&["train", "--json"]).json()["run"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let run = p.train_run(&[]);
     p.ok(&["models", "register", "income", &run]);
     let before = objects(&p);
 

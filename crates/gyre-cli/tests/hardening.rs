@@ -44,10 +44,7 @@ fn verify_checks_model_files_too() {
     let p = Project::init();
     p.add_adult("adult");
     p.append_spec(common::INCOME_MODEL);
-    let run = p.ok(&["train", "--json"]).json()["run"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let run = p.train_run(&[]);
     p.ok(&["models", "register", "income", &run]);
     let ok = p.ok(&["data", "verify", "--json"]).json();
     assert!(ok.as_array().unwrap().iter().any(|c| c["kind"] == "model"));

@@ -33,11 +33,8 @@ fn project() -> Project {
 }
 
 fn train(p: &Project, sets: &[&str]) -> String {
-    let mut args = vec!["train", "--json"];
-    for s in sets {
-        args.extend(["--set", s]);
-    }
-    p.ok(&args).json()["run"].as_str().unwrap().to_string()
+    let args: Vec<&str> = sets.iter().flat_map(|s| ["--set", *s]).collect();
+    p.train_run(&args)
 }
 
 #[test]

@@ -29,10 +29,7 @@ fn production_takes_what_the_environment_requires() {
     p.add_adult("adult");
     p.append_spec(common::INCOME_MODEL);
     p.append_spec(SPEC);
-    let run = p.ok(&["train", "--json"]).json()["run"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let run = p.train_run(&[]);
     p.ok(&["models", "register", "income", &run]);
 
     // No verdict yet: staging refuses, and says why.
@@ -158,12 +155,7 @@ fn production_takes_what_the_environment_requires() {
         ),
     )
     .unwrap();
-    let run = p
-        .ok(&["train", "--json", "--set", "model.algorithm=decision_tree"])
-        .json()["run"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let run = p.train_run(&["--set", "model.algorithm=decision_tree"]);
     p.ok(&["models", "register", "income", &run]);
     p.ok(&["models", "validate", "income@2"]);
     p.ok(&["promote", "income@2", "--to", "staging"]);

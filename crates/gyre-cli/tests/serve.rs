@@ -33,23 +33,13 @@ fn project_on(store: Option<String>) -> Project {
     p.add_adult("adult");
     p.append_spec(common::INCOME_MODEL);
     p.append_spec(SPEC);
-    let a = p.ok(&["train", "--json"]).json()["run"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let b = p
-        .ok(&[
-            "train",
-            "--set",
-            "model.algorithm=\"gradient_boosting\"",
-            "--set",
-            "model.params={iterations=20}",
-            "--json",
-        ])
-        .json()["run"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let a = p.train_run(&[]);
+    let b = p.train_run(&[
+        "--set",
+        "model.algorithm=\"gradient_boosting\"",
+        "--set",
+        "model.params={iterations=20}",
+    ]);
     p.ok(&["models", "register", "income", &a]);
     p.ok(&["models", "register", "income", &b]);
     p.ok(&["models", "alias", "income@1", "champion", "--force"]);

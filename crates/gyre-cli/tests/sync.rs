@@ -49,10 +49,7 @@ fn push_and_pull_move_only_what_is_missing() {
     let dataset = a.add_adult("adult").json();
     a.append_spec(common::INCOME_MODEL);
     a.append_spec(SPEC);
-    let run = a.ok(&["train", "--json"]).json()["run"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let run = a.train_run(&[]);
     a.ok(&["models", "register", "income", &run]);
     a.ok(&["run", "sample"]);
     let made = objects(a.root());

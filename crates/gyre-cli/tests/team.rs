@@ -81,17 +81,7 @@ fn two_servers_and_two_agents_share_postgres_and_s3() {
         ));
     }
     for algorithm in ["logistic_regression", "gradient_boosting"] {
-        let run = a
-            .ok(&[
-                "train",
-                "--set",
-                &format!("model.algorithm=\"{algorithm}\""),
-                "--json",
-            ])
-            .json()["run"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let run = a.train_run(&["--set", &format!("model.algorithm=\"{algorithm}\"")]);
         a.ok(&["models", "register", "income", &run]);
     }
     a.ok(&["models", "alias", "income@1", "champion", "--force"]);

@@ -33,12 +33,7 @@ fn demo_project() -> Project {
         .into();
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     // A version the gate never judged: another learner on the same data, registered by hand.
-    let run = p
-        .ok(&["train", "--json", "--set", "model.algorithm=decision_tree"])
-        .json()["run"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let run = p.train_run(&["--set", "model.algorithm=decision_tree"]);
     p.ok(&["models", "register", "elec", &run]);
     // A backtest of the loop on the stream's next weeks, kept as a run for the monitoring
     // page.

@@ -130,6 +130,16 @@ impl Project {
         self.command(args).output().unwrap().into()
     }
 
+    /// `gyre train --json ARGS`, required to succeed; the run's id.
+    pub fn train_run(&self, args: &[&str]) -> String {
+        let mut all = vec!["train", "--json"];
+        all.extend(args);
+        self.ok(&all).json()["run"]
+            .as_str()
+            .expect("train --json names its run")
+            .to_string()
+    }
+
     /// Runs and requires success.
     pub fn ok(&self, args: &[&str]) -> Run {
         let r = self.gyre(args);
